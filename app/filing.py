@@ -1,0 +1,268 @@
+"""Monthly filing: registering incidents, filing and correcting reports, the month's status.
+
+Plain functions over the database, used by the views, the CLI and the demo alike. They only
+flush; the caller commits once. Nothing submitted is ever edited in place: a correction is a new
+version with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
+
+from app import auditlog, evidence
+from app.extensions import db
+from app.models import (
+    Agency,
+    CalendarDay,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    ReportVersion,
+    User,
+)
+from app.periods import DeadlineRule, Period, period_of
+from app.vocab import kind_of
+from app.workcalendar import WorkCalendar
+
+LATE_REGISTRATION = timedelta(days=15)
+
+# A month's filing status, as shown to the auditor and counted by the dashboards.
+ON_TIME, LATE, MISSING, DUE, NOT_OPEN = "on_time", "late", "missing", "due", "not_open"
+
+
+class FilingError(ValueError):
+    """A filing the rules refuse; its message is for the user, in their language."""
+
+
+class AlreadyFiled(FilingError):
+    def __init__(self, report: MonthlyReport) -> None:
+        super().__init__(_("The report for %(period)s has already been filed.",
+                           period=report.period))
+        self.report = report
+
+
+def deadline_rule(agency: Agency) -> DeadlineRule:
+    overrides = {}
+    if agency.shift_to_workday:
+        rows = db.session.execute(
+            sa.select(CalendarDay.day, CalendarDay.is_workday).where(
+                CalendarDay.agency_id == agency.id
+            )
+        )
+        overrides = dict(rows.tuples())
+    return DeadlineRule(
+        tz=ZoneInfo(agency.timezone),
+        day=agency.deadline_day,
+        shift_to_workday=agency.shift_to_workday,
+        is_workday=WorkCalendar(overrides),
+    )
+
+
+def in_scope(user: User, period: Period) -> bool:
+    """Whether `user` must file for `period`: employed at any time during that month."""
+    return user.joined_on <= period.last_day and (
+        user.left_on is None or user.left_on >= period.first_day
+    )
+
+
+def status_of(report: MonthlyReport | None, period: Period, rule: DeadlineRule,
+              now: datetime) -> str:
+    if report is not None:
+        return LATE if report.late else ON_TIME
+    if now < rule.opens_at(period):
+        return NOT_OPEN
+    return DUE if now < rule.deadline(period) else MISSING
+
+
+@dataclass
+class Month:
+    period: Period
+    status: str
+    deadline: datetime
+    report: MonthlyReport | None
+    incidents: list[Incident]
+
+    @property
+    def report_is_stale(self) -> bool:
+        """Incidents of the month were registered or corrected after the report's last version."""
+        if self.report is None:
+            return False
+        listed = {v.id for v in self.report.current.incident_versions}
+        return {i.current.id for i in self.incidents} != listed
+
+
+def period_incidents(user: User, period: Period) -> list[Incident]:
+    return list(db.session.scalars(
+        sa.select(Incident)
+        .where(Incident.user_id == user.id, Incident.period == str(period))
+        .order_by(Incident.id)
+    ))
+
+
+def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[Month]:
+    """Every month from the user's first to the current one (newest first), with its status."""
+    rule = rule or deadline_rule(user.agency)
+    current = period_of(now, rule.tz)
+    last = min(current, Period.of_date(user.left_on)) if user.left_on else current
+    periods = Period.of_date(user.joined_on).until(last)
+    reports = {
+        r.period: r
+        for r in db.session.scalars(sa.select(MonthlyReport).where(MonthlyReport.user_id == user.id))
+    }
+    incidents: dict[str, list[Incident]] = {}
+    for incident in db.session.scalars(
+        sa.select(Incident).where(Incident.user_id == user.id).order_by(Incident.id)
+    ):
+        incidents.setdefault(incident.period, []).append(incident)
+    return [
+        Month(p, status_of(reports.get(str(p)), p, rule, now), rule.deadline(p),
+              reports.get(str(p)), incidents.get(str(p), []))
+        for p in reversed(periods)
+    ]
+
+
+def month(user: User, period: Period, now: datetime) -> Month:
+    rule = deadline_rule(user.agency)
+    report = db.session.scalar(
+        sa.select(MonthlyReport).where(
+            MonthlyReport.user_id == user.id, MonthlyReport.period == str(period)
+        )
+    )
+    return Month(period, status_of(report, period, rule, now), rule.deadline(period), report,
+                 period_incidents(user, period))
+
+
+def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetime) -> None:
+    if now < rule.opens_at(period):
+        raise FilingError(_("The report for %(period)s can be filed once the month is over.",
+                            period=period))
+    if not in_scope(user, period):
+        raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
+                            period=period))
+
+
+def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
+    incidents = period_incidents(user, period)
+    if zero and incidents:
+        raise FilingError(_(
+            "%(count)d incident(s) are registered for %(period)s, so this month cannot be filed "
+            "as a zero report. File the month with them instead.",
+            count=len(incidents), period=period,
+        ))
+    if not zero and not incidents:
+        raise FilingError(_("No incident is registered for %(period)s: file a zero report.",
+                            period=period))
+    return [incident.current for incident in incidents]
+
+
+def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> MonthlyReport:
+    """File the month. A second submission (double click, second tab) raises AlreadyFiled."""
+    rule = deadline_rule(user.agency)
+    _check_can_file(user, period, rule, now)
+    existing = db.session.scalar(
+        sa.select(MonthlyReport).where(
+            MonthlyReport.user_id == user.id, MonthlyReport.period == str(period)
+        )
+    )
+    if existing is not None:
+        raise AlreadyFiled(existing)
+    listed = _report_contents(user, period, zero)
+    report = MonthlyReport(user=user, period=str(period), first_filed_at=now,
+                           late=now >= rule.deadline(period))
+    report.versions.append(ReportVersion(
+        number=1, is_zero=zero, declared=True, submitted_at=now,
+        submitted_from=auditlog.client_address(), incident_versions=listed,
+    ))
+    try:
+        # The unique (user, period) key settles a race between two concurrent submissions.
+        with db.session.begin_nested():
+            db.session.add(report)
+    except IntegrityError:
+        raise AlreadyFiled(month(user, period, now).report) from None
+    auditlog.record("report.filed", report, period=str(period), zero=zero, late=report.late)
+    return report
+
+
+def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> ReportVersion:
+    """A new version of a filed report listing the month's incidents as they stand now."""
+    if not reason.strip():
+        raise FilingError(_("A correction needs a reason."))
+    incidents = period_incidents(report.user, Period.parse(report.period))
+    version = ReportVersion(
+        number=report.current.number + 1, is_zero=not incidents, declared=True,
+        reason=reason.strip(), submitted_at=now, submitted_from=auditlog.client_address(),
+        incident_versions=[incident.current for incident in incidents],
+    )
+    report.versions.append(version)
+    db.session.flush()
+    auditlog.record("report.corrected", report, version=version.number, zero=version.is_zero)
+    return version
+
+
+@dataclass(frozen=True)
+class IncidentData:
+    """The registrant's answers; `occurred_at` is UTC-aware."""
+
+    occurred_at: datetime
+    category: str
+    channel: str
+    actor_name: str
+    actor_org: str
+    actor_position: str
+    actor_relation: str
+    project_id: int | None
+    stage: str
+    description: str
+    response: str
+    response_detail: str = ""
+    delay_reason: str = ""
+
+
+def _version_from(data: IncidentData, registered_at: datetime, now: datetime) -> IncidentVersion:
+    if data.occurred_at > now:
+        raise FilingError(_("The time it happened cannot be in the future."))
+    if registered_at - data.occurred_at > LATE_REGISTRATION and not data.delay_reason.strip():
+        raise FilingError(_("This happened more than 15 days ago: please give the reason for "
+                            "the delay."))
+    return IncidentVersion(kind=kind_of(data.category), created_at=now,
+                           **dataclasses.asdict(data))
+
+
+def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upload],
+                      now: datetime) -> Incident:
+    version = _version_from(data, now, now)
+    version.number = 1
+    incident = Incident(agency_id=user.agency_id, user=user, registered_at=now,
+                        period=str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone))))
+    incident.versions.append(version)
+    db.session.add(incident)
+    for upload in uploads:
+        evidence.save(incident, upload)
+    db.session.flush()
+    auditlog.record("incident.registered", incident, period=incident.period,
+                    evidence=len(uploads))
+    return incident
+
+
+def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
+                     uploads: list[evidence.Upload], now: datetime) -> IncidentVersion:
+    if not reason.strip():
+        raise FilingError(_("A correction needs a reason."))
+    version = _version_from(data, incident.registered_at, now)
+    version.number = incident.current.number + 1
+    version.reason = reason.strip()
+    incident.versions.append(version)
+    incident.period = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
+    for upload in uploads:
+        evidence.save(incident, upload)
+    db.session.flush()
+    auditlog.record("incident.corrected", incident, version=version.number,
+                    period=incident.period, evidence=len(uploads))
+    return version

@@ -1,0 +1,134 @@
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    HiddenField,
+    MultipleFileField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from app import evidence
+from app.filing import IncidentData
+from app.vocab import CATEGORIES, CHANNELS, KINDS, RELATIONS, RESPONSES, STAGES
+
+TEXT_MAX = 5000
+DECLARATION = _l("I declare that what I report is true and complete.")
+NOTE_MAX = 2000
+
+
+def _choices(vocabulary: dict) -> list[tuple[str, object]]:
+    return list(vocabulary.items())
+
+
+def _category_choices() -> dict:
+    """Behaviour categories grouped by kind (rendered as <optgroup>)."""
+    groups: dict = {}
+    for code, (kind, label, _example) in CATEGORIES.items():
+        groups.setdefault(str(KINDS[kind]), []).append((code, label))
+    return groups
+
+
+class IncidentForm(FlaskForm):
+    occurred_at = DateTimeLocalField(
+        _l("When it happened"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+        validators=[DataRequired(message=_l("Enter the date and time it happened."))],
+    )
+    category = SelectField(_l("What was done"), validators=[InputRequired()])
+    channel = SelectField(_l("Channel"), validators=[InputRequired()])
+    actor_name = StringField(_l("Name of the person"),
+                             validators=[DataRequired(), Length(max=64)])
+    actor_org = StringField(_l("Their organisation"),
+                            validators=[DataRequired(), Length(max=120)])
+    actor_position = StringField(_l("Their position"), validators=[Optional(), Length(max=64)])
+    actor_relation = SelectField(_l("Relation to you or the audit"),
+                                 validators=[InputRequired()])
+    project = SelectField(_l("Audit project concerned"), coerce=int)
+    stage = SelectField(_l("Stage of the audit"), validators=[InputRequired()])
+    description = TextAreaField(_l("What was said or done"),
+                                validators=[DataRequired(), Length(max=TEXT_MAX)])
+    response = SelectField(_l("How you responded"), validators=[InputRequired()])
+    response_detail = TextAreaField(_l("Details of your response"),
+                                    validators=[Optional(), Length(max=NOTE_MAX)])
+    delay_reason = TextAreaField(_l("Reason for registering late"),
+                                 validators=[Optional(), Length(max=NOTE_MAX)])
+    evidence = MultipleFileField(_l("Evidence files (optional)"))
+    submit = SubmitField(_l("Register"))
+
+    def __init__(self, tz: ZoneInfo, projects: list[tuple[int, str]], **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.tz = tz
+        self.uploads: list[evidence.Upload] = []
+        self.category.choices = _category_choices()
+        self.channel.choices = _choices(CHANNELS)
+        self.actor_relation.choices = _choices(RELATIONS)
+        self.stage.choices = _choices(STAGES)
+        self.response.choices = _choices(RESPONSES)
+        self.project.choices = [(0, _l("Not tied to an audit project"))] + projects
+
+    def occurred_utc(self) -> datetime:
+        return self.occurred_at.data.replace(tzinfo=self.tz).astimezone(UTC)
+
+    def validate_occurred_at(self, field: DateTimeLocalField) -> None:
+        if field.data and self.occurred_utc() > datetime.now(UTC):
+            raise ValidationError(_l("The time it happened cannot be in the future."))
+
+    def validate_evidence(self, field: MultipleFileField) -> None:
+        files = [f for f in field.data or [] if f and f.filename]
+        if len(files) > current_app.config["EVIDENCE_MAX_FILES"]:
+            raise ValidationError(_l("At most %(n)d files at a time.",
+                                     n=current_app.config["EVIDENCE_MAX_FILES"]))
+        try:
+            self.uploads = [evidence.inspect(f) for f in files]
+        except evidence.EvidenceRefused as refused:
+            raise ValidationError(str(refused)) from None
+
+    def incident_data(self) -> IncidentData:
+        return IncidentData(
+            occurred_at=self.occurred_utc(),
+            category=self.category.data,
+            channel=self.channel.data,
+            actor_name=self.actor_name.data.strip(),
+            actor_org=self.actor_org.data.strip(),
+            actor_position=(self.actor_position.data or "").strip(),
+            actor_relation=self.actor_relation.data,
+            project_id=self.project.data or None,
+            stage=self.stage.data,
+            description=self.description.data.strip(),
+            response=self.response.data,
+            response_detail=(self.response_detail.data or "").strip(),
+            delay_reason=(self.delay_reason.data or "").strip(),
+        )
+
+
+class CorrectIncidentForm(IncidentForm):
+    reason = TextAreaField(_l("Reason for the correction"),
+                           validators=[DataRequired(), Length(max=NOTE_MAX)])
+    submit = SubmitField(_l("Save the corrected version"))
+
+
+class FileReportForm(FlaskForm):
+    zero = HiddenField(validators=[InputRequired()])
+    declaration = BooleanField(
+        DECLARATION,
+        validators=[DataRequired(message=_l("Please confirm the declaration."))],
+    )
+    submit = SubmitField(_l("File the report"))
+
+
+class CorrectReportForm(FlaskForm):
+    reason = TextAreaField(_l("Reason for the correction"),
+                           validators=[DataRequired(), Length(max=NOTE_MAX)])
+    declaration = BooleanField(
+        DECLARATION,
+        validators=[DataRequired(message=_l("Please confirm the declaration."))],
+    )
+    submit = SubmitField(_l("File the corrected version"))

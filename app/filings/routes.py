@@ -1,0 +1,156 @@
+"""The auditor's filing pages: the month, its report, incidents and their evidence."""
+
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app import access, auditlog, evidence, filing
+from app.access import role_required
+from app.extensions import db
+from app.filings import bp
+from app.filings.forms import (
+    CorrectIncidentForm,
+    CorrectReportForm,
+    FileReportForm,
+    IncidentForm,
+)
+from app.models import AuditProject, User, utcnow
+from app.periods import Period
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _period_or_404(text: str) -> Period:
+    try:
+        period = Period.parse(text)
+    except ValueError:
+        abort(404)
+    if not filing.in_scope(_me(), period):
+        abort(404)
+    return period
+
+
+def _project_choices(user: User) -> list[tuple[int, str]]:
+    projects = db.session.scalars(
+        sa.select(AuditProject)
+        .where(AuditProject.agency_id == user.agency_id, AuditProject.archived.is_(False))
+        .order_by(AuditProject.year.desc(), AuditProject.code)
+    )
+    return [(p.id, f"{p.code} {p.name}") for p in projects]
+
+
+@bp.route("/reports/<period>", methods=["GET", "POST"])
+@role_required("auditor")
+def report(period: str):
+    user, when = _me(), _period_or_404(period)
+    form = FileReportForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            filing.file_report(user, when, zero=form.zero.data == "1", now=utcnow())
+        except filing.AlreadyFiled as filed:
+            flash(str(filed), "info")
+            return redirect(url_for("filings.report", period=period))
+        except filing.FilingError as refused:
+            flash(str(refused), "danger")
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("The report for %(period)s has been filed. Thank you.", period=period),
+                  "success")
+            return redirect(url_for("filings.report", period=period))
+    elif form.is_submitted():
+        status = 400
+    month = filing.month(user, when, utcnow())
+    return render_template("filings/report.html", month=month, form=form), status
+
+
+@bp.route("/reports/<period>/correct", methods=["GET", "POST"])
+@role_required("auditor")
+def correct_report(period: str):
+    user, when = _me(), _period_or_404(period)
+    month = filing.month(user, when, utcnow())
+    if month.report is None:
+        abort(404)
+    form = CorrectReportForm()
+    if form.validate_on_submit():
+        filing.correct_report(month.report, reason=form.reason.data, now=utcnow())
+        db.session.commit()
+        flash(_("The corrected report for %(period)s has been filed.", period=period), "success")
+        return redirect(url_for("filings.report", period=period))
+    status = 400 if form.is_submitted() else 200
+    return render_template("filings/correct_report.html", month=month, form=form), status
+
+
+def _incident_form(form_class: type[IncidentForm], **kwargs: object) -> IncidentForm:
+    user = _me()
+    return form_class(ZoneInfo(user.agency.timezone), _project_choices(user), **kwargs)
+
+
+@bp.route("/incidents/new", methods=["GET", "POST"])
+@role_required("auditor")
+def new_incident():
+    form = _incident_form(IncidentForm)
+    if form.validate_on_submit():
+        try:
+            incident = filing.register_incident(_me(), form.incident_data(), form.uploads,
+                                                utcnow())
+        except filing.FilingError as refused:
+            form.form_errors.append(str(refused))
+        else:
+            db.session.commit()
+            flash(_("The incident has been registered. Only you and the discipline office can "
+                    "see it. Remember to file the report for %(period)s.",
+                    period=incident.period), "success")
+            return redirect(url_for("filings.incident", incident_id=incident.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("filings/incident_form.html", form=form, incident=None), status
+
+
+@bp.route("/incidents/<int:incident_id>")
+def incident(incident_id: int):
+    user = _me()
+    item = access.incident_or_404(user, incident_id)
+    if item.user_id != user.id:
+        auditlog.record("incident.read", item)
+        db.session.commit()
+    return render_template("filings/incident.html", incident=item)
+
+
+@bp.route("/incidents/<int:incident_id>/correct", methods=["GET", "POST"])
+@role_required("auditor")
+def correct_incident(incident_id: int):
+    item = access.own_incident_or_404(_me(), incident_id)
+    current = item.current
+    form = _incident_form(CorrectIncidentForm, obj=current)
+    if not form.is_submitted():
+        form.occurred_at.data = current.occurred_at.astimezone(form.tz).replace(tzinfo=None)
+        form.project.data = current.project_id or 0
+    if form.validate_on_submit():
+        try:
+            filing.correct_incident(item, form.incident_data(), reason=form.reason.data,
+                                    uploads=form.uploads, now=utcnow())
+        except filing.FilingError as refused:
+            form.form_errors.append(str(refused))
+        else:
+            db.session.commit()
+            flash(_("The corrected version has been saved."), "success")
+            return redirect(url_for("filings.incident", incident_id=item.id))
+    status = 400 if form.is_submitted() else 200
+    return render_template("filings/incident_form.html", form=form, incident=item), status
+
+
+@bp.route("/evidence/<int:evidence_id>")
+def download_evidence(evidence_id: int):
+    user = _me()
+    item = access.evidence_or_404(user, evidence_id)
+    if item.incident.user_id != user.id:
+        auditlog.record("evidence.read", item, incident_id=item.incident_id)
+        db.session.commit()
+    return send_file(evidence.path_of(item), mimetype=item.content_type, as_attachment=True,
+                     download_name=item.filename, max_age=0)

@@ -1,0 +1,268 @@
+"""The portal's data model (PRODUCT.md's core objects), SQLAlchemy 2 style.
+
+Filings are never edited in place: a MonthlyReport and an Incident are stable headers, and every
+submission or correction adds a version row. Times are stored in UTC (timezone-aware).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_login import UserMixin
+
+from app.extensions import db
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes on both SQLite (which drops tzinfo) and PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime stored; use UTC-aware datetimes")
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+class Agency(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    parent_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    timezone: so.Mapped[str] = so.mapped_column(sa.String(64), default="Asia/Shanghai")
+    deadline_day: so.Mapped[int] = so.mapped_column(default=5)
+    shift_to_workday: so.Mapped[bool] = so.mapped_column(default=False)
+    rules_text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    parent: so.Mapped[Agency | None] = so.relationship(remote_side=[id])
+    departments: so.WriteOnlyMapped[Department] = so.relationship(back_populates="agency")
+
+    __table_args__ = (sa.CheckConstraint("deadline_day BETWEEN 1 AND 28", name="deadline_day"),)
+
+
+class CalendarDay(db.Model):
+    """A date an administrator declared a working day or a day off, overriding the calendar."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    day: so.Mapped[date]
+    is_workday: so.Mapped[bool]
+    note: so.Mapped[str] = so.mapped_column(sa.String(120), default="")
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "day"),)
+
+
+class Department(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    archived: so.Mapped[bool] = so.mapped_column(default=False)
+
+    agency: so.Mapped[Agency] = so.relationship(back_populates="departments")
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "name"),)
+
+
+class UserRole(db.Model):
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), primary_key=True)
+    role: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+
+
+class User(UserMixin, db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    department_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("department.id"))
+    staff_no: so.Mapped[str] = so.mapped_column(sa.String(32), unique=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(64))
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(254), unique=True)
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(256))
+    locale: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    active: so.Mapped[bool] = so.mapped_column(default=True)
+    joined_on: so.Mapped[date]
+    left_on: so.Mapped[date | None]
+    # Bumped by logout, password change and deactivation: every older session stops working.
+    session_version: so.Mapped[int] = so.mapped_column(default=1)
+    failed_logins: so.Mapped[int] = so.mapped_column(default=0)
+    locked_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    agency: so.Mapped[Agency] = so.relationship()
+    department: so.Mapped[Department | None] = so.relationship()
+    role_rows: so.Mapped[list[UserRole]] = so.relationship(
+        cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def roles(self) -> set[str]:
+        return {row.role for row in self.role_rows}
+
+    @roles.setter
+    def roles(self, value: set[str] | list[str]) -> None:
+        wanted = set(value)
+        self.role_rows = [row for row in self.role_rows if row.role in wanted] + [
+            UserRole(role=role) for role in sorted(wanted - self.roles)
+        ]
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login refuses inactive users
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+
+class AuditProject(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    code: so.Mapped[str] = so.mapped_column(sa.String(32))
+    name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    year: so.Mapped[int]
+    archived: so.Mapped[bool] = so.mapped_column(default=False)
+
+    agency: so.Mapped[Agency] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "code"),)
+
+
+class MonthlyReport(db.Model):
+    """One per auditor and period; the unique key is what makes a double submit harmless."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    period: so.Mapped[str] = so.mapped_column(sa.String(7))
+    first_filed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    late: so.Mapped[bool]
+
+    user: so.Mapped[User] = so.relationship()
+    versions: so.Mapped[list[ReportVersion]] = so.relationship(
+        back_populates="report", order_by="ReportVersion.number"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "period"), sa.Index(None, "period"))
+
+    @property
+    def current(self) -> ReportVersion:
+        return self.versions[-1]
+
+
+report_version_incident = sa.Table(
+    "report_version_incident",
+    db.metadata,
+    sa.Column("report_version_id", sa.ForeignKey("report_version.id"), primary_key=True),
+    sa.Column("incident_version_id", sa.ForeignKey("incident_version.id"), primary_key=True),
+)
+
+
+class ReportVersion(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    report_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("monthly_report.id"))
+    number: so.Mapped[int]
+    is_zero: so.Mapped[bool]
+    declared: so.Mapped[bool]
+    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    submitted_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    submitted_from: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+
+    report: so.Mapped[MonthlyReport] = so.relationship(back_populates="versions")
+    incident_versions: so.Mapped[list[IncidentVersion]] = so.relationship(
+        secondary=report_version_incident, order_by="IncidentVersion.occurred_at"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("report_id", "number"),)
+
+
+class Incident(db.Model):
+    """The stable header of a registration; its content lives in IncidentVersion rows."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    # The period of the current version's occurred_at, kept here for filtering by month.
+    period: so.Mapped[str] = so.mapped_column(sa.String(7), index=True)
+    registered_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    user: so.Mapped[User] = so.relationship()
+    versions: so.Mapped[list[IncidentVersion]] = so.relationship(
+        back_populates="incident", order_by="IncidentVersion.number"
+    )
+    evidence: so.Mapped[list[Evidence]] = so.relationship(
+        back_populates="incident", order_by="Evidence.id"
+    )
+
+    @property
+    def current(self) -> IncidentVersion:
+        return self.versions[-1]
+
+
+class IncidentVersion(db.Model):
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"))
+    number: so.Mapped[int]
+    occurred_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(16))
+    category: so.Mapped[str] = so.mapped_column(sa.String(32))
+    channel: so.Mapped[str] = so.mapped_column(sa.String(16))
+    actor_name: so.Mapped[str] = so.mapped_column(sa.String(64))
+    actor_org: so.Mapped[str] = so.mapped_column(sa.String(120))
+    actor_position: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    actor_relation: so.Mapped[str] = so.mapped_column(sa.String(16))
+    project_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audit_project.id"))
+    stage: so.Mapped[str] = so.mapped_column(sa.String(16))
+    description: so.Mapped[str] = so.mapped_column(sa.Text)
+    response: so.Mapped[str] = so.mapped_column(sa.String(16))
+    response_detail: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    delay_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # why this correction
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    incident: so.Mapped[Incident] = so.relationship(back_populates="versions")
+    project: so.Mapped[AuditProject | None] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("incident_id", "number"),)
+
+
+class Evidence(db.Model):
+    """An uploaded file; the bytes live under EVIDENCE_DIR, outside the static folder."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), index=True)
+    filename: so.Mapped[str] = so.mapped_column(sa.String(200))
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(100))
+    size: so.Mapped[int]
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
+    storage_key: so.Mapped[str] = so.mapped_column(sa.String(80), unique=True)
+    uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    incident: so.Mapped[Incident] = so.relationship(back_populates="evidence")
+
+
+class AuditLog(db.Model):
+    """Append-only record of every change and of reads of incident content by others."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    action: so.Mapped[str] = so.mapped_column(sa.String(48))
+    object_type: so.Mapped[str] = so.mapped_column(sa.String(32), default="")
+    object_id: so.Mapped[int | None]
+    ip: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    detail: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+
+    __table_args__ = (sa.Index(None, "object_type", "object_id"),)

@@ -1,0 +1,51 @@
+"""Template filters and globals: local times in the agency's zone, vocabulary labels."""
+
+from datetime import datetime, timedelta
+
+from flask import Flask, request
+from flask_babel import format_datetime, format_timedelta, get_locale
+
+from app import vocab
+from app.main.forms import LanguageForm
+
+
+def localtime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
+    return format_datetime(value, fmt) if value else ""
+
+
+def deadline(value: datetime) -> str:
+    """A deadline instant (midnight after the due day) shown as the due day's last minute."""
+    return localtime(value - timedelta(minutes=1))
+
+
+def duration(value: timedelta) -> str:
+    return format_timedelta(abs(value), granularity="minute", threshold=1.1)
+
+
+def label(vocabulary: str, code: str) -> str:
+    if vocabulary == "category":
+        return vocab.category_label(code)
+    table = getattr(vocab, vocabulary.upper())
+    return str(table.get(code, code))
+
+
+def role_label(code: str) -> str:
+    return str(vocab.ROLES.get(code, code))
+
+
+def _context() -> dict:
+    return {
+        "language_form": LanguageForm(formdata=None, next=request.full_path.rstrip("?")),
+        "categories": vocab.CATEGORIES,
+        "kinds": vocab.KINDS,
+        "get_locale": get_locale,
+    }
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(localtime)
+    app.add_template_filter(deadline)
+    app.add_template_filter(duration, "timedelta")
+    app.add_template_filter(role_label)
+    app.add_template_global(label)
+    app.context_processor(_context)

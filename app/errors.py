@@ -29,7 +29,8 @@ def _csrf_error(error: CSRFError):
 
 FALLBACK_PAGE = (
     "<!doctype html><meta charset=utf-8><title>500</title>"
-    "<p>系统出现错误，未做任何更改，请稍后再试。</p><p>Something went wrong. Nothing has been changed.</p>"
+    "<p>系统出现错误，未做任何更改，请稍后再试。</p>"
+    "<p>Something went wrong. Nothing has been changed.</p>"
 )
 
 

@@ -114,7 +114,9 @@ def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[
     periods = Period.of_date(user.joined_on).until(last)
     reports = {
         r.period: r
-        for r in db.session.scalars(sa.select(MonthlyReport).where(MonthlyReport.user_id == user.id))
+        for r in db.session.scalars(
+            sa.select(MonthlyReport).where(MonthlyReport.user_id == user.id)
+        )
     }
     incidents: dict[str, list[Incident]] = {}
     for incident in db.session.scalars(

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -20,8 +19,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
+from app import clock
 from app.extensions import db, login_manager
-from app.models import User, utcnow
+from app.models import User
 
 PUBLIC_ENDPOINTS = {"auth.login", "main.set_language", "static", "bootstrap.static"}
 
@@ -72,7 +72,7 @@ def authenticate(identifier: str, password: str) -> User:
     account is refused before its password is checked, so guessing cannot continue meanwhile.
     """
     user = find_account(identifier)
-    now = utcnow()
+    now = clock.now()
     if user is not None and user.locked_until and user.locked_until > now:
         minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
         raise LoginRefused(
@@ -104,7 +104,7 @@ def start_session(user: User) -> None:
         session["lang"] = lang
     session.permanent = True
     login_user(user)
-    now = int(time.time())
+    now = int(clock.now().timestamp())
     session["login_at"] = now
     session["seen_at"] = now
 
@@ -146,7 +146,7 @@ def load_user(token: str) -> User | None:
 
 
 def _session_expired() -> bool:
-    now = int(time.time())
+    now = int(clock.now().timestamp())
     config = current_app.config
     idle = now - session.get("seen_at", 0) > config["SESSION_IDLE_MINUTES"] * 60
     too_old = now - session.get("login_at", 0) > config["SESSION_ABSOLUTE_HOURS"] * 3600
@@ -163,7 +163,7 @@ def _require_login() -> Response | None:
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
-    session["seen_at"] = int(time.time())
+    session["seen_at"] = int(clock.now().timestamp())
     return None
 
 

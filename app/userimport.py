@@ -103,7 +103,8 @@ def check(agency: Agency, raw: bytes) -> list[RowResult]:
     header = next(reader, [])
     columns = _column_map(header)
     if "staff_no" not in columns or "name" not in columns:
-        return [RowResult(1, "", errors=[_("the header must name at least 工号 (staff number) and 姓名 (name)")])]
+        message = _("the header must name at least 工号 (staff number) and 姓名 (name)")
+        return [RowResult(1, "", errors=[message])]
     departments = {
         d.name: d for d in db.session.scalars(
             sa.select(Department).where(Department.agency_id == agency.id))
@@ -114,7 +115,8 @@ def check(agency: Agency, raw: bytes) -> list[RowResult]:
             continue
         result = _parse_row(line, row, columns, departments)
         if result.staff_no in seen:
-            result.errors.append(_("duplicate staff number (also on line %(line)d)", line=seen[result.staff_no]))
+            result.errors.append(_("duplicate staff number (also on line %(line)d)",
+                                   line=seen[result.staff_no]))
         seen.setdefault(result.staff_no, line)
         results.append(result)
     _classify(agency, results)

@@ -14,6 +14,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from app import evidence
@@ -25,16 +26,14 @@ DECLARATION = _l("I declare that what I report is true and complete.")
 NOTE_MAX = 2000
 
 
-def _choices(vocabulary: dict) -> list[tuple[str, object]]:
-    return list(vocabulary.items())
+def _choices(vocabulary: dict) -> list[SelectChoice]:
+    return [SelectChoice(code, label) for code, label in vocabulary.items()]
 
 
-def _category_choices() -> dict:
+def _category_choices() -> list[SelectChoice]:
     """Behaviour categories grouped by kind (rendered as <optgroup>)."""
-    groups: dict = {}
-    for code, (kind, label, _example) in CATEGORIES.items():
-        groups.setdefault(str(KINDS[kind]), []).append((code, label))
-    return groups
+    return [SelectChoice(code, label, optgroup=str(KINDS[kind]))
+            for code, (kind, label, _example) in CATEGORIES.items()]
 
 
 class IncidentForm(FlaskForm):
@@ -63,7 +62,7 @@ class IncidentForm(FlaskForm):
     evidence = MultipleFileField(_l("Evidence files (optional)"))
     submit = SubmitField(_l("Register"))
 
-    def __init__(self, tz: ZoneInfo, projects: list[tuple[int, str]], **kwargs: object) -> None:
+    def __init__(self, tz: ZoneInfo, projects: list[SelectChoice], **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.tz = tz
         self.uploads: list[evidence.Upload] = []
@@ -72,7 +71,7 @@ class IncidentForm(FlaskForm):
         self.actor_relation.choices = _choices(RELATIONS)
         self.stage.choices = _choices(STAGES)
         self.response.choices = _choices(RESPONSES)
-        self.project.choices = [(0, _l("Not tied to an audit project"))] + projects
+        self.project.choices = [SelectChoice(0, _l("Not tied to an audit project")), *projects]
 
     def occurred_utc(self) -> datetime:
         return self.occurred_at.data.replace(tzinfo=self.tz).astimezone(UTC)

@@ -6,8 +6,9 @@ import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
-from app import access, auditlog, evidence, filing
+from app import access, auditlog, clock, evidence, filing
 from app.access import role_required
 from app.extensions import db
 from app.filings import bp
@@ -17,7 +18,7 @@ from app.filings.forms import (
     FileReportForm,
     IncidentForm,
 )
-from app.models import AuditProject, User, utcnow
+from app.models import AuditProject, User
 from app.periods import Period
 
 
@@ -35,13 +36,13 @@ def _period_or_404(text: str) -> Period:
     return period
 
 
-def _project_choices(user: User) -> list[tuple[int, str]]:
+def _project_choices(user: User) -> list[SelectChoice]:
     projects = db.session.scalars(
         sa.select(AuditProject)
         .where(AuditProject.agency_id == user.agency_id, AuditProject.archived.is_(False))
         .order_by(AuditProject.year.desc(), AuditProject.code)
     )
-    return [(p.id, f"{p.code} {p.name}") for p in projects]
+    return [SelectChoice(p.id, f"{p.code} {p.name}") for p in projects]
 
 
 @bp.route("/reports/<period>", methods=["GET", "POST"])
@@ -52,7 +53,7 @@ def report(period: str):
     status = 200
     if form.validate_on_submit():
         try:
-            filing.file_report(user, when, zero=form.zero.data == "1", now=utcnow())
+            filing.file_report(user, when, zero=form.zero.data == "1", now=clock.now())
         except filing.AlreadyFiled as filed:
             flash(str(filed), "info")
             return redirect(url_for("filings.report", period=period))
@@ -66,7 +67,7 @@ def report(period: str):
             return redirect(url_for("filings.report", period=period))
     elif form.is_submitted():
         status = 400
-    month = filing.month(user, when, utcnow())
+    month = filing.month(user, when, clock.now())
     return render_template("filings/report.html", month=month, form=form), status
 
 
@@ -74,12 +75,12 @@ def report(period: str):
 @role_required("auditor")
 def correct_report(period: str):
     user, when = _me(), _period_or_404(period)
-    month = filing.month(user, when, utcnow())
+    month = filing.month(user, when, clock.now())
     if month.report is None:
         abort(404)
     form = CorrectReportForm()
     if form.validate_on_submit():
-        filing.correct_report(month.report, reason=form.reason.data, now=utcnow())
+        filing.correct_report(month.report, reason=form.reason.data, now=clock.now())
         db.session.commit()
         flash(_("The corrected report for %(period)s has been filed.", period=period), "success")
         return redirect(url_for("filings.report", period=period))
@@ -99,7 +100,7 @@ def new_incident():
     if form.validate_on_submit():
         try:
             incident = filing.register_incident(_me(), form.incident_data(), form.uploads,
-                                                utcnow())
+                                                clock.now())
         except filing.FilingError as refused:
             form.form_errors.append(str(refused))
         else:
@@ -134,7 +135,7 @@ def correct_incident(incident_id: int):
     if form.validate_on_submit():
         try:
             filing.correct_incident(item, form.incident_data(), reason=form.reason.data,
-                                    uploads=form.uploads, now=utcnow())
+                                    uploads=form.uploads, now=clock.now())
         except filing.FilingError as refused:
             form.form_errors.append(str(refused))
         else:

@@ -1,12 +1,11 @@
 from flask import redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import auditlog, filing
+from app import auditlog, clock, filing
 from app.access import can_file, role_required
 from app.extensions import db
 from app.main import bp
 from app.main.forms import LanguageForm
-from app.models import utcnow
 from app.periods import period_of
 from app.security import is_safe_next
 
@@ -16,7 +15,7 @@ def index():
     user = current_user._get_current_object()
     context = {}
     if can_file(user):
-        now = utcnow()
+        now = clock.now()
         rule = filing.deadline_rule(user.agency)
         history = filing.months(user, now, rule)
         current = period_of(now, rule.tz)
@@ -34,7 +33,7 @@ def index():
 @bp.route("/history")
 @role_required("auditor")
 def history():
-    months = filing.months(current_user._get_current_object(), utcnow())
+    months = filing.months(current_user._get_current_object(), clock.now())
     return render_template("main/history.html", months=months)
 
 

@@ -1,0 +1,145 @@
+"""Shared fixtures: one app and schema per run, every table emptied after each test.
+
+Set TEST_DATABASE_URL (e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test) to run the suite
+on PostgreSQL; by default it runs on an SQLite file in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from app import clock, create_app
+from app.extensions import db as _db
+from tests import factories
+
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory):
+    app = create_app(
+        "testing",
+        SQLALCHEMY_DATABASE_URI=database_url(tmp_path_factory),
+        EVIDENCE_DIR=tmp_path_factory.mktemp("evidence"),
+        SERVER_NAME=None,
+    )
+    with app.app_context():
+        _db.drop_all()
+        _db.create_all()
+    yield app
+    with app.app_context():
+        _db.session.remove()
+        _db.drop_all()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def db(app):
+    with app.app_context():
+        yield _db
+        _db.session.rollback()
+        _db.session.remove()
+        with _db.engine.begin() as connection:
+            for table in reversed(_db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def client(app, db):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app, db):
+    return app.test_cli_runner()
+
+
+class FrozenClock:
+    """Moves the portal's clock: `frozen.set(2025, 4, 3, 9)` (UTC) or `frozen.local(...)`."""
+
+    def __init__(self) -> None:
+        self.value = datetime(2025, 4, 3, 2, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.value
+
+    def set(self, *args: int) -> datetime:
+        self.value = datetime(*args, tzinfo=UTC)
+        return self.value
+
+    def advance(self, **delta: float) -> datetime:
+        from datetime import timedelta
+
+        self.value += timedelta(**delta)
+        return self.value
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """The portal's clock, frozen at 2025-04-03 10:00 Beijing time unless moved."""
+    fake = FrozenClock()
+    monkeypatch.setattr(clock, "now", fake)
+    return fake
+
+
+@pytest.fixture
+def agency(db):
+    return factories.AgencyFactory()
+
+
+@pytest.fixture
+def make_user(db, agency):
+    def make(**kwargs):
+        kwargs.setdefault("agency", agency)
+        return factories.UserFactory(**kwargs)
+
+    return make
+
+
+@pytest.fixture
+def auditor(make_user):
+    return make_user(name="张伟")
+
+
+@pytest.fixture
+def project(agency):
+    return factories.ProjectFactory(agency=agency, name="区教育局部门预算执行审计")
+
+
+def csrf_token(client, url: str) -> str:
+    response = client.get(url)
+    match = CSRF_RE.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {url} ({response.status_code})"
+    return match.group(1)
+
+
+def post_form(client, url: str, data: dict, *, form_url: str | None = None, **kwargs):
+    """POST like a browser: fetch the form page first and send its CSRF token."""
+    data = {"csrf_token": csrf_token(client, form_url or url), **data}
+    return client.post(url, data=data, **kwargs)
+
+
+def login(client, user, password: str = factories.PASSWORD):
+    response = post_form(client, "/login", {"identifier": user.staff_no, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+@pytest.fixture
+def logged_in(client):
+    def do(user):
+        login(client, user)
+        return client
+
+    return do

@@ -11,6 +11,7 @@ import json
 from flask import has_request_context, request
 from flask_login import current_user
 
+from app import clock
 from app.extensions import db
 from app.models import AuditLog
 
@@ -25,6 +26,7 @@ def record(action: str, obj: object | None = None, *, actor_id: int | None = Non
     if actor_id is None and has_request_context() and current_user.is_authenticated:
         actor_id = current_user.id
     entry = AuditLog(
+        at=clock.now(),
         actor_id=actor_id,
         action=action,
         object_type=type(obj).__name__ if obj is not None else "",

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
+from flask_babel import force_locale
 
-from app import auditlog, demo, userimport
+from app import auditlog, clock, demo, userimport
 from app.extensions import db
 from app.models import Agency, Department, User
 from app.security import end_all_sessions, hash_password
@@ -23,13 +28,32 @@ def _agency(name: str | None) -> Agency:
     else:  # the bureau itself, not its parent
         query = query.where(~Agency.id.in_(sa.select(Agency.parent_id).where(
             Agency.parent_id.is_not(None))))
-    agency = db.session.scalar(query)
-    if agency is None:
+    agencies = db.session.scalars(query.limit(2)).all()
+    if not agencies:
         raise click.ClickException("No such agency. Create one with `flask create-agency`.")
-    return agency
+    if len(agencies) > 1:
+        raise click.ClickException("Several agencies match: name one with --agency.")
+    return agencies[0]
 
 
-def _check_password(password: str) -> str:
+def _today(agency: Agency) -> date:
+    """Today in the agency's time zone (the server's may differ)."""
+    return clock.now().astimezone(ZoneInfo(agency.timezone)).date()
+
+
+def _default_locale(command: Callable) -> Callable:
+    """Messages in the portal's default language: a command has no user or session to ask."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+            return command(*args, **kwargs)
+
+    return run
+
+
+def _check_password(ctx: click.Context | None, param: click.Parameter | None,
+                    password: str) -> str:
     low, high = (current_app.config["PASSWORD_MIN_LENGTH"],
                  current_app.config["PASSWORD_MAX_LENGTH"])
     if not low <= len(password) <= high:
@@ -37,11 +61,43 @@ def _check_password(password: str) -> str:
     return password
 
 
+def _text(column: sa.Column) -> Callable:
+    """An option callback: stripped, not empty and no longer than `column` holds."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise click.BadParameter("must not be empty")
+        if len(value) > column.type.length:
+            raise click.BadParameter(f"at most {column.type.length} characters")
+        return value
+
+    return check
+
+
+def _check_email(ctx: click.Context, param: click.Parameter, email: str) -> str:
+    if not email.strip():
+        return ""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _check_timezone(ctx: click.Context, param: click.Parameter, name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {name}") from None
+    return name
+
+
 @click.command("demo")
 @click.option("--force", is_flag=True, help="Erase every record first, real data included.")
 @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) if data exists.")
 def demo_command(force: bool, if_empty: bool) -> None:
     """Load the demo bureau (31 staff, 22 projects, a year of filings)."""
+    erased: list[Path] = []
     if demo.has_data():
         if if_empty:
             click.echo("The database already holds data; demo not loaded.")
@@ -49,15 +105,18 @@ def demo_command(force: bool, if_empty: bool) -> None:
         if not force:
             raise click.ClickException(
                 "The database already holds data. Use --force to erase it and load the demo.")
-        demo.wipe()
+        erased = demo.wipe()
     agency = demo.load()
+    auditlog.record("demo.loaded", agency, force=force)
     db.session.commit()
+    for path in erased:  # the records are gone: so go their evidence files
+        path.unlink(missing_ok=True)
     click.echo(f"Demo loaded: {agency.name}. Every demo account's password: {demo.DEMO_PASSWORD}")
 
 
 @click.command("create-agency")
 @click.argument("name")
-@click.option("--timezone", default="Asia/Shanghai", show_default=True)
+@click.option("--timezone", default="Asia/Shanghai", show_default=True, callback=_check_timezone)
 @click.option("--deadline-day", default=5, show_default=True, type=click.IntRange(1, 28))
 def create_agency_command(name: str, timezone: str, deadline_day: int) -> None:
     """Create an agency (机关)."""
@@ -69,31 +128,49 @@ def create_agency_command(name: str, timezone: str, deadline_day: int) -> None:
     click.echo(f"Agency {name} created.")
 
 
+def _department(agency: Agency, name: str) -> Department | None:
+    """The agency's department of that name, created (and logged) if new."""
+    if not name:
+        return None
+    department = db.session.scalar(sa.select(Department).where(
+        Department.agency_id == agency.id, Department.name == name))
+    if department is None:
+        department = Department(agency=agency, name=name)
+        db.session.add(department)
+        db.session.flush()
+        auditlog.record("department.created", department, name=name)
+    return department
+
+
+def _check_unique(staff_no: str, email: str) -> None:
+    if db.session.scalar(sa.select(User.id).where(User.staff_no == staff_no)):
+        raise click.ClickException(f"Staff number {staff_no} is taken.")
+    if email and db.session.scalar(
+            sa.select(User.id).where(sa.func.lower(User.email) == email.lower())):
+        raise click.ClickException(f"E-mail {email} is used by another account.")
+
+
 @click.command("create-user")
-@click.option("--staff-no", prompt=True)
-@click.option("--name", prompt=True)
-@click.option("--email", default="", prompt=True)
+@click.option("--staff-no", prompt=True, callback=_text(User.__table__.c.staff_no))
+@click.option("--name", prompt=True, callback=_text(User.__table__.c.name))
+@click.option("--email", default="", prompt=True, callback=_check_email)
 @click.option("--department", default="", help="Department name (created if new).")
 @click.option("--role", "roles", multiple=True, type=click.Choice(sorted(ROLES)),
               default=["auditor"], show_default=True)
-@click.option("--joined-on", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--joined-on", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="Default: today.")
 @click.option("--agency", "agency_name", default=None)
-@click.password_option(prompt=True)
+@click.password_option(prompt=True, callback=_check_password)
 def create_user_command(staff_no: str, name: str, email: str, department: str,
                         roles: tuple[str, ...], joined_on, agency_name: str | None,
                         password: str) -> None:
     """Create an account."""
     agency = _agency(agency_name)
-    if db.session.scalar(sa.select(User).where(User.staff_no == staff_no)):
-        raise click.ClickException(f"Staff number {staff_no} is taken.")
-    dept = None
-    if department:
-        dept = db.session.scalar(sa.select(Department).where(
-            Department.agency_id == agency.id, Department.name == department))
-        dept = dept or Department(agency=agency, name=department)
-    user = User(agency=agency, department=dept, staff_no=staff_no, name=name,
-                email=email or None, password_hash=hash_password(_check_password(password)),
-                joined_on=joined_on.date() if joined_on else date.today())
+    _check_unique(staff_no, email)
+    user = User(agency=agency, department=_department(agency, department.strip()),
+                staff_no=staff_no, name=name, email=email or None,
+                password_hash=hash_password(password),
+                joined_on=joined_on.date() if joined_on else _today(agency))
     user.roles = set(roles)
     db.session.add(user)
     db.session.flush()
@@ -104,22 +181,23 @@ def create_user_command(staff_no: str, name: str, email: str, department: str,
 
 @click.command("set-password")
 @click.argument("staff_no")
-@click.password_option(prompt=True)
+@click.password_option(prompt=True, callback=_check_password)
 def set_password_command(staff_no: str, password: str) -> None:
     """Set an account's password; its sessions end."""
-    user = db.session.scalar(sa.select(User).where(User.staff_no == staff_no))
+    user = db.session.scalar(sa.select(User).where(User.staff_no == staff_no.strip()))
     if user is None:
         raise click.ClickException(f"No account with staff number {staff_no}.")
-    user.password_hash = hash_password(_check_password(password))
+    user.password_hash = hash_password(password)
     end_all_sessions(user)
     auditlog.record("user.password_set", user)
     db.session.commit()
-    click.echo(f"Password of {staff_no} set.")
+    click.echo(f"Password of {user.staff_no} set.")
 
 
 @click.command("import-users")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--agency", "agency_name", default=None)
+@_default_locale
 def import_users_command(file: Path, agency_name: str | None) -> None:
     """Import staff from a CSV file (UTF-8 or GBK); all rows or none."""
     agency = _agency(agency_name)
@@ -130,7 +208,7 @@ def import_users_command(file: Path, agency_name: str | None) -> None:
                    err=True)
     if bad:
         raise click.ClickException(f"{len(bad)} row(s) have errors; nothing was imported.")
-    changed = userimport.apply(agency, results, date.today())
+    changed = userimport.apply(agency, results, _today(agency))
     db.session.commit()
     counts = {a: sum(r.action == a for r in results) for a in ("create", "update", "unchanged")}
     click.echo(f"Imported: {counts['create']} created, {counts['update']} updated, "

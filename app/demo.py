@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import filing
+from app import clock, evidence, filing
 from app.extensions import db
-from app.models import Agency, AuditProject, Department, User
+from app.models import Agency, AuditProject, Department, Evidence, User
 from app.periods import Period, period_of
 from app.security import hash_password
 
@@ -69,12 +70,17 @@ INCIDENTS = [
 
 
 def has_data() -> bool:
-    return db.session.scalar(sa.select(sa.func.count()).select_from(User)) > 0
+    """Whether any agency or account exists (an agency alone is real data too)."""
+    return any(db.session.scalar(sa.select(sa.exists().select_from(model)))
+               for model in (Agency, User))
 
 
-def wipe() -> None:
+def wipe() -> list[Path]:
+    """Delete every row; returns the evidence files to delete once that is committed."""
+    files = [evidence.path_of(e) for e in db.session.scalars(sa.select(Evidence))]
     for table in reversed(db.metadata.sorted_tables):
         db.session.execute(table.delete())
+    return files
 
 
 def _at(day: date, hour: int, tz: ZoneInfo) -> datetime:
@@ -104,7 +110,7 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     """Create the demo bureau with a year of filings ending with last month's period."""
     rng = random.Random(seed)
     tz = ZoneInfo("Asia/Shanghai")
-    now = datetime.now(UTC) if today is None else _at(today, 12, tz)
+    now = clock.now() if today is None else _at(today, 12, tz)
     last = period_of(now, tz).previous()
     first = Period(last.year - 1, last.month).next()
     city = Agency(name="天津市审计局")
@@ -119,12 +125,13 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     db.session.add_all(projects)
     users = _staff(agency, departments, first.first_day)
     db.session.flush()
-    _history(rng, [u for u in users if u.has_role("auditor")], projects, first.until(last), tz)
+    auditors = [u for u in users if u.has_role("auditor")]
+    _history(rng, auditors, projects, first.until(last), tz, now)
     return agency
 
 
 def _history(rng: random.Random, auditors: list[User], projects: list[AuditProject],
-             periods: list[Period], tz: ZoneInfo) -> None:
+             periods: list[Period], tz: ZoneInfo, now: datetime) -> None:
     rule = filing.deadline_rule(auditors[0].agency)
     slots = [(u.id, p) for u in auditors for p in periods if filing.in_scope(u, p)]
     stories = dict(zip(rng.sample(slots, len(INCIDENTS)), INCIDENTS, strict=True))
@@ -134,7 +141,7 @@ def _history(rng: random.Random, auditors: list[User], projects: list[AuditProje
             if left_open or not filing.in_scope(user, period):
                 continue  # the main demo login leaves last month open to try filing
             if (user.id, period) in stories:
-                _incident(rng, user, stories[user.id, period], projects, period, tz)
+                _incident(rng, user, stories[user.id, period], projects, period, tz, now)
             roll = rng.random()
             if roll < 0.02 and period != periods[0]:
                 continue  # missing
@@ -142,12 +149,14 @@ def _history(rng: random.Random, auditors: list[User], projects: list[AuditProje
             late = roll < 0.08
             day = due + timedelta(days=rng.randint(1, 6)) if late else due - timedelta(
                 days=rng.randint(0, 4))
+            if _at(day, 10, tz) > now:
+                continue  # early in the month: this one has not filed last month yet
             zero = not filing.period_incidents(user, period)
             filing.file_report(user, period, zero=zero, now=_at(day, 10, tz))
 
 
 def _incident(rng: random.Random, user: User, story: tuple, projects: list[AuditProject],
-              period: Period, tz: ZoneInfo) -> None:
+              period: Period, tz: ZoneInfo, now: datetime) -> None:
     category, channel, relation, org, position, text, response = story
     day = period.first_day + timedelta(days=rng.randint(0, 25))
     occurred = _at(day, 15, tz)
@@ -158,7 +167,8 @@ def _incident(rng: random.Random, user: User, story: tuple, projects: list[Audit
         project_id=rng.choice(projects).id, stage=rng.choice(["fieldwork", "reporting"]),
         description=text, response=response,
     )
-    filing.register_incident(user, data, [], occurred + timedelta(days=rng.randint(0, 3)))
+    registered = min(occurred + timedelta(days=rng.randint(0, 3)), now)  # never in the future
+    filing.register_incident(user, data, [], registered)
 
 
 RULES_TEXT = """《天津市审计机关打探干预审计事项行为登记报告办法（试行）》要点

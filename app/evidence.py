@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import filetype
@@ -75,7 +76,7 @@ def storage_dir() -> Path:
     return Path(current_app.config["EVIDENCE_DIR"])
 
 
-def save(incident: Incident, upload: Upload) -> Evidence:
+def save(incident: Incident, upload: Upload, now: datetime) -> Evidence:
     key = secrets.token_hex(20)
     directory = storage_dir() / key[:2]
     directory.mkdir(parents=True, exist_ok=True)
@@ -86,6 +87,7 @@ def save(incident: Incident, upload: Upload) -> Evidence:
         size=len(upload.data),
         sha256=hashlib.sha256(upload.data).hexdigest(),
         storage_key=key,
+        uploaded_at=now,
     )
     incident.evidence.append(evidence)
     return evidence

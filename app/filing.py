@@ -246,7 +246,7 @@ def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upl
     incident.versions.append(version)
     db.session.add(incident)
     for upload in uploads:
-        evidence.save(incident, upload)
+        evidence.save(incident, upload, now)
     db.session.flush()
     auditlog.record("incident.registered", incident, period=incident.period,
                     evidence=len(uploads))
@@ -263,7 +263,7 @@ def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
     incident.versions.append(version)
     incident.period = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
     for upload in uploads:
-        evidence.save(incident, upload)
+        evidence.save(incident, upload, now)
     db.session.flush()
     auditlog.record("incident.corrected", incident, version=version.number,
                     period=incident.period, evidence=len(uploads))

@@ -23,7 +23,7 @@ from app import clock
 from app.extensions import db, login_manager
 from app.models import User
 
-PUBLIC_ENDPOINTS = {"auth.login", "main.set_language", "static", "bootstrap.static"}
+PUBLIC_ENDPOINTS = {"auth.login", "main.set_language"}
 
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so both paths cost one Argon2 verification.
@@ -153,13 +153,18 @@ def _session_expired() -> bool:
     return idle or too_old
 
 
+STATIC_ENDPOINTS = {"static", "bootstrap.static"}
+
+
 def _require_login() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+    if request.endpoint in STATIC_ENDPOINTS:
         return None
     if current_user.is_authenticated and _session_expired():
         logout_user()
         session.clear()
         session["expired"] = True
+    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+        return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
@@ -172,7 +177,7 @@ def _headers(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
-    if request.endpoint not in ("static", "bootstrap.static"):
+    if request.endpoint not in STATIC_ENDPOINTS:
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -3,7 +3,8 @@
 from datetime import datetime, timedelta
 
 from flask import Flask, request
-from flask_babel import format_datetime, format_timedelta, get_locale
+from flask_babel import format_datetime, get_locale
+from flask_babel import gettext as _
 
 from app import vocab
 from app.main.forms import LanguageForm
@@ -19,7 +20,12 @@ def deadline(value: datetime) -> str:
 
 
 def duration(value: timedelta) -> str:
-    return format_timedelta(abs(value), granularity="minute", threshold=1.1)
+    """A span in days and hours (or hours and minutes when under a day), e.g. "2天14小时"."""
+    minutes = int(abs(value).total_seconds() // 60)
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return _("%(days)d days %(hours)d hours", days=days, hours=hours)
+    return _("%(hours)d hours %(minutes)d minutes", hours=hours, minutes=minutes)
 
 
 def label(vocabulary: str, code: str) -> str:

@@ -1,13 +1,17 @@
 """Import staff from a CSV file as Chinese Excel writes it (UTF-8, UTF-8 with BOM, or GBK).
 
 All rows or none: every row is checked first; any error and nothing is written. Rows are matched
-by staff number, so importing the same file twice changes nothing.
+by staff number, so importing the same file twice changes nothing. A blank cell, or a column the
+file does not have, leaves that field of an existing account as it is (a new account gets no
+department, no e-mail, the auditor role and today as its joining date): an export without the
+角色 column must not strip the leaders and the discipline office of their roles.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -31,6 +35,14 @@ HEADERS = {
 }
 ROLE_NAMES = {"审计人员": "auditor", "纪检": "reviewer", "审理": "reviewer",
               "局领导": "leader", "管理员": "admin", **{code: code for code in ROLES}}
+# ISO dates, and the 2025/3/1 form Chinese Excel writes into a CSV file.
+DATE_RE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
+STAFF_NO_MAX = User.__table__.c.staff_no.type.length
+NAME_MAX = User.__table__.c.name.type.length
+
+
+class UnreadableFile(ValueError):
+    pass
 
 
 def decode(raw: bytes) -> str:
@@ -38,7 +50,11 @@ def decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
+        pass
+    try:
         return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise UnreadableFile(_("the file is neither UTF-8 nor GBK text")) from None
 
 
 @dataclass
@@ -47,6 +63,7 @@ class RowResult:
     staff_no: str
     action: str = ""  # create / update / unchanged
     errors: list[str] = field(default_factory=list)
+    # The fields the row gives (blank cells left out), as User attribute names.
     values: dict = field(default_factory=dict)
 
 
@@ -59,6 +76,44 @@ def _column_map(header: list[str]) -> dict[str, int]:
     return positions
 
 
+def _parse_date(text: str) -> date:
+    match = DATE_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(text)
+    return date(*(int(part) for part in match.groups()))
+
+
+def _parse_roles(text: str, result: RowResult) -> set[str]:
+    roles = set()
+    for part in text.replace("；", ";").replace("，", ";").replace(",", ";").split(";"):
+        part = part.strip()
+        role = ROLE_NAMES.get(part) or ROLE_NAMES.get(part.lower())
+        if role:
+            roles.add(role)
+        elif part:
+            result.errors.append(_("unknown role %(role)s", role=part))
+    return roles
+
+
+def _parse_email(text: str, result: RowResult) -> str:
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError:
+        result.errors.append(_("bad e-mail %(email)s", email=text))
+        return text
+
+
+def _check_identity(result: RowResult, name: str) -> None:
+    if not result.staff_no:
+        result.errors.append(_("missing staff number"))
+    elif len(result.staff_no) > STAFF_NO_MAX:
+        result.errors.append(_("staff number longer than %(max)d characters", max=STAFF_NO_MAX))
+    if not name:
+        result.errors.append(_("missing name"))
+    elif len(name) > NAME_MAX:
+        result.errors.append(_("name longer than %(max)d characters", max=NAME_MAX))
+
+
 def _parse_row(line: int, row: list[str], columns: dict[str, int],
                departments: dict[str, Department]) -> RowResult:
     def cell(key: str) -> str:
@@ -66,41 +121,48 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
         return row[index].strip() if index is not None and index < len(row) else ""
 
     result = RowResult(line, cell("staff_no"))
-    if not result.staff_no:
-        result.errors.append(_("missing staff number"))
-    name = cell("name")
-    if not name:
-        result.errors.append(_("missing name"))
-    department = departments.get(cell("department"))
-    if cell("department") and department is None:
-        result.errors.append(_("unknown department %(name)s", name=cell("department")))
-    email = cell("email") or None
-    if email:
+    _check_identity(result, cell("name"))
+    values: dict = {"name": cell("name")}
+    if cell("department"):
+        values["department"] = departments.get(cell("department"))
+        if values["department"] is None:
+            result.errors.append(_("unknown department %(name)s", name=cell("department")))
+    if cell("email"):
+        values["email"] = _parse_email(cell("email"), result)
+    if roles := _parse_roles(cell("roles"), result):
+        values["roles"] = roles
+    if cell("joined_on"):
         try:
-            email = validate_email(email, check_deliverability=False).normalized
-        except EmailNotValidError:
-            result.errors.append(_("bad e-mail %(email)s", email=email))
-    roles = set()
-    for part in cell("roles").replace("；", ";").replace("，", ";").replace(",", ";").split(";"):
-        if part.strip():
-            if part.strip() not in ROLE_NAMES:
-                result.errors.append(_("unknown role %(role)s", role=part.strip()))
-            else:
-                roles.add(ROLE_NAMES[part.strip()])
-    try:
-        joined = date.fromisoformat(cell("joined_on")) if cell("joined_on") else None
-    except ValueError:
-        joined = None
-        result.errors.append(_("bad date %(date)s (use YYYY-MM-DD)", date=cell("joined_on")))
-    result.values = {"name": name, "department": department, "email": email,
-                     "roles": roles or {"auditor"}, "joined_on": joined}
+            values["joined_on"] = _parse_date(cell("joined_on"))
+        except ValueError:
+            result.errors.append(_("bad date %(date)s (use YYYY-MM-DD)", date=cell("joined_on")))
+    result.values = values
     return result
+
+
+def _read(raw: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-blank rows with their line numbers; UnreadableFile if not CSV."""
+    reader = csv.reader(io.StringIO(decode(raw)))
+    rows = []
+    try:
+        header = next(reader, [])
+        start = reader.line_num + 1  # a quoted cell may span lines: report where the row starts
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        raise UnreadableFile(_("line %(line)d is not valid CSV: %(error)s",
+                               line=reader.line_num, error=error)) from None
+    return header, rows
 
 
 def check(agency: Agency, raw: bytes) -> list[RowResult]:
     """Every row with what importing it would do, or why it cannot be imported."""
-    reader = csv.reader(io.StringIO(decode(raw)))
-    header = next(reader, [])
+    try:
+        header, rows = _read(raw)
+    except UnreadableFile as error:
+        return [RowResult(1, "", errors=[str(error)])]
     columns = _column_map(header)
     if "staff_no" not in columns or "name" not in columns:
         message = _("the header must name at least 工号 (staff number) and 姓名 (name)")
@@ -109,18 +171,39 @@ def check(agency: Agency, raw: bytes) -> list[RowResult]:
         d.name: d for d in db.session.scalars(
             sa.select(Department).where(Department.agency_id == agency.id))
     }
-    results, seen = [], {}
-    for line, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        result = _parse_row(line, row, columns, departments)
-        if result.staff_no in seen:
-            result.errors.append(_("duplicate staff number (also on line %(line)d)",
-                                   line=seen[result.staff_no]))
-        seen.setdefault(result.staff_no, line)
-        results.append(result)
+    results = [_parse_row(line, row, columns, departments) for line, row in rows]
+    _flag_duplicates(results)
     _classify(agency, results)
     return results
+
+
+def _flag_duplicates(results: list[RowResult]) -> None:
+    """A staff number or an e-mail given on two lines of the file: the later line is wrong."""
+    staff_nos: dict[str, int] = {}
+    emails: dict[str, int] = {}
+    for result in results:
+        if result.staff_no in staff_nos:
+            result.errors.append(_("duplicate staff number (also on line %(line)d)",
+                                   line=staff_nos[result.staff_no]))
+        elif result.staff_no:
+            staff_nos[result.staff_no] = result.line
+        email = (result.values.get("email") or "").lower()
+        if email in emails:
+            result.errors.append(_("duplicate e-mail (also on line %(line)d)",
+                                   line=emails[email]))
+        elif email:
+            emails[email] = result.line
+
+
+def _email_owners(results: list[RowResult]) -> dict[str, str]:
+    """lower-cased e-mail -> staff number of the account that already has it."""
+    wanted = {r.values["email"].lower() for r in results if r.values.get("email")}
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        sa.select(sa.func.lower(User.email), User.staff_no)
+        .where(sa.func.lower(User.email).in_(wanted)))
+    return {email: staff_no for email, staff_no in rows}
 
 
 def _classify(agency: Agency, results: list[RowResult]) -> None:
@@ -128,42 +211,48 @@ def _classify(agency: Agency, results: list[RowResult]) -> None:
         u.staff_no: u for u in db.session.scalars(
             sa.select(User).where(User.staff_no.in_([r.staff_no for r in results])))
     }
+    owners = _email_owners(results)
     for result in results:
+        email = (result.values.get("email") or "").lower()
+        if email in owners and owners[email] != result.staff_no:
+            result.errors.append(_("e-mail %(email)s is already used by another account",
+                                   email=result.values["email"]))
         user = existing.get(result.staff_no)
         if user is not None and user.agency_id != agency.id:
             result.errors.append(_("the staff number belongs to another agency"))
         elif user is None:
             result.action = "create"
         else:
-            result.action = "unchanged" if _same(user, result.values) else "update"
+            result.action = "unchanged" if not _changes(user, result.values) else "update"
 
 
-def _same(user: User, values: dict) -> bool:
-    return (user.name == values["name"] and user.department == values["department"]
-            and user.email == values["email"] and user.roles == values["roles"]
-            and (values["joined_on"] is None or user.joined_on == values["joined_on"]))
+def _changes(user: User, values: dict) -> list[str]:
+    """The fields the row would change (the values use User's attribute names)."""
+    return sorted(key for key, value in values.items() if getattr(user, key) != value)
 
 
 def apply(agency: Agency, results: list[RowResult], today: date) -> int:
     """Write the rows (the caller has checked none has errors); returns how many changed."""
+    if any(result.errors for result in results):
+        raise ValueError("rows with errors cannot be imported")
     changed = 0
     for result in results:
         if result.action == "unchanged":
             continue
         user = db.session.scalar(sa.select(User).where(User.staff_no == result.staff_no))
-        values = result.values
         if user is None:
-            user = User(agency_id=agency.id, staff_no=result.staff_no,
-                        joined_on=values["joined_on"] or today)
+            user = User(agency_id=agency.id, staff_no=result.staff_no, joined_on=today)
+            user.roles = {"auditor"}
             db.session.add(user)
-        user.name = values["name"]
-        user.department = values["department"]
-        user.email = values["email"]
-        user.roles = values["roles"]
-        if values["joined_on"]:
-            user.joined_on = values["joined_on"]
+        fields = _changes(user, result.values)
+        for key in fields:
+            setattr(user, key, result.values[key])
         db.session.flush()
-        auditlog.record("user.created" if result.action == "create" else "user.updated",
-                        user, staff_no=user.staff_no, source="import")
+        if result.action == "create":
+            auditlog.record("user.created", user, staff_no=user.staff_no,
+                            roles=sorted(user.roles), source="import")
+        else:
+            auditlog.record("user.updated", user, staff_no=user.staff_no, fields=fields,
+                            source="import")
         changed += 1
     return changed

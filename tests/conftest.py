@@ -6,11 +6,13 @@ on PostgreSQL; by default it runs on an SQLite file in a temporary folder.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from datetime import UTC, datetime
 
 import pytest
+from flask.testing import FlaskClient
 
 from app import clock, create_app
 from app.extensions import db as _db
@@ -26,6 +28,18 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in a fresh context, as in production.
+
+    Without this, a request reuses the test's application context (Flask only pushes a new
+    one when none is active), sharing `g` and the database session with the test: state
+    would leak between requests, hiding real bugs.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app(tmp_path_factory):
     app = create_app(
@@ -34,6 +48,7 @@ def app(tmp_path_factory):
         EVIDENCE_DIR=tmp_path_factory.mktemp("evidence"),
         SERVER_NAME=None,
     )
+    app.test_client_class = IsolatedClient
     with app.app_context():
         _db.drop_all()
         _db.create_all()

@@ -70,7 +70,4 @@ class UserFactory(Base):
     email = factory.LazyAttribute(lambda o: f"{o.staff_no.lower()}@example.org")
     password_hash = factory.LazyFunction(password_hash)
     joined_on = date(2024, 1, 1)
-
-    @factory.post_generation
-    def roles(self, create, extracted, **kwargs):
-        self.roles = set(extracted or {"auditor"})
+    roles = factory.LazyFunction(lambda: {"auditor"})  # set before the commit

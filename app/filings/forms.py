@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from app import evidence
+from app import clock, evidence
 from app.filing import IncidentData
 from app.vocab import CATEGORIES, CHANNELS, KINDS, RELATIONS, RESPONSES, STAGES
 
@@ -77,7 +77,7 @@ class IncidentForm(FlaskForm):
         return self.occurred_at.data.replace(tzinfo=self.tz).astimezone(UTC)
 
     def validate_occurred_at(self, field: DateTimeLocalField) -> None:
-        if field.data and self.occurred_utc() > datetime.now(UTC):
+        if field.data and self.occurred_utc() > clock.now():
             raise ValidationError(_l("The time it happened cannot be in the future."))
 
     def validate_evidence(self, field: MultipleFileField) -> None:

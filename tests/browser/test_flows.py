@@ -1,0 +1,319 @@
+"""End-to-end flows of an auditor in Chromium against the live server.
+
+The UI defaults to Chinese and its catalogue may be incomplete, so the tests find elements by
+name, id, data-testid and URL, and only check visible English text after switching to English.
+The clock is frozen (fixture `frozen`) at 2025-04-03 10:00 Beijing time: the month due is
+2025-03, with its deadline at the end of 2025-04-05.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from playwright.sync_api import Page, expect
+
+from app.extensions import db as _db
+from app.models import Incident, MonthlyReport
+from tests.factories import PASSWORD
+
+PERIOD = "2025-03"
+# A minimal, well-formed one-page PDF: `filetype` recognises it by its leading "%PDF".
+PDF_BYTES = (
+    b"%PDF-1.4\n"
+    b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+    b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n"
+    b"%%EOF\n"
+)
+SUBMIT = "main form input[type=submit][name=submit]"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    staff_no: str
+    name: str
+
+
+def account(user) -> Account:
+    """Plain values of a factory-made user; ends the test thread's transaction (server sees all)."""
+    values = Account(user.id, user.staff_no, user.name)
+    _db.session.commit()
+    return values
+
+
+def sign_in(page: Page, who: Account, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.fill("input[name=identifier]", who.staff_no)
+    page.fill("input[name=password]", password)
+    page.click(SUBMIT)
+
+
+def signed_in(page: Page, user) -> Account:
+    who = account(user)
+    sign_in(page, who)
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_test_id("current-user")).to_have_text(who.name)
+    return who
+
+
+def reports_of(app, user_id: int) -> list[tuple[str, int]]:
+    """(period, number of versions) of every report of the user, read in a fresh session."""
+    with app.app_context():
+        reports = _db.session.scalars(
+            sa.select(MonthlyReport).where(MonthlyReport.user_id == user_id)
+        ).all()
+        return [(r.period, len(r.versions)) for r in reports]
+
+
+def register_incident(page: Page, project_id: int, description: str, evidence=None) -> str:
+    """Fill in every field of /incidents/new and submit; returns the new incident's URL."""
+    page.goto("/incidents/new")
+    page.fill("input[name=occurred_at]", "2025-03-20T15:30")
+    page.select_option("select[name=category]", "plead")
+    page.select_option("select[name=channel]", "phone")
+    page.fill("input[name=actor_name]", "李某")
+    page.fill("input[name=actor_org]", "区教育局")
+    page.fill("input[name=actor_position]", "副局长")
+    page.select_option("select[name=actor_relation]", "audited_entity")
+    page.select_option("select[name=project]", str(project_id))
+    page.select_option("select[name=stage]", "fieldwork")
+    page.fill("textarea[name=description]", description)
+    page.select_option("select[name=response]", "refused")
+    page.fill("textarea[name=response_detail]", "当场拒绝，并向审计组长报告。")
+    if evidence is not None:
+        page.set_input_files("input[name=evidence]", str(evidence))
+    page.click(SUBMIT)
+    expect(page).to_have_url(re.compile(r"/incidents/\d+$"))
+    expect(page.get_by_test_id("description")).to_have_text(description)
+    return page.url
+
+
+def file_month(page: Page) -> None:
+    page.goto(f"/reports/{PERIOD}")
+    page.check("input[name=declaration]")
+    page.click(SUBMIT)
+    expect(page.get_by_test_id("filed-report")).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/reports/{PERIOD}$"))
+
+
+def test_sign_in_and_wrong_password(page, auditor, frozen, page_problems):
+    who = account(auditor)
+    page_problems.allow("status of 401")  # the refused sign-in answers 401, as it should
+    sign_in(page, who, password="not the password")
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page.locator(".alert-danger")).to_be_visible()
+    expect(page.get_by_test_id("current-user")).to_have_count(0)
+    expect(page.locator("input[name=password]")).to_have_value("")
+
+    sign_in(page, who)
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.get_by_test_id("current-user")).to_have_text(who.name)
+    expect(page.get_by_test_id("due-card").locator("[data-status=due]")).to_be_visible()
+    page_problems.assert_clean()
+
+
+def test_file_a_zero_report(page, app, auditor, frozen, page_problems):
+    who = signed_in(page, auditor)
+    page.goto(f"/reports/{PERIOD}")
+    expect(page.locator("h1 [data-status=due]")).to_be_visible()
+    expect(page.locator("input[name=zero]")).to_have_value("1")
+
+    page.click(SUBMIT)  # without the declaration: refused, nothing filed
+    expect(page.locator("input[name=declaration].is-invalid")).to_be_visible()
+    expect(page.get_by_test_id("filed-report")).to_have_count(0)
+    assert reports_of(app, who.id) == []
+    page_problems.allow("status of 400")
+
+    page.check("input[name=declaration]")
+    page.click(SUBMIT)
+    expect(page.get_by_test_id("filed-report")).to_be_visible()
+    expect(page.locator("h1 [data-status=on_time]")).to_be_visible()
+    expect(page.get_by_test_id("report-versions").locator("> li")).to_have_count(1)
+
+    page.goto("/")
+    expect(page.get_by_test_id("due-card").locator("[data-status=on_time]")).to_be_visible()
+    assert reports_of(app, who.id) == [(PERIOD, 1)]
+    page_problems.assert_clean()
+
+
+def test_double_click_files_once(page, app, auditor, frozen, page_problems):
+    who = signed_in(page, auditor)
+    page.goto(f"/reports/{PERIOD}")
+    page.check("input[name=declaration]")
+    page.dblclick(SUBMIT)
+    expect(page.get_by_test_id("filed-report")).to_be_visible()
+    page.wait_for_load_state("networkidle")
+    assert reports_of(app, who.id) == [(PERIOD, 1)]
+    page.reload()
+    expect(page.get_by_test_id("report-versions").locator("> li")).to_have_count(1)
+    page_problems.assert_clean()
+
+
+def test_concurrent_submissions_file_once(page, app, auditor, frozen, page_problems):
+    """The server side of the double click: four simultaneous POSTs of the filled-in form."""
+    who = signed_in(page, auditor)
+    page.goto(f"/reports/{PERIOD}")
+    page.check("input[name=declaration]")
+    results = page.evaluate(
+        """async () => {
+            const form = document.querySelector("main form");
+            const send = () => fetch(form.action, {
+                method: "POST", body: new FormData(form), redirect: "manual"
+            }).then(response => response.type);
+            return Promise.all([send(), send(), send(), send()]);
+        }"""
+    )
+    assert results == ["opaqueredirect"] * 4  # every one redirected back, none failed
+    assert reports_of(app, who.id) == [(PERIOD, 1)]
+    page.reload()
+    expect(page.get_by_test_id("filed-report")).to_be_visible()
+    expect(page.get_by_test_id("report-versions").locator("> li")).to_have_count(1)
+    page_problems.assert_clean()
+
+
+def test_register_an_incident_with_evidence(page, app, auditor, project, frozen, tmp_path,
+                                            page_problems):
+    project_id = project.id
+    signed_in(page, auditor)
+    upload = tmp_path / "电话记录.pdf"
+    upload.write_bytes(PDF_BYTES)
+    description = "来电询问审计发现的问题，要求对预算调整事项从轻处理。"
+    register_incident(page, project_id, description, evidence=upload)
+
+    current = page.get_by_test_id("incident-current")
+    expect(current).to_contain_text("李某")
+    expect(current).to_contain_text("区教育局")
+    expect(current).to_contain_text("2025-03-20 15:30")
+    expect(page.get_by_test_id("incident-versions").locator("> li")).to_have_count(1)
+    link = page.get_by_test_id("evidence").locator("a")
+    expect(link).to_have_count(1)
+    expect(link).to_have_text("电话记录.pdf")
+
+    with page.expect_download() as download_info:
+        link.click()
+    download = download_info.value
+    assert download.failure() is None
+    assert download.suggested_filename == "电话记录.pdf"
+    with open(download.path(), "rb") as downloaded:
+        assert downloaded.read() == PDF_BYTES
+
+    incident_id = int(page.url.rsplit("/", 1)[1])
+    with app.app_context():
+        incident = _db.session.get(Incident, incident_id)
+        assert incident.period == PERIOD
+        assert [e.size for e in incident.evidence] == [len(PDF_BYTES)]
+    page_problems.assert_clean()
+
+
+def test_file_the_month_with_its_incident(page, app, auditor, project, frozen, page_problems):
+    project_id = project.id
+    who = signed_in(page, auditor)
+    register_incident(page, project_id, "要求私下透露审计进展。")
+
+    page.goto("/")
+    expect(page.get_by_test_id("due-card").locator("[data-status=due]")).to_be_visible()
+    page.goto(f"/reports/{PERIOD}")
+    expect(page.locator("input[name=zero]")).to_have_value("0")
+    lines = page.get_by_test_id("incident-line")
+    expect(lines).to_have_count(1)
+    expect(lines).to_contain_text("李某")
+
+    page.check("input[name=declaration]")
+    page.click(SUBMIT)
+    expect(page.get_by_test_id("filed-report")).to_be_visible()
+    versions = page.get_by_test_id("report-versions").locator("> li")
+    expect(versions).to_have_count(1)
+    expect(versions.locator("ul > li")).to_have_count(1)
+    assert reports_of(app, who.id) == [(PERIOD, 1)]
+    page_problems.assert_clean()
+
+
+def test_correct_the_incident_and_the_report(page, app, auditor, project, frozen,
+                                             page_problems):
+    project_id = project.id
+    who = signed_in(page, auditor)
+    incident_url = register_incident(page, project_id, "打听审计进展。")
+    file_month(page)
+
+    # Correct the incident: a second version, with its reason; the report becomes stale.
+    page.goto(incident_url)
+    page.click("a[href$='/correct']")
+    expect(page).to_have_url(re.compile(r"/incidents/\d+/correct$"))
+    expect(page.locator("input[name=occurred_at]")).to_have_value(re.compile(r"^2025-03-20T15:30"))
+    expect(page.locator("select[name=project]")).to_have_value(str(project_id))
+    page.fill("textarea[name=description]", "打听审计进展，并索要工作底稿。")
+    page.fill("textarea[name=reason]", "补充索要底稿的情节")
+    page.click(SUBMIT)
+    expect(page).to_have_url(incident_url)
+    expect(page.get_by_test_id("description")).to_have_text("打听审计进展，并索要工作底稿。")
+    versions = page.get_by_test_id("incident-versions").locator("> li")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(1)).to_contain_text("补充索要底稿的情节")
+    page.goto("/")
+    expect(page.get_by_test_id("stale")).to_be_visible()
+
+    # Correct the report from its page: a second version lists the incident as it stands now.
+    page.goto(f"/reports/{PERIOD}")
+    page.click(f"a[href$='/reports/{PERIOD}/correct']")
+    expect(page).to_have_url(re.compile(rf"/reports/{PERIOD}/correct$"))
+    page.fill("textarea[name=reason]", "登记事项已更正")
+    page.check("input[name=declaration]")
+    page.click(SUBMIT)
+    expect(page).to_have_url(re.compile(rf"/reports/{PERIOD}$"))
+    expect(page.get_by_test_id("filed-report")).to_be_visible()
+    versions = page.get_by_test_id("report-versions").locator("> li")
+    expect(versions).to_have_count(2)
+    expect(versions.nth(1).locator(".reason")).to_have_text("登记事项已更正")
+    expect(versions.nth(1).locator("ul > li")).to_have_count(1)
+    page.goto("/")
+    expect(page.get_by_test_id("stale")).to_have_count(0)
+    assert reports_of(app, who.id) == [(PERIOD, 2)]
+    with app.app_context():
+        report = _db.session.scalar(sa.select(MonthlyReport))
+        listed = [[iv.number for iv in v.incident_versions] for v in report.versions]
+        assert listed == [[1], [2]]  # each version lists the incident as it stood then
+    page_problems.assert_clean()
+
+
+def test_switch_language(page, auditor, frozen, page_problems):
+    signed_in(page, auditor)
+    page.goto("/history")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+    page.select_option("select[name=lang]", "en")  # portal.js submits on change
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page).to_have_url(re.compile(r"/history$"))
+    expect(page.locator("nav")).to_contain_text("Sign out")
+    expect(page.locator("nav")).to_contain_text("This month")
+    expect(page.locator("select[name=lang]")).to_have_value("en")
+
+    page.select_option("select[name=lang]", "zh_CN")
+    expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    expect(page.locator("select[name=lang]")).to_have_value("zh_CN")
+    page_problems.assert_clean()
+
+
+def test_switch_language_without_javascript(browser, live_server, db, auditor, frozen):
+    """The footer's button works with scripts off; the choice made before sign-in is kept."""
+    who = account(auditor)
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+        page.select_option("select[name=lang]", "en")
+        expect(page.locator("html")).to_have_attribute("lang", "zh-CN")  # nothing auto-submits
+        page.click("#language-form button[type=submit]")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page).to_have_url(re.compile(r"/login$"))
+        expect(page.locator("h1")).to_have_text("Sign in")
+        sign_in(page, who)
+        expect(page).to_have_url(re.compile(r"/$"))
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.locator("nav")).to_contain_text("Sign out")
+    finally:
+        context.close()

@@ -1,0 +1,180 @@
+"""Access control: every route × every role, and ids of others answer 404 exactly as ids that
+do not exist. Leaders and administrators never see incident content."""
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from app.models import AuditLog, Evidence, Incident
+from tests import factories
+from tests.conftest import csrf_token, login, post_form
+from tests.test_filing import PDF, file_month, incident_form, register
+
+ROLES = ["anonymous", "owner", "other_auditor", "reviewer", "foreign_reviewer", "leader",
+         "admin"]
+
+# endpoint -> (method, url template, {role: expected status}); "*" is every other role.
+MATRIX = {
+    "auth.login": ("GET", "/login", {"anonymous": 200, "*": 302}),
+    "auth.logout": ("POST", "/logout", {"anonymous": 302, "*": 302}),
+    "auth.change_password": ("GET", "/account/password", {"anonymous": 302, "*": 200}),
+    "main.index": ("GET", "/", {"anonymous": 302, "*": 200}),
+    "main.rules": ("GET", "/rules", {"anonymous": 302, "*": 200}),
+    "main.history": ("GET", "/history", {"anonymous": 302, "owner": 200,
+                                         "other_auditor": 200, "*": 403}),
+    "main.set_language": ("POST", "/language", {"*": 302}),
+    "filings.report": ("GET", "/reports/2025-03", {"anonymous": 302, "owner": 200,
+                                                   "other_auditor": 200, "*": 403}),
+    "filings.correct_report": ("GET", "/reports/2025-03/correct", {
+        "anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403}),
+    "filings.new_incident": ("GET", "/incidents/new", {"anonymous": 302, "owner": 200,
+                                                       "other_auditor": 200, "*": 403}),
+    "filings.incident": ("GET", "/incidents/{incident}", {
+        "anonymous": 302, "owner": 200, "reviewer": 200, "*": 404}),
+    "filings.correct_incident": ("GET", "/incidents/{incident}/correct", {
+        "anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403}),
+    "filings.download_evidence": ("GET", "/evidence/{evidence}", {
+        "anonymous": 302, "owner": 200, "reviewer": 200, "*": 404}),
+}
+NOT_ROUTES = {"static", "bootstrap.static"}
+
+
+@pytest.fixture
+def world(client, agency, make_user, frozen, project):
+    """One auditor with a filed March report, an incident and its evidence, and the others."""
+    owner = make_user(name="登记人")
+    people = {
+        "owner": owner,
+        "other_auditor": make_user(),
+        "reviewer": make_user(roles={"reviewer"}),
+        "foreign_reviewer": factories.UserFactory(roles={"reviewer"}),  # another agency
+        "leader": make_user(roles={"leader"}),
+        "admin": make_user(roles={"admin"}),
+    }
+    login(client, owner)
+    register(client, project, files=[("证据.pdf", PDF)],
+             description="机密内容：某领导请求从轻处理")
+    file_month(client, zero=False)
+    client.post("/logout", data={"csrf_token": _token(client)})
+    incident = client.application.extensions["sqlalchemy"].session.scalar(sa.select(Incident))
+    return people, {"incident": incident.id, "evidence": incident.evidence[0].id}
+
+
+def _token(client):
+    return csrf_token(client, "/")
+
+
+def test_every_route_has_a_rule(app):
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - NOT_ROUTES
+    assert endpoints == set(MATRIX), "a new route needs its line in the access matrix"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_permission_matrix(app, db, world, role):
+    people, ids = world
+    client = app.test_client()
+    if role != "anonymous":
+        login(client, people[role])
+    token = None if role == "anonymous" else _token(client)
+    for endpoint, (method, template, expected) in MATRIX.items():
+        url = template.format(**ids)
+        want = expected.get(role, expected.get("*"))
+        if method == "GET":
+            response = client.get(url)
+        else:
+            data = {"csrf_token": token or _anonymous_token(client), "lang": "zh_CN"}
+            response = client.post(url, data=data)
+        assert response.status_code == want, f"{role} {method} {url}"
+        if method == "POST" and role != "anonymous" and endpoint == "auth.logout":
+            login(client, people[role])
+            token = _token(client)
+
+
+def _anonymous_token(client):
+    return csrf_token(client, "/login")
+
+
+def _without_values(response) -> str:
+    return re.sub(r'value="[^"]*"', "", response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("role", ["other_auditor", "leader", "admin", "foreign_reviewer"])
+def test_forbidden_ids_look_exactly_like_missing_ones(app, db, world, role):
+    people, ids = world
+    client = app.test_client()
+    login(client, people[role])
+    for template in ("/incidents/{}", "/evidence/{}"):
+        key = "incident" if "incidents" in template else "evidence"
+        forbidden = client.get(template.format(ids[key]))
+        missing = client.get(template.format(ids[key] + 1000))
+        assert forbidden.status_code == missing.status_code == 404
+        # Identical but for the hidden fields that echo the URL or carry the CSRF token.
+        assert _without_values(forbidden) == _without_values(missing)
+        assert "机密内容" not in forbidden.get_data(as_text=True)
+
+
+def test_enumerating_ids_reveals_nothing(app, db, world):
+    people, ids = world
+    client = app.test_client()
+    login(client, people["other_auditor"])
+    statuses = {client.get(f"/incidents/{n}").status_code for n in range(1, ids["incident"] + 5)}
+    assert statuses == {404}
+
+
+def test_leaders_and_admins_who_also_file_see_only_their_own(app, db, world, make_user):
+    people, ids = world
+    for roles in ({"leader", "auditor"}, {"admin", "auditor"}):
+        person = make_user(roles=roles)
+        client = app.test_client()
+        login(client, person)
+        assert client.get("/incidents/new").status_code == 200
+        assert client.get(f"/incidents/{ids['incident']}").status_code == 404
+        assert client.get(f"/evidence/{ids['evidence']}").status_code == 404
+        assert "机密内容" not in client.get("/").get_data(as_text=True)
+        assert "机密内容" not in client.get("/history").get_data(as_text=True)
+
+
+def test_a_reviewers_read_of_content_is_logged_and_the_owners_is_not(app, db, world):
+    people, ids = world
+    reviewer, owner = app.test_client(), app.test_client()
+    login(reviewer, people["reviewer"])
+    login(owner, people["owner"])
+    owner.get(f"/incidents/{ids['incident']}")
+    owner.get(f"/evidence/{ids['evidence']}")
+    assert "机密内容" in reviewer.get(f"/incidents/{ids['incident']}").get_data(as_text=True)
+    assert reviewer.get(f"/evidence/{ids['evidence']}").status_code == 200
+    db.session.expire_all()
+    reads = db.session.execute(
+        sa.select(AuditLog.action, AuditLog.actor_id, AuditLog.object_id)
+        .where(AuditLog.action.in_(["incident.read", "evidence.read"]))
+        .order_by(AuditLog.id)
+    ).all()
+    assert reads == [("incident.read", people["reviewer"].id, ids["incident"]),
+                     ("evidence.read", people["reviewer"].id, ids["evidence"])]
+
+
+def test_evidence_is_stored_outside_static_and_not_served_there(app, db, world):
+    people, ids = world  # noqa: RUF059
+    evidence = db.session.get(Evidence, ids["evidence"])
+    from app import evidence as storage
+
+    with app.test_request_context():
+        path = storage.path_of(evidence)
+    assert path.read_bytes() == PDF
+    assert not str(path).startswith(app.static_folder)
+    client = app.test_client()
+    login(client, people["owner"])
+    assert client.get(f"/static/{evidence.storage_key}").status_code == 404
+
+
+def test_an_auditor_cannot_correct_someone_elses_incident_by_posting(app, db, world):
+    people, ids = world
+    client = app.test_client()
+    login(client, people["other_auditor"])
+
+    response = post_form(client, f"/incidents/{ids['incident']}/correct",
+                         {**incident_form(), "reason": "篡改"}, form_url="/incidents/new")
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert len(db.session.get(Incident, ids["incident"]).versions) == 1

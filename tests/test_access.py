@@ -123,7 +123,7 @@ def test_enumerating_ids_reveals_nothing(app, db, world):
 
 
 def test_leaders_and_admins_who_also_file_see_only_their_own(app, db, world, make_user):
-    people, ids = world
+    _, ids = world
     for roles in ({"leader", "auditor"}, {"admin", "auditor"}):
         person = make_user(roles=roles)
         client = app.test_client()
@@ -155,7 +155,7 @@ def test_a_reviewers_read_of_content_is_logged_and_the_owners_is_not(app, db, wo
 
 
 def test_evidence_is_stored_outside_static_and_not_served_there(app, db, world):
-    people, ids = world  # noqa: RUF059
+    people, ids = world
     evidence = db.session.get(Evidence, ids["evidence"])
     from app import evidence as storage
 

@@ -67,7 +67,9 @@ class Config:
     EVIDENCE_MAX_FILES = 5
     MAX_CONTENT_LENGTH = EVIDENCE_MAX_FILES * EVIDENCE_MAX_BYTES + 1024 * 1024
 
-    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", False)
+    # Number of reverse proxies (nginx, …) in front of the portal: their X-Forwarded-For and
+    # X-Forwarded-Proto are trusted so the audit log records the real client address.
+    PROXY_COUNT = _int("PROXY_COUNT", 0)
     TESTING = False
 
 

@@ -21,6 +21,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     app.config.from_object(config_class)
     app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
+    register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
     register_security(app)
@@ -28,6 +29,14 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     return app
+
+
+def register_proxy(app: Flask) -> None:
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    count = app.config["PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
 from app import auditlog, evidence
@@ -153,10 +154,12 @@ def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetim
 def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
     incidents = period_incidents(user, period)
     if zero and incidents:
-        raise FilingError(_(
-            "%(count)d incident(s) are registered for %(period)s, so this month cannot be filed "
+        raise FilingError(ngettext(
+            "%(num)d incident is registered for %(period)s, so this month cannot be filed "
+            "as a zero report. File the month with it instead.",
+            "%(num)d incidents are registered for %(period)s, so this month cannot be filed "
             "as a zero report. File the month with them instead.",
-            count=len(incidents), period=period,
+            len(incidents), period=period,
         ))
     if not zero and not incidents:
         raise FilingError(_("No incident is registered for %(period)s: file a zero report.",

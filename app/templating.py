@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from flask import Flask, request
-from flask_babel import format_datetime, get_locale
+from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 
 from app import vocab
@@ -23,9 +23,13 @@ def duration(value: timedelta) -> str:
     """A span in days and hours (or hours and minutes when under a day), e.g. "2天14小时"."""
     minutes = int(abs(value).total_seconds() // 60)
     days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    hours_text = ngettext("%(num)d hour", "%(num)d hours", hours)
     if days:
-        return _("%(days)d days %(hours)d hours", days=days, hours=hours)
-    return _("%(hours)d hours %(minutes)d minutes", hours=hours, minutes=minutes)
+        larger, smaller = ngettext("%(num)d day", "%(num)d days", days), hours_text
+    else:
+        larger, smaller = hours_text, ngettext("%(num)d minute", "%(num)d minutes", minutes)
+    # Two units side by side: "2 days 14 hours", "2天14小时".
+    return _("%(larger)s %(smaller)s", larger=larger, smaller=smaller)
 
 
 def label(vocabulary: str, code: str) -> str:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextvars
 import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -19,6 +22,18 @@ from app.extensions import db as _db
 from tests import factories
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the translation catalogues as `make` does, so a bare `pytest` tests the text
+    as it is now (pages default to Chinese; a stale .mo would show yesterday's wording)."""
+    root = Path(__file__).resolve().parent.parent / "app" / "translations"
+    stale = [po for po in root.glob("*/LC_MESSAGES/messages.po")
+             if not po.with_suffix(".mo").exists()
+             or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime]
+    if stale:
+        subprocess.run([sys.executable, "-m", "babel.messages.frontend", "compile",
+                        "-d", str(root)], check=True, capture_output=True)
 
 
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:

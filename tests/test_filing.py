@@ -186,6 +186,7 @@ def test_a_duty_inquiry_is_its_own_kind(client, me, db):
     ("occurred_at", "2025-04-03T11:00"),         # an hour in the future
     ("occurred_at", "not a date"),
     ("category", "bribery"),
+    ("category", ""),
     ("channel", ""),
     ("actor_name", ""),
     ("actor_name", "   "),

@@ -41,7 +41,8 @@ class IncidentForm(FlaskForm):
         _l("When it happened"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
         validators=[DataRequired(message=_l("Enter the date and time it happened."))],
     )
-    category = SelectField(_l("What was done"), validators=[InputRequired()])
+    category = SelectField(_l("What was done"),
+                           validators=[DataRequired(message=_l("Choose what was done."))])
     channel = SelectField(_l("Channel"), validators=[InputRequired()])
     actor_name = StringField(_l("Name of the person"),
                              validators=[DataRequired(), Length(max=64)])
@@ -66,7 +67,7 @@ class IncidentForm(FlaskForm):
         super().__init__(**kwargs)
         self.tz = tz
         self.uploads: list[evidence.Upload] = []
-        self.category.choices = _category_choices()
+        self.category.choices = [SelectChoice("", _l("— choose —")), *_category_choices()]
         self.channel.choices = _choices(CHANNELS)
         self.actor_relation.choices = _choices(RELATIONS)
         self.stage.choices = _choices(STAGES)

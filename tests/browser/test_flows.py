@@ -317,3 +317,17 @@ def test_switch_language_without_javascript(browser, live_server, db, auditor, f
         expect(page.locator("nav")).to_contain_text("Sign out")
     finally:
         context.close()
+
+
+def test_the_delay_reason_is_asked_only_for_a_late_registration(page, page_problems, auditor,
+                                                                  frozen):
+    page.clock.set_fixed_time("2025-04-03T10:00:00+08:00")
+    signed_in(page, auditor)
+    page.goto("/incidents/new")
+    reason = page.locator("textarea[name=delay_reason]")
+    expect(reason).to_be_hidden()
+    page.fill("input[name=occurred_at]", "2025-03-30T09:00")
+    expect(reason).to_be_hidden()
+    page.fill("input[name=occurred_at]", "2025-03-10T09:00")   # 24 days before
+    expect(reason).to_be_visible()
+    page_problems.assert_clean()

@@ -10,6 +10,23 @@
       });
     });
   });
+  // The reason for a late registration is asked only when the incident is more than 15 days
+  // older than its registration (the server checks the same rule).
+  var when = document.getElementById("occurred_at");
+  var reason = document.getElementById("delay_reason");
+  if (when && reason) {
+    var box = reason.closest(".mb-3");
+    var registered = when.form.dataset.registeredAt;
+    var toggle = function () {
+      var reference = registered ? new Date(registered) : new Date();
+      var happened = when.value ? new Date(when.value) : null;
+      var late = happened && reference - happened > 15 * 24 * 3600 * 1000;
+      box.hidden = !(late || reason.value || reason.classList.contains("is-invalid"));
+    };
+    when.addEventListener("change", toggle);
+    when.addEventListener("input", toggle);
+    toggle();
+  }
   // The language selector switches as soon as a language is picked.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });

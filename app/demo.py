@@ -80,6 +80,9 @@ def wipe() -> list[Path]:
     files = [evidence.path_of(e) for e in db.session.scalars(sa.select(Evidence))]
     for table in reversed(db.metadata.sorted_tables):
         db.session.execute(table.delete())
+    # The rows are gone behind the ORM's back: forget every object it still holds, or a new
+    # row reusing an id would collide with a stale one in the identity map.
+    db.session.expunge_all()
     return files
 
 
@@ -96,7 +99,7 @@ def _staff(agency: Agency, departments: list[Department], year_start: date) -> l
     for staff_no, name, dept, roles in rows:
         user = User(agency=agency, department=departments[dept], staff_no=staff_no, name=name,
                     email=f"{staff_no.lower()}@demo.xq-audit.example", password_hash=password,
-                    joined_on=year_start - timedelta(days=400))
+                    joined_on=year_start)  # the demo's record starts with its year
         user.roles = roles
         users.append(user)
     users[-1].joined_on = year_start + timedelta(days=160)  # joined mid-year (新入职)

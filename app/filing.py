@@ -57,7 +57,7 @@ def deadline_rule(agency: Agency) -> DeadlineRule:
                 CalendarDay.agency_id == agency.id
             )
         )
-        overrides = dict(rows.tuples())
+        overrides = {day: workday for day, workday in rows}
     return DeadlineRule(
         tz=ZoneInfo(agency.timezone),
         day=agency.deadline_day,

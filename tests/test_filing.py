@@ -364,3 +364,17 @@ def test_scope_follows_joining_and_leaving(make_user):
     user = make_user(joined_on=date(2025, 6, 20), left_on=date(2025, 9, 1))
     assert [filing.in_scope(user, Period(2025, m)) for m in (5, 6, 9, 10)] == [
         False, True, True, False]
+
+
+def test_the_agencys_deadline_rule_uses_its_calendar_days(db, agency):
+    from app import filing
+    from app.models import CalendarDay
+    from app.periods import Period
+
+    agency.shift_to_workday = True
+    db.session.add(CalendarDay(agency_id=agency.id, day=date(2025, 4, 5), is_workday=True))
+    db.session.commit()
+    assert filing.deadline_rule(agency).due_date(Period(2025, 3)) == date(2025, 4, 5)
+    db.session.execute(sa.delete(CalendarDay))
+    db.session.commit()
+    assert filing.deadline_rule(agency).due_date(Period(2025, 3)) == date(2025, 4, 7)

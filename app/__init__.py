@@ -54,12 +54,16 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from app.auth import bp as auth_bp
+    from app.dashboard import bp as dashboard_bp
+    from app.desk import bp as desk_bp
     from app.filings import bp as filings_bp
     from app.main import bp as main_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(filings_bp)
+    app.register_blueprint(desk_bp)
+    app.register_blueprint(dashboard_bp, url_prefix="/compliance")
 
 
 def register_security(app: Flask) -> None:

@@ -77,3 +77,11 @@ def role_required(*roles: str) -> Callable[[F], F]:
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def reviewable_or_404(user: User, incident_id: int) -> Incident:
+    """An incident of the reviewer's own agency; anything else looks like a missing id."""
+    incident = db.session.get(Incident, incident_id)
+    if incident is None or not user.has_role("reviewer") or incident.agency_id != user.agency_id:
+        abort(404)
+    return incident

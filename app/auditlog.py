@@ -1,38 +1,160 @@
-"""Writes to the append-only audit log: who, when, what, which object, from which address.
+"""The append-only, tamper-evident audit log: who, when, what, which object, from where.
 
 Entries are added to the current session and committed with the change they describe, so a
-change and its log entry stand or fall together.
+change and its entry stand or fall together. Each entry stores a SHA-256 hash over its own
+content and the previous entry's hash; `verify()` walks the chain and names the first entry
+that does not match.
+
+Records that must never change (incident and report versions, evidence, review steps, report
+headers) are also *sealed*: the entry that records them carries a digest of every column of
+the row. `verify()` recomputes those digests, so a row changed, deleted or inserted directly
+in the database, behind the log's back, is found too. A review changes state over time; its
+latest seal must match its current row.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
+import sqlalchemy as sa
 from flask import has_request_context, request
 from flask_login import current_user
 
 from app import clock
 from app.extensions import db
-from app.models import AuditLog
+from app.models import (
+    AuditLog,
+    Evidence,
+    IncidentVersion,
+    MonthlyReport,
+    ReportVersion,
+    Review,
+    ReviewAction,
+)
+
+GENESIS = "0" * 64
+# Sealed row types: immutable ones must match their one seal; mutable ones their latest.
+IMMUTABLE = (IncidentVersion, ReportVersion, Evidence, ReviewAction, MonthlyReport)
+MUTABLE = (Review,)
+SEALED = {model.__name__: model for model in IMMUTABLE + MUTABLE}
+# Serialises appends on PostgreSQL (held until commit); SQLite serialises writers itself.
+CHAIN_LOCK = 0x6175646974  # "audit"
 
 
 def client_address() -> str:
-    """The caller's address (behind a proxy, configure ProxyFix so this is the real client)."""
+    """The caller's address (behind a proxy, set PROXY_COUNT so this is the real client)."""
     return (request.remote_addr or "") if has_request_context() else "cli"
 
 
+def _plain(value: object) -> object:
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def row_digest(row: object) -> str:
+    """SHA-256 over every column of a row, in a canonical serialisation."""
+    columns = {c.key: _plain(getattr(row, c.key)) for c in row.__table__.columns}
+    payload = json.dumps([type(row).__name__, columns], ensure_ascii=False, sort_keys=True,
+                         separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def entry_digest(prev_hash: str, entry: AuditLog) -> str:
+    payload = json.dumps(
+        [prev_hash, entry.id, _plain(entry.at), entry.actor_id, entry.action,
+         entry.object_type, entry.object_id, entry.ip, entry.detail],
+        ensure_ascii=False, separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
 def record(action: str, obj: object | None = None, *, actor_id: int | None = None,
-           **detail: object) -> AuditLog:
+           seal: list[object] | tuple[object, ...] = (), **detail: object) -> AuditLog:
+    """Append an entry; `seal` lists rows (already flushed) whose content it vouches for."""
     if actor_id is None and has_request_context() and current_user.is_authenticated:
         actor_id = current_user.id
+    if seal:
+        detail["seal"] = [[type(row).__name__, row.id, row_digest(row)] for row in seal]
     entry = AuditLog(
-        at=clock.now(),
-        actor_id=actor_id,
-        action=action,
+        at=clock.now(), actor_id=actor_id, action=action,
         object_type=type(obj).__name__ if obj is not None else "",
-        object_id=getattr(obj, "id", None),
-        ip=client_address(),
+        object_id=getattr(obj, "id", None), ip=client_address(),
         detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str),
     )
-    db.session.add(entry)
+    _append(entry)
     return entry
+
+
+def _append(entry: AuditLog) -> None:
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    session.add(entry)
+    session.flush()  # takes the id (and, on SQLite, the write lock) before reading the head
+    previous = session.scalar(
+        sa.select(AuditLog.hash).where(AuditLog.id < entry.id).order_by(AuditLog.id.desc())
+        .limit(1)
+    )
+    entry.prev_hash = previous or GENESIS
+    entry.hash = entry_digest(entry.prev_hash, entry)
+
+
+# Verification ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    count: int
+    head: str
+    problem: str = ""
+
+
+def _entries(batch: int = 5000) -> Iterator[AuditLog]:
+    last = 0
+    while True:
+        rows = db.session.scalars(
+            sa.select(AuditLog).where(AuditLog.id > last).order_by(AuditLog.id).limit(batch)
+        ).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1].id
+        db.session.expunge_all()
+
+
+def verify() -> Verdict:
+    """Walk the chain, then check every sealed row against its seal."""
+    previous, count, seals = GENESIS, 0, {}
+    for entry in _entries():
+        if entry.prev_hash != previous or entry.hash != entry_digest(previous, entry):
+            return Verdict(False, count, previous,
+                           f"entry #{entry.id} ({entry.action}) does not match the chain")
+        for name, row_id, digest in json.loads(entry.detail or "{}").get("seal", []):
+            seals[name, row_id] = (digest, entry.id)
+        previous, count = entry.hash, count + 1
+    problem = _check_seals(seals)
+    return Verdict(not problem, count, previous, problem)
+
+
+def _check_seals(seals: dict[tuple[str, int], tuple[str, int]]) -> str:
+    for name, model in SEALED.items():
+        present = set()
+        for row in db.session.scalars(sa.select(model).order_by(model.id)):
+            present.add(row.id)
+            sealed = seals.get((name, row.id))
+            if sealed is None:
+                return f"{name} {row.id} was never recorded in the log (inserted behind its back)"
+            if sealed[0] != row_digest(row):
+                return f"{name} {row.id} differs from what entry #{sealed[1]} recorded"
+        for (sealed_name, row_id), (_digest, entry_id) in seals.items():
+            if sealed_name == name and row_id not in present:
+                return f"{name} {row_id} recorded by entry #{entry_id} is missing (deleted)"
+    return ""

@@ -12,6 +12,7 @@ import click
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from flask_babel import force_locale
 
 from app import auditlog, clock, demo, userimport
@@ -215,7 +216,20 @@ def import_users_command(file: Path, agency_name: str | None) -> None:
                f"{counts['unchanged']} unchanged ({changed} changed).")
 
 
+audit_group = AppGroup("audit", help="The tamper-evident audit log.")
+
+
+@audit_group.command("verify")
+def audit_verify_command() -> None:
+    """Walk the hash chain and check every sealed record against its seal."""
+    verdict = auditlog.verify()
+    if not verdict.ok:
+        click.echo(f"FAILED after {verdict.count} good entries: {verdict.problem}", err=True)
+        raise SystemExit(1)
+    click.echo(f"OK: {verdict.count} entries, head {verdict.head}")
+
+
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
-                    set_password_command, import_users_command):
+                    set_password_command, import_users_command, audit_group):
         app.cli.add_command(command)

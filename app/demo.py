@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock, evidence, filing
+from app import clock, evidence, filing, review
 from app.extensions import db
-from app.models import Agency, AuditProject, Department, Evidence, User
+from app.models import Agency, AuditProject, Department, Evidence, Incident, User
 from app.periods import Period, period_of
 from app.security import hash_password
 
@@ -130,7 +130,32 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     db.session.flush()
     auditors = [u for u in users if u.has_role("auditor")]
     _history(rng, auditors, projects, first.until(last), tz, now)
+    _reviews(next(u for u in users if u.staff_no == "XQ003"), now)
     return agency
+
+
+def _reviews(office: User, now: datetime) -> None:
+    """The discipline office has handled the older cases: most closed, one referred, one
+    returned for supplement; the newest are still waiting."""
+    incidents = db.session.scalars(
+        sa.select(Incident).where(Incident.agency_id == office.agency_id)
+        .order_by(Incident.registered_at)).all()
+    plans = ["close", "close", "refer", "close", "return", "close"]
+    for incident, plan in zip(incidents, plans, strict=False):
+        when = min(incident.registered_at + timedelta(days=3), now)
+        case = incident.review
+        review.act(case, office, "start", review.Decision(), when)
+        review.act(case, office, plan, DECISIONS[plan], when + timedelta(hours=2))
+
+
+DECISIONS = {
+    "close": review.Decision(affected=False, determination="审计人员当场拒绝并如实登记，"
+                             "审计工作未受影响，已阅存档。"),
+    "refer": review.Decision(affected=False, determination="审计人员拒绝并及时报告，审计工作"
+                             "未受影响；对方行为涉嫌违规，移送处理。", referred_to="区纪委监委",
+                             referral_reason="被审计单位负责人要求删减审计发现，涉嫌干预审计。"),
+    "return": review.Decision(note="请补充对方的原话和在场人员。"),
+}
 
 
 def _history(rng: random.Random, auditors: list[User], projects: list[AuditProject],

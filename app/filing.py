@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
-from app import auditlog, evidence
+from app import auditlog, evidence, review
 from app.extensions import db
 from app.models import (
     Agency,
@@ -191,7 +191,9 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
             db.session.add(report)
     except IntegrityError:
         raise AlreadyFiled(month(user, period, now).report) from None
-    auditlog.record("report.filed", report, period=str(period), zero=zero, late=report.late)
+    auditlog.record("report.filed", report, actor_id=user.id, period=str(period), zero=zero,
+                    late=report.late,
+                    seal=[report, report.current])
     return report
 
 
@@ -207,7 +209,9 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     )
     report.versions.append(version)
     db.session.flush()
-    auditlog.record("report.corrected", report, version=version.number, zero=version.is_zero)
+    auditlog.record("report.corrected", report, actor_id=report.user_id,
+                    version=version.number, zero=version.is_zero,
+                    seal=[version])
     return version
 
 
@@ -247,12 +251,12 @@ def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upl
     incident = Incident(agency_id=user.agency_id, user=user, registered_at=now,
                         period=str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone))))
     incident.versions.append(version)
+    review.open_review(incident, now)
     db.session.add(incident)
-    for upload in uploads:
-        evidence.save(incident, upload, now)
+    saved = [evidence.save(incident, upload, now) for upload in uploads]
     db.session.flush()
-    auditlog.record("incident.registered", incident, period=incident.period,
-                    evidence=len(uploads))
+    auditlog.record("incident.registered", incident, actor_id=user.id, period=incident.period,
+                    evidence=len(uploads), seal=[version, incident.review, *saved])
     return incident
 
 
@@ -265,9 +269,10 @@ def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
     version.reason = reason.strip()
     incident.versions.append(version)
     incident.period = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
-    for upload in uploads:
-        evidence.save(incident, upload, now)
+    saved = [evidence.save(incident, upload, now) for upload in uploads]
     db.session.flush()
-    auditlog.record("incident.corrected", incident, version=version.number,
-                    period=incident.period, evidence=len(uploads))
+    auditlog.record("incident.corrected", incident, actor_id=incident.user_id,
+                    version=version.number,
+                    period=incident.period, evidence=len(uploads), seal=[version, *saved])
+    review.supplemented(incident, incident.user, version.reason, now)
     return version

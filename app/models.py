@@ -205,6 +205,7 @@ class Incident(db.Model):
     evidence: so.Mapped[list[Evidence]] = so.relationship(
         back_populates="incident", order_by="Evidence.id"
     )
+    review: so.Mapped[Review] = so.relationship(back_populates="incident")
 
     @property
     def current(self) -> IncidentVersion:
@@ -253,6 +254,48 @@ class Evidence(db.Model):
     incident: so.Mapped[Incident] = so.relationship(back_populates="evidence")
 
 
+class Review(db.Model):
+    """The discipline office's handling of one incident (审核处置).
+
+    status: new -> in_review -> closed | returned (back to the registrant) | referred.
+    `affected_independence` is the determination that makes a violation; it is set when the
+    case is closed or referred. `kind`/`category` hold a reclassification, if any.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), unique=True)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default="new", index=True)
+    kind: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    category: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    affected_independence: so.Mapped[bool | None]
+    determination: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    referred_to: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    referral_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    incident: so.Mapped[Incident] = so.relationship(back_populates="review")
+    actions: so.Mapped[list[ReviewAction]] = so.relationship(
+        back_populates="review", order_by="ReviewAction.id"
+    )
+
+
+class ReviewAction(db.Model):
+    """One step of a review: a transition or a comment, internal or addressed to the registrant."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    review_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("review.id"), index=True)
+    actor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    action: so.Mapped[str] = so.mapped_column(sa.String(24))
+    from_status: so.Mapped[str] = so.mapped_column(sa.String(16))
+    to_status: so.Mapped[str] = so.mapped_column(sa.String(16))
+    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    for_registrant: so.Mapped[bool] = so.mapped_column(default=False)
+
+    review: so.Mapped[Review] = so.relationship(back_populates="actions")
+    actor: so.Mapped[User] = so.relationship()
+
+
 class AuditLog(db.Model):
     """Append-only record of every change and of reads of incident content by others."""
 
@@ -264,5 +307,8 @@ class AuditLog(db.Model):
     object_id: so.Mapped[int | None]
     ip: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     detail: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    # The chain: each entry's hash covers its content and the previous entry's hash.
+    prev_hash: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    hash: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
 
     __table_args__ = (sa.Index(None, "object_type", "object_id"),)

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from app import vocab
 from app.main.forms import LanguageForm
+from app.review import STATUSES
 
 
 def localtime(value: datetime | None, fmt: str = "yyyy-MM-dd HH:mm") -> str:
@@ -49,6 +50,7 @@ def _context() -> dict:
         "categories": vocab.CATEGORIES,
         "kinds": vocab.KINDS,
         "get_locale": get_locale,
+        "review_statuses": STATUSES,
     }
 
 

@@ -36,6 +36,16 @@ MATRIX = {
         "anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403}),
     "filings.download_evidence": ("GET", "/evidence/{evidence}", {
         "anonymous": 302, "owner": 200, "reviewer": 200, "*": 404}),
+    "desk.queue": ("GET", "/review/", {"anonymous": 302, "reviewer": 200,
+                                       "foreign_reviewer": 200, "*": 403}),
+    "desk.export_queue": ("GET", "/review/export.csv", {"anonymous": 302, "reviewer": 200,
+                                                        "foreign_reviewer": 200, "*": 403}),
+    "desk.incident": ("GET", "/review/incidents/{incident}", {
+        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 404, "*": 403}),
+    "desk.referral": ("GET", "/review/incidents/{incident}/referral", {
+        "anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403}),
+    "desk.log": ("GET", "/log", {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200,
+                                 "admin": 200, "*": 403}),
 }
 NOT_ROUTES = {"static", "bootstrap.static"}
 

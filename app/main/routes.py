@@ -26,6 +26,8 @@ def index():
             "current": next((m for m in history if m.period == current), None),
             "overdue": [m for m in history if m.status == filing.MISSING and m.period != due],
             "stale": [m for m in history if m.report_is_stale],
+            "returned": [i for m in history for i in m.incidents
+                         if i.review is not None and i.review.status == "returned"],
         }
     return render_template("main/index.html", **context)
 

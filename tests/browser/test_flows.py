@@ -331,3 +331,51 @@ def test_the_delay_reason_is_asked_only_for_a_late_registration(page, page_probl
     page.fill("input[name=occurred_at]", "2025-03-10T09:00")   # 24 days before
     expect(reason).to_be_visible()
     page_problems.assert_clean()
+
+
+def sign_out(page: Page) -> None:
+    page.click("form[action='/logout'] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+
+def test_review_return_supplement_close(page, app, auditor, make_user, project, frozen,
+                                        page_problems):
+    project_id = project.id
+    office = account(make_user(name="纪检员", roles={"reviewer"}))
+    signed_in(page, auditor)
+    incident_url = register_incident(page, project_id, "对方要求删除审计发现。")
+    incident_id = int(incident_url.rsplit("/", 1)[1])
+    sign_out(page)
+
+    sign_in(page, office)
+    page.goto("/review/")
+    page.click(f"tr[data-incident='{incident_id}'] a")
+    page.fill("[data-testid=step-return] textarea[name=note]", "请补充对方的原话。")
+    page.click("[data-testid=step-return] button[type=submit]")
+    expect(page.get_by_test_id("review-status")).to_have_attribute("data-review-status",
+                                                                  "returned")
+    sign_out(page)
+
+    signed_in(page, auditor)
+    expect(page.get_by_test_id("returned")).to_be_visible()
+    page.goto(incident_url)
+    expect(page.get_by_test_id("review-for-registrant")).to_contain_text("请补充对方的原话。")
+    page.click("[data-testid=review-for-registrant] a")
+    page.fill("textarea[name=description]", "对方原话：“这条问题就别写进报告了。”")
+    page.fill("textarea[name=reason]", "补充对方原话")
+    page.click(SUBMIT)
+    expect(page.get_by_test_id("review-for-registrant").locator("[data-review-status]")
+           ).to_have_attribute("data-review-status", "in_review")
+    sign_out(page)
+
+    sign_in(page, office)
+    page.goto(f"/review/incidents/{incident_id}")
+    expect(page.get_by_test_id("current-version")).to_contain_text("别写进报告")
+    close = page.get_by_test_id("step-close")
+    close.locator("input[name=affected][value=no]").check()
+    close.locator("textarea[name=determination]").fill("审计人员当场拒绝，如实登记，未受影响。")
+    close.locator("button[type=submit]").click()
+    expect(page.get_by_test_id("review-status")).to_have_attribute("data-review-status",
+                                                                  "closed")
+    expect(page.get_by_test_id("determination")).to_contain_text("未受影响")
+    page_problems.assert_clean()

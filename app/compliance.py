@@ -1,0 +1,303 @@
+"""Filing compliance: who has filed for a period, in figures and names, never incident content.
+
+Plain functions over the database (no request), so the dashboard, the exports, the CLI and the
+scheduler's digest count the same way. The rule for who must file is filing.in_scope: an
+auditor of the agency employed at any time during the month (joined on or before its last
+day, not left before its first). Deactivated staff who left still count for the months they
+were in post, so leaving never erases an old gap.
+
+A report is on time or late as recorded when it was filed; whether it is a zero report or
+one with incidents is read from its current (latest) version, since a correction may change it.
+Someone who has not filed is "due" until the deadline passes, then "missing".
+
+Everything is computed with a fixed, small number of aggregate queries whatever the size of
+the agency: the benchmark (bench/dashboard.py) runs them on 100,000 auditors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.filing import DUE, LATE, MISSING, NOT_OPEN, ON_TIME, deadline_rule, status_of
+from app.models import Agency, Department, MonthlyReport, ReportVersion, User, UserRole
+from app.periods import Period
+
+AUDITOR = "auditor"
+TREND_MONTHS = 12
+# Non-filers listed by name on the page; the export lists everyone.
+PAGE_NON_FILERS = 500
+
+
+@dataclass(frozen=True)
+class Figures:
+    """A month's filing figures for a group of auditors. Every expected report is exactly
+    one of on_time, late, missing, due or not_open; every filed one is zero or with incidents."""
+
+    expected: int = 0
+    on_time: int = 0
+    late: int = 0
+    missing: int = 0
+    due: int = 0
+    not_open: int = 0
+    zero: int = 0
+    with_incidents: int = 0
+
+    @classmethod
+    def count(cls, expected: int, filed: int, late: int, zero: int, unfiled_as: str) -> Figures:
+        """From the raw counts; `unfiled_as` is what a report not filed is at this moment."""
+        unfiled = expected - filed
+        return cls(expected=expected, on_time=filed - late, late=late,
+                   missing=unfiled if unfiled_as == MISSING else 0,
+                   due=unfiled if unfiled_as == DUE else 0,
+                   not_open=unfiled if unfiled_as == NOT_OPEN else 0,
+                   zero=zero, with_incidents=filed - zero)
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(*(getattr(self, f.name) + getattr(other, f.name)
+                         for f in dataclasses.fields(self)))
+
+    @property
+    def filed(self) -> int:
+        return self.on_time + self.late
+
+    @property
+    def unfiled(self) -> int:
+        return self.missing + self.due + self.not_open
+
+    def percent(self, part: int) -> float:
+        """`part` as a percentage of the reports expected (0 when none are)."""
+        return 100.0 * part / self.expected if self.expected else 0.0
+
+
+@dataclass(frozen=True)
+class DepartmentFigures:
+    department_id: int | None  # None: staff without a department
+    name: str | None
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class NonFiler:
+    """Who has not filed: a person, never anything they registered."""
+
+    user_id: int
+    staff_no: str
+    name: str
+    department: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    period: Period
+    deadline: datetime
+    unfiled_status: str  # DUE, MISSING or NOT_OPEN: what "not filed" means at `now`
+    total: Figures
+    departments: list[DepartmentFigures]
+    non_filers: list[NonFiler]  # the first `limit`, by department and staff number
+
+    @property
+    def more_non_filers(self) -> int:
+        """Non-filers beyond those listed."""
+        return self.total.unfiled - len(self.non_filers)
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    period: Period
+    unfiled_status: str
+    figures: Figures
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One line of the compliance table export."""
+
+    staff_no: str
+    name: str
+    department: str | None
+    status: str
+    filed_at: datetime | None
+    late: bool
+    zero: bool | None  # None when not filed
+
+
+# Building blocks --------------------------------------------------------------------------
+
+def _auditors(agency_id: int, first_day: sa.ColumnElement | date,
+              last_day: sa.ColumnElement | date) -> list[sa.ColumnElement[bool]]:
+    """The where-clause of filing.in_scope, in SQL: auditors of the agency in post at some
+    time between first_day and last_day. Used with a join on their 'auditor' role row."""
+    return [
+        User.agency_id == agency_id,
+        User.joined_on <= last_day,
+        sa.or_(User.left_on.is_(None), User.left_on >= first_day),
+    ]
+
+
+def _auditor_role() -> sa.ColumnElement[bool]:
+    return sa.and_(UserRole.user_id == User.id, UserRole.role == AUDITOR)
+
+
+def _current_is_zero() -> sa.ScalarSelect[bool]:
+    """is_zero of the report's latest version (one index seek on (report_id, number))."""
+    return (
+        sa.select(ReportVersion.is_zero)
+        .where(ReportVersion.report_id == MonthlyReport.id)
+        .order_by(ReportVersion.number.desc())
+        .limit(1)
+        .correlate(MonthlyReport)
+        .scalar_subquery()
+    )
+
+
+def _counts() -> tuple[sa.ColumnElement[int], ...]:
+    """expected, filed, late, zero, over rows of in-scope auditors LEFT JOINed to reports."""
+    return (
+        sa.func.count(),
+        sa.func.count(MonthlyReport.id),
+        sa.func.count(sa.case((MonthlyReport.late, 1))),
+        sa.func.count(sa.case((_current_is_zero(), 1))),
+    )
+
+
+def _by_department() -> tuple[sa.ColumnElement, ...]:
+    """Department name, with no department and then name order (same on both databases)."""
+    return (Department.name.is_(None), Department.name)
+
+
+# Public functions -------------------------------------------------------------------------
+
+def period_figures(agency: Agency, period: Period, now: datetime,
+                   limit: int | None = None) -> PeriodFigures:
+    """The figures of one period, overall and per department, with its non-filers.
+
+    Two queries whatever the agency's size: one aggregate (in-scope auditors LEFT JOIN their
+    report for the period, grouped by department) and the list of non-filers (`limit` of them,
+    or all).
+    """
+    rule = deadline_rule(agency)
+    unfiled_as = status_of(None, period, rule, now)
+    rows = db.session.execute(
+        sa.select(User.department_id, Department.name, *_counts())
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .outerjoin(Department, Department.id == User.department_id)
+        .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
+                                          MonthlyReport.period == str(period)))
+        .where(*_auditors(agency.id, period.first_day, period.last_day))
+        .group_by(User.department_id, Department.name)
+        .order_by(*_by_department())
+    ).all()
+    departments = [
+        DepartmentFigures(dept_id, name, Figures.count(expected, filed, late, zero, unfiled_as))
+        for dept_id, name, expected, filed, late, zero in rows
+    ]
+    total = sum((d.figures for d in departments), Figures())
+    return PeriodFigures(period, rule.deadline(period), unfiled_as, total, departments,
+                         non_filers(agency, period, limit))
+
+
+def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list[NonFiler]:
+    """In-scope auditors with no report for `period`, by department and staff number."""
+    filed = sa.exists().where(MonthlyReport.user_id == User.id,
+                              MonthlyReport.period == str(period))
+    query = (
+        sa.select(User.id, User.staff_no, User.name, Department.name, User.active)
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .outerjoin(Department, Department.id == User.department_id)
+        .where(*_auditors(agency.id, period.first_day, period.last_day), ~filed)
+        .order_by(*_by_department(), User.staff_no)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [NonFiler(*row) for row in db.session.execute(query)]
+
+
+def trend(agency: Agency, last_period: Period, now: datetime,
+          months: int = TREND_MONTHS) -> list[TrendPoint]:
+    """The headline figures of the `months` periods ending at `last_period`, oldest first.
+
+    Two queries for all the months together, not one per month: the reports of the whole
+    window grouped by period (each checked against the scope of its own month), and the
+    auditors in post during the window grouped by their join and leave dates, whose
+    expected counts per month are then summed here.
+    """
+    rule = deadline_rule(agency)
+    first = last_period
+    for _ in range(months - 1):
+        first = first.previous()
+    periods = first.until(last_period)
+    keys = [str(p) for p in periods]
+    first_day = sa.case({str(p): p.first_day for p in periods}, value=MonthlyReport.period)
+    last_day = sa.case({str(p): p.last_day for p in periods}, value=MonthlyReport.period)
+    filed: dict[str, tuple[int, int, int]] = {
+        period: (count, late, zero)
+        for period, count, late, zero in db.session.execute(
+            sa.select(MonthlyReport.period, *_counts()[1:])
+            .select_from(User)
+            .join(UserRole, _auditor_role())
+            .join(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
+                                         MonthlyReport.period.in_(keys)))
+            .where(*_auditors(agency.id, first_day, last_day))
+            .group_by(MonthlyReport.period)
+        )
+    }
+    expected = _expected(agency, periods)
+    points = []
+    for period in periods:
+        count, late, zero = filed.get(str(period), (0, 0, 0))
+        unfiled_as = status_of(None, period, rule, now)
+        points.append(TrendPoint(period, unfiled_as, Figures.count(
+            expected[period], count, late, zero, unfiled_as)))
+    return points
+
+
+def _expected(agency: Agency, periods: list[Period]) -> dict[Period, int]:
+    """Auditors in post per period: one grouped query over the whole window."""
+    expected: dict[Period, int] = defaultdict(int)
+    rows = db.session.execute(
+        sa.select(User.joined_on, User.left_on, sa.func.count())
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .where(*_auditors(agency.id, periods[0].first_day, periods[-1].last_day))
+        .group_by(User.joined_on, User.left_on)
+    )
+    for joined_on, left_on, count in rows:
+        for period in periods:
+            if joined_on <= period.last_day and (left_on is None or left_on >= period.first_day):
+                expected[period] += count
+    return expected
+
+
+def people(agency: Agency, period: Period, now: datetime) -> Iterator[PersonRow]:
+    """Every in-scope auditor with their status for `period`: the compliance table export.
+
+    One query; the status columns only (filed when, late, zero or with incidents).
+    """
+    unfiled_as = status_of(None, period, deadline_rule(agency), now)
+    rows = db.session.execute(
+        sa.select(User.staff_no, User.name, Department.name, MonthlyReport.id,
+                  MonthlyReport.first_filed_at, MonthlyReport.late, _current_is_zero())
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .outerjoin(Department, Department.id == User.department_id)
+        .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
+                                          MonthlyReport.period == str(period)))
+        .where(*_auditors(agency.id, period.first_day, period.last_day))
+        .order_by(*_by_department(), User.staff_no)
+    )
+    for staff_no, name, department, report_id, filed_at, late, zero in rows:
+        if report_id is None:
+            yield PersonRow(staff_no, name, department, unfiled_as, None, False, None)
+        else:
+            yield PersonRow(staff_no, name, department, LATE if late else ON_TIME, filed_at,
+                            bool(late), bool(zero))

@@ -1,0 +1,178 @@
+"""The discipline office's pages. Every route here is for the `reviewer` role of one agency."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from app import access, auditlog, clock, exports, patterns, review
+from app.access import role_required
+from app.desk import bp
+from app.desk.forms import ANY, QueueFilterForm, ReviewStepForm
+from app.extensions import db
+from app.models import AuditLog, AuditProject, Department, User
+from app.periods import period_of
+from app.templating import label, localtime
+
+PER_PAGE = 50
+LOG_PER_PAGE = 100
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _filter_form() -> QueueFilterForm:
+    me = _me()
+    form = QueueFilterForm(request.args)
+    departments = db.session.scalars(
+        sa.select(Department).where(Department.agency_id == me.agency_id).order_by(Department.name))
+    projects = db.session.scalars(
+        sa.select(AuditProject).where(AuditProject.agency_id == me.agency_id)
+        .order_by(AuditProject.year.desc(), AuditProject.code))
+    form.department.choices = [SelectChoice(0, ANY.label),
+                               *(SelectChoice(d.id, d.name) for d in departments)]
+    form.project.choices = [SelectChoice(0, ANY.label),
+                            *(SelectChoice(p.id, f"{p.code} {p.name}") for p in projects)]
+    return form
+
+
+def _queue_filter(form: QueueFilterForm) -> review.QueueFilter:
+    if not form.validate():
+        abort(400)
+    return review.QueueFilter(
+        period=form.period.data or "", status=form.status.data or "", kind=form.kind.data or "",
+        category=form.category.data or "", channel=form.channel.data or "",
+        department_id=form.department.data or 0, project_id=form.project.data or 0,
+        actor=form.actor.data or "", q=form.q.data or "",
+    )
+
+
+@bp.route("/review/")
+@role_required("reviewer")
+def queue():
+    form = _filter_form()
+    chosen = _queue_filter(form)
+    page_no = max(form.page.data or 1, 1)
+    page = review.queue(_me().agency_id, chosen, page=page_no, per_page=PER_PAGE)
+    year = int(chosen.period[:4]) if chosen.period[:4].isdigit() else period_of(
+        clock.now(), ZoneInfo(_me().agency.timezone)).year
+    return render_template(
+        "desk/queue.html", form=form, page=page, page_no=page_no, per_page=PER_PAGE,
+        alerts=patterns.alerts(_me().agency_id, year), year=year, statuses=review.STATUSES,
+        args={k: v for k, v in request.args.items() if k != "page"},
+    )
+
+
+EXPORT_HEADER = ["No.", "Month", "Occurred", "Status", "Kind", "Category", "Channel",
+                 "Registrant", "Department", "Person", "Organisation", "Position", "Relation",
+                 "Audit project", "Stage", "What was said or done", "Response"]
+
+
+def _export_rows(rows: list[review.QueueRow]) -> list[list[object]]:
+    return [[
+        row.incident.id, row.incident.period, localtime(row.version.occurred_at),
+        str(review.STATUSES[row.review.status]),
+        label("kinds", row.review.kind or row.version.kind),
+        label("category", row.review.category or row.version.category),
+        label("channels", row.version.channel), row.registrant.name,
+        row.department.name if row.department else "", row.version.actor_name,
+        row.version.actor_org, row.version.actor_position,
+        label("relations", row.version.actor_relation),
+        f"{row.project.code} {row.project.name}" if row.project else "",
+        label("stages", row.version.stage), row.version.description,
+        label("responses", row.version.response),
+    ] for row in rows]
+
+
+@bp.route("/review/export.<any(csv, xlsx):fmt>")
+@role_required("reviewer")
+def export_queue(fmt: str):
+    chosen = _queue_filter(_filter_form())
+    page = review.queue(_me().agency_id, chosen, page=1, per_page=100_000)
+    header = [_(title) for title in EXPORT_HEADER]
+    rows = _export_rows(page.rows)
+    auditlog.record("review.exported", count=len(rows), format=fmt)
+    db.session.commit()
+    name = f"review-queue.{fmt}"
+    if fmt == "csv":
+        return exports.send(exports.csv_bytes(header, rows), name, "csv")
+    return exports.send(exports.xlsx_bytes(_("Review queue"), header, rows), name, "xlsx")
+
+
+def _log_read(incident) -> None:
+    auditlog.record("incident.read", incident)
+    db.session.commit()
+
+
+@bp.route("/review/incidents/<int:incident_id>", methods=["GET", "POST"])
+@role_required("reviewer")
+def incident(incident_id: int):
+    item = access.reviewable_or_404(_me(), incident_id)
+    form = ReviewStepForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            review.act(item.review, _me(), form.action.data, _decision(form), clock.now())
+        except review.ReviewRefused as refused:
+            flash(str(refused), "danger")
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("desk.incident", incident_id=item.id))
+    elif form.is_submitted():
+        status = 400
+    if status == 200:
+        _log_read(item)
+    return render_template("desk/incident.html", incident=item, form=form,
+                           allowed=review.allowed_actions(item.review),
+                           statuses=review.STATUSES), status
+
+
+def _decision(form: ReviewStepForm) -> review.Decision:
+    affected = {"yes": True, "no": False}.get(form.affected.data or "")
+    return review.Decision(
+        note=form.note.data or "", for_registrant=bool(form.for_registrant.data),
+        affected=affected, determination=form.determination.data or "",
+        referred_to=form.referred_to.data or "", referral_reason=form.referral_reason.data or "",
+        category=form.category.data or "",
+    )
+
+
+@bp.route("/review/incidents/<int:incident_id>/referral")
+@role_required("reviewer")
+def referral(incident_id: int):
+    item = access.reviewable_or_404(_me(), incident_id)
+    if item.review.status != review.REFERRED:
+        abort(404)
+    _log_read(item)
+    return render_template("desk/referral.html", incident=item, now=clock.now())
+
+
+@bp.route("/log")
+@role_required("reviewer", "admin")
+def log():
+    """The audit log, newest first, optionally for one object. Entries carry no incident
+    content (only ids, actions and periods), so administrators may read them too."""
+    object_type = request.args.get("object_type", "")[:32]
+    object_id = request.args.get("object_id", type=int)
+    page_no = max(request.args.get("page", 1, type=int), 1)
+    # Entries of this agency's people, and those with no person (command line, failed sign-in).
+    query = (sa.select(AuditLog, User).outerjoin(User, User.id == AuditLog.actor_id)
+             .where(sa.or_(User.agency_id == _me().agency_id, AuditLog.actor_id.is_(None))))
+    if object_type:
+        query = query.where(AuditLog.object_type == object_type)
+    if object_id is not None:
+        query = query.where(AuditLog.object_id == object_id)
+    rows = db.session.execute(
+        query.order_by(AuditLog.id.desc()).limit(LOG_PER_PAGE + 1)
+        .offset((page_no - 1) * LOG_PER_PAGE)).all()
+    return render_template("desk/log.html", rows=rows[:LOG_PER_PAGE],
+                           more=len(rows) > LOG_PER_PAGE, page_no=page_no,
+                           object_type=object_type, object_id=object_id)

@@ -1,0 +1,249 @@
+"""The discipline office's review workflow (审核处置) and its queue.
+
+Plain functions that only flush; the request commits. Every step is a ReviewAction and an
+audit-log entry. Only the determination recorded when a case is closed or referred makes a
+violation ("affected audit independence").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from app import auditlog
+from app.extensions import db
+from app.models import (
+    AuditProject,
+    Department,
+    Incident,
+    IncidentVersion,
+    Review,
+    ReviewAction,
+    User,
+)
+from app.vocab import CATEGORIES, kind_of
+
+NEW, IN_REVIEW, RETURNED, CLOSED, REFERRED = "new", "in_review", "returned", "closed", "referred"
+STATUSES = {
+    NEW: _l("New"),
+    IN_REVIEW: _l("In review"),
+    RETURNED: _l("Returned for supplement"),
+    CLOSED: _l("Closed (archived)"),
+    REFERRED: _l("Referred (线索移送)"),
+}
+OPEN = frozenset({NEW, IN_REVIEW, RETURNED})
+
+# action -> (statuses it may start from, status it leads to); None keeps the status.
+TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
+    "start": (frozenset({NEW}), IN_REVIEW),
+    "return": (frozenset({NEW, IN_REVIEW}), RETURNED),
+    "supplement": (frozenset({RETURNED}), IN_REVIEW),
+    "close": (frozenset({NEW, IN_REVIEW}), CLOSED),
+    "refer": (frozenset({NEW, IN_REVIEW}), REFERRED),
+    "reclassify": (frozenset(OPEN), None),
+    "comment": (frozenset(STATUSES), None),
+}
+
+
+class ReviewRefused(ValueError):
+    """A step the workflow refuses; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the reviewer entered with a step; which fields matter depends on the action."""
+
+    note: str = ""
+    for_registrant: bool = False
+    affected: bool | None = None
+    determination: str = ""
+    referred_to: str = ""
+    referral_reason: str = ""
+    category: str = ""
+
+
+def open_review(incident: Incident, now: datetime) -> Review:
+    review = Review(status=NEW, updated_at=now)
+    incident.review = review
+    return review
+
+
+def _check(review: Review, action: str, decision: Decision) -> None:
+    allowed, _target = TRANSITIONS[action]
+    if review.status not in allowed:
+        raise ReviewRefused(_("This step is not possible while the case is “%(status)s”.",
+                              status=STATUSES[review.status]))
+    if action in ("close", "refer") and (
+            decision.affected is None or not decision.determination.strip()):
+        raise ReviewRefused(_("Closing or referring needs the determination whether audit "
+                              "independence was affected, with its reasoning."))
+    if action == "refer" and not (decision.referred_to.strip()
+                                  and decision.referral_reason.strip()):
+        raise ReviewRefused(_("A referral needs the recipient and the reason."))
+    if action in ("return", "comment") and not decision.note.strip():
+        raise ReviewRefused(_("Please write the text."))
+    if action == "reclassify" and decision.category not in CATEGORIES:
+        raise ReviewRefused(_("Choose a behaviour category."))
+
+
+def act(review: Review, actor: User, action: str, decision: Decision,
+        now: datetime) -> ReviewAction:
+    """Apply one step (or refuse it with ReviewRefused, changing nothing)."""
+    if action not in TRANSITIONS:
+        raise ReviewRefused(_("Unknown action."))
+    if action == "supplement" and actor.id != review.incident.user_id:
+        raise ReviewRefused(_("Only the registrant can supplement a registration."))
+    _check(review, action, decision)
+    before = review.status
+    target = TRANSITIONS[action][1] or before
+    _apply(review, action, decision)
+    review.status, review.updated_at = target, now
+    step = ReviewAction(
+        actor=actor, at=now, action=action, from_status=before, to_status=target,
+        note=decision.note.strip(),
+        # A return is a request to the registrant by its nature.
+        for_registrant=decision.for_registrant or action == "return",
+    )
+    review.actions.append(step)
+    db.session.flush()
+    auditlog.record(f"review.{action}", review.incident, actor_id=actor.id, status=target,
+                    previous=before,
+                    seal=[review, step])
+    return step
+
+
+def _apply(review: Review, action: str, decision: Decision) -> None:
+    if action in ("close", "refer"):
+        review.affected_independence = decision.affected
+        review.determination = decision.determination.strip()
+    if action == "refer":
+        review.referred_to = decision.referred_to.strip()
+        review.referral_reason = decision.referral_reason.strip()
+    if action == "reclassify":
+        review.category = decision.category
+        review.kind = kind_of(decision.category)
+
+
+def allowed_actions(review: Review) -> list[str]:
+    """The steps a reviewer may take now (the registrant's supplement is not one of them)."""
+    return [action for action, (starts, _target) in TRANSITIONS.items()
+            if review.status in starts and action != "supplement"]
+
+
+def supplemented(incident: Incident, registrant: User, reason: str, now: datetime) -> None:
+    """The registrant answered a return: the case comes back to the discipline office."""
+    if incident.review is not None and incident.review.status == RETURNED:
+        act(incident.review, registrant, "supplement",
+            Decision(note=reason, for_registrant=True), now)
+
+
+def effective_category(incident: Incident) -> str:
+    review = incident.review
+    return review.category if review is not None and review.category else incident.current.category
+
+
+# The queue ---------------------------------------------------------------------------------
+
+@dataclass
+class QueueFilter:
+    period: str = ""
+    status: str = ""
+    kind: str = ""
+    category: str = ""
+    channel: str = ""
+    department_id: int = 0
+    project_id: int = 0
+    actor: str = ""
+    q: str = ""
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    incident: Incident
+    version: IncidentVersion
+    review: Review
+    registrant: User
+    department: Department | None
+    project: AuditProject | None
+
+
+def _current_versions() -> sa.Subquery:
+    return (
+        sa.select(IncidentVersion.incident_id, sa.func.max(IncidentVersion.number).label("n"))
+        .group_by(IncidentVersion.incident_id)
+        .subquery()
+    )
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _filtered(agency_id: int, f: QueueFilter) -> sa.Select:
+    current = _current_versions()
+    kind = sa.func.coalesce(Review.kind, IncidentVersion.kind)
+    category = sa.func.coalesce(Review.category, IncidentVersion.category)
+    query = (
+        sa.select(Incident, IncidentVersion, Review, User)
+        .join(current, current.c.incident_id == Incident.id)
+        .join(IncidentVersion, sa.and_(IncidentVersion.incident_id == Incident.id,
+                                       IncidentVersion.number == current.c.n))
+        .join(Review, Review.incident_id == Incident.id)
+        .join(User, User.id == Incident.user_id)
+        .where(Incident.agency_id == agency_id)
+    )
+    conditions = [
+        (f.period, Incident.period == f.period),
+        (f.kind, kind == f.kind),
+        (f.category, category == f.category),
+        (f.channel, IncidentVersion.channel == f.channel),
+        (f.department_id, User.department_id == f.department_id),
+        (f.project_id, IncidentVersion.project_id == f.project_id),
+        (f.actor.strip(), IncidentVersion.actor_name.ilike(_like(f.actor.strip()), escape="\\")),
+    ]
+    for wanted, condition in conditions:
+        if wanted:
+            query = query.where(condition)
+    if f.q.strip():
+        pattern = _like(f.q.strip())
+        query = query.where(sa.or_(*(column.ilike(pattern, escape="\\") for column in (
+            IncidentVersion.description, IncidentVersion.actor_name, IncidentVersion.actor_org,
+            IncidentVersion.actor_position, IncidentVersion.response_detail, User.name))))
+    return query
+
+
+def queue(agency_id: int, f: QueueFilter, *, page: int = 1, per_page: int = 50) -> QueuePage:
+    """One page of the queue, newest first, with counts per status: four queries whatever
+    the size of the agency."""
+    base = _filtered(agency_id, f)
+    counts = _status_counts(base)
+    listed = base.where(Review.status == f.status) if f.status else base
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(listed.subquery()))
+    rows = db.session.execute(
+        listed.options(so.selectinload(Incident.evidence))
+        .add_columns(Department, AuditProject)
+        .outerjoin(Department, Department.id == User.department_id)
+        .outerjoin(AuditProject, AuditProject.id == IncidentVersion.project_id)
+        .order_by(IncidentVersion.occurred_at.desc(), Incident.id.desc())
+        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+    ).all()
+    return QueuePage([QueueRow(*row) for row in rows], total or 0, counts)
+
+
+def _status_counts(base: sa.Select) -> dict[str, int]:
+    statuses = base.with_only_columns(Review.status).subquery()
+    return {status: n for status, n in db.session.execute(
+        sa.select(statuses.c.status, sa.func.count()).group_by(statuses.c.status))}

@@ -1,0 +1,311 @@
+"""Benchmark: the filing compliance dashboard on a national-scale agency, in SQLite.
+
+    .venv/bin/python bench/dashboard.py [--auditors 100000] [--keep PATH]
+
+Builds, in a temporary SQLite file, one agency with 100,000 auditors in 500 departments, a year
+(12 periods) of monthly reports (~1.2M reports and as many report versions) and 20,000
+incidents, all with bulk inserts. Then it times, median of 5 runs:
+
+- `dashboard_ms`: GET /compliance/?period=… through the Flask test client, signed in as a
+  reviewer (the whole page: headline, departments, non-filers, 12-month trend);
+- `dashboard_sql_ms`: the bare SQL that page needs (compliance.period_figures and .trend).
+
+`build()` returns a `Bench` (the app, the agency, the reviewer, the clock's frozen "now" and the
+due period), and each timing is a function taking it, so another page's timing (the review
+queue: `queue_ms`, `queue_sql_ms`) is one more function added to TIMINGS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app import clock, create_app  # noqa: E402
+from app.extensions import db  # noqa: E402
+from app.models import (  # noqa: E402
+    Agency,
+    Department,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    ReportVersion,
+    Review,
+    User,
+    UserRole,
+    report_version_incident,
+)
+from app.periods import DeadlineRule, Period  # noqa: E402
+from app.security import hash_password  # noqa: E402
+
+NOW = datetime(2025, 6, 10, 2, 0, tzinfo=UTC)  # 10:00 in Beijing; May 2025 is due (and overdue)
+TZ = ZoneInfo("Asia/Shanghai")
+PASSWORD = "bench password 2025"
+CHUNK = 50_000
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建文辉力永春"
+
+
+@dataclass
+class Bench:
+    """What a timing needs: the app (clock frozen at `now`), whom to sign in as, which period."""
+
+    app: Flask
+    agency_id: int
+    reviewer_staff_no: str
+    now: datetime
+    period: Period
+    periods: list[Period]
+    counts: dict[str, int]
+
+
+def _insert(table: sa.Table, rows: Iterator[dict]) -> int:
+    """executemany in chunks, so a million rows never sit in memory at once."""
+    total, batch = 0, []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == CHUNK:
+            db.session.execute(sa.insert(table), batch)
+            total, batch = total + len(batch), []
+    if batch:
+        db.session.execute(sa.insert(table), batch)
+        total += len(batch)
+    return total
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.randint(1, 2)))
+
+
+def _people(rng: random.Random, agency_id: int, departments: list[int], auditors: int,
+            first: Period, last: Period) -> Iterator[dict]:
+    """Auditors: most in post all year, ~8% joined during it, ~3% left (and were deactivated)."""
+    year = (last.last_day - first.first_day).days
+    for n in range(1, auditors + 1):
+        joined, left = date(2015, 1, 1), None
+        draw = rng.random()
+        if draw < 0.08:
+            joined = first.first_day + timedelta(days=rng.randrange(year))
+        elif draw < 0.11:
+            left = first.first_day + timedelta(days=rng.randrange(year))
+        yield {"id": n, "agency_id": agency_id, "department_id": departments[n % len(departments)],
+               "staff_no": f"B{n:06d}", "name": _name(rng), "email": None,
+               "password_hash": None, "active": left is None, "joined_on": joined,
+               "left_on": left, "session_version": 1, "failed_logins": 0, "created_at": NOW}
+
+
+def _in_scope(person: dict, period: Period) -> bool:
+    return person["joined_on"] <= period.last_day and (
+        person["left_on"] is None or person["left_on"] >= period.first_day)
+
+
+def build(url: str, auditors: int = 100_000, departments: int = 500,
+          incidents: int = 20_000, seed: int = 2025) -> Bench:
+    """Create the schema (dropping what is there) and the synthetic agency at `url`."""
+    rng = random.Random(seed)
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url, SERVER_NAME=None)
+    _ensure_dashboard(app)
+    rule = DeadlineRule(tz=TZ, day=5)
+    last = rule.period_due(NOW)
+    periods = Period(last.year - 1, last.month).next().until(last)
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        if db.engine.dialect.name == "sqlite":
+            db.session.execute(sa.text("PRAGMA synchronous=OFF"))
+        agency = Agency(name="全国审计系统（基准）", timezone="Asia/Shanghai", deadline_day=5)
+        db.session.add(agency)
+        db.session.flush()
+        _insert(Department.__table__, ({"agency_id": agency.id, "name": f"审计{n}处",
+                                        "archived": False} for n in range(1, departments + 1)))
+        dept_ids = list(db.session.scalars(sa.select(Department.id).order_by(Department.id)))
+        people = list(_people(rng, agency.id, dept_ids, auditors, periods[0], last))
+        _insert(User.__table__, iter(people))
+        _insert(UserRole.__table__, ({"user_id": p["id"], "role": "auditor"} for p in people))
+        reviewer = User(agency_id=agency.id, department_id=dept_ids[0], staff_no="REVIEWER",
+                        name="纪检组", password_hash=hash_password(PASSWORD),
+                        joined_on=date(2015, 1, 1), roles={"reviewer"})
+        db.session.add(reviewer)
+        # Incidents first: a month with incidents is filed as a report with incidents.
+        pairs = _incident_pairs(rng, people, periods, incidents)
+        counts = _reports(rng, people, periods, rule, pairs)
+        counts["incidents"] = _incidents(rng, agency.id, pairs, rule)
+        counts["auditors"] = len(people)
+        db.session.commit()
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+        bench = Bench(app, agency.id, reviewer.staff_no, NOW, last, periods, counts)
+    return bench
+
+
+def _incident_pairs(rng: random.Random, people: list[dict], periods: list[Period],
+                    count: int) -> dict[tuple[int, str], list[int]]:
+    """(user id, period) -> incident numbers, for `count` incidents of in-scope people."""
+    pairs: dict[tuple[int, str], list[int]] = {}
+    n = 0
+    while n < count:
+        person, period = rng.choice(people), rng.choice(periods)
+        if _in_scope(person, period):
+            n += 1
+            pairs.setdefault((person["id"], str(period)), []).append(n)
+    return pairs
+
+
+def _reports(rng: random.Random, people: list[dict], periods: list[Period], rule: DeadlineRule,
+             pairs: dict[tuple[int, str], list[int]]) -> dict[str, int]:
+    """~97% of in-scope months filed, ~5% of them late; versions reference reports by id."""
+    report_id = 0
+    counts = {"reports": 0}
+    for period in periods:
+        opens, deadline = rule.opens_at(period), rule.deadline(period)
+        reports, versions = [], []
+        for person in people:
+            if not _in_scope(person, period) or rng.random() >= 0.97:
+                continue
+            if rng.random() < 0.05:
+                filed = deadline + timedelta(hours=rng.randrange(1, 24 * 20))
+            else:
+                filed = opens + timedelta(hours=rng.randrange(0, 24 * 5))
+            if filed > NOW:
+                continue  # not filed yet, as of the benchmark's "now"
+            report_id += 1
+            zero = (person["id"], str(period)) not in pairs
+            reports.append({"id": report_id, "user_id": person["id"], "period": str(period),
+                            "first_filed_at": filed, "late": filed >= deadline})
+            versions.append({"id": report_id, "report_id": report_id, "number": 1,
+                             "is_zero": zero, "declared": True, "reason": "",
+                             "submitted_at": filed, "submitted_from": "bench"})
+        counts["reports"] += _insert(MonthlyReport.__table__, iter(reports))
+        _insert(ReportVersion.__table__, iter(versions))
+    return counts
+
+
+def _incidents(rng: random.Random, agency_id: int, pairs: dict[tuple[int, str], list[int]],
+               rule: DeadlineRule) -> int:
+    """Incidents with one version and a new review each, linked to their month's report."""
+    wanted = {period for _, period in pairs}
+    report_of = {
+        (user_id, period): rid for rid, user_id, period in db.session.execute(
+            sa.select(MonthlyReport.id, MonthlyReport.user_id, MonthlyReport.period)
+            .where(MonthlyReport.period.in_(wanted)))
+    }
+    headers, versions, reviews, links = [], [], [], []
+    for (user_id, period_text), numbers in pairs.items():
+        period = Period.parse(period_text)
+        for n in numbers:
+            occurred = rule.opens_at(period) - timedelta(hours=rng.randrange(1, 24 * 27))
+            headers.append({"id": n, "agency_id": agency_id, "user_id": user_id,
+                            "period": period_text, "registered_at": occurred})
+            versions.append({
+                "id": n, "incident_id": n, "number": 1, "occurred_at": occurred,
+                "kind": "interfering", "category": "plead", "channel": "phone",
+                "actor_name": _name(rng), "actor_org": "某区某局", "actor_position": "副局长",
+                "actor_relation": "leading_cadre", "project_id": None, "stage": "fieldwork",
+                "description": "来电请求从轻处理。", "response": "refused",
+                "response_detail": "", "delay_reason": "", "reason": "", "created_at": occurred,
+            })
+            reviews.append({"incident_id": n, "status": "new", "determination": "",
+                            "referred_to": "", "referral_reason": "", "updated_at": occurred})
+            if (user_id, period_text) in report_of:
+                links.append({"report_version_id": report_of[(user_id, period_text)],
+                              "incident_version_id": n})
+    count = _insert(Incident.__table__, iter(headers))
+    _insert(IncidentVersion.__table__, iter(versions))
+    _insert(Review.__table__, iter(reviews))
+    _insert(report_version_incident, iter(links))
+    return count
+
+
+def _ensure_dashboard(app: Flask) -> None:
+    """Register the dashboard if create_app does not (yet): the benchmark runs either way."""
+    if "dashboard" not in app.blueprints:
+        from app.dashboard import bp
+
+        app.register_blueprint(bp, url_prefix="/compliance")
+
+
+def signed_in(bench: Bench) -> FlaskClient:
+    """A test client signed in as the reviewer, through the login form and its CSRF token."""
+    client = bench.app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    match = CSRF_RE.search(page)
+    assert match, "no CSRF token on the login page"
+    response = client.post("/login", data={"csrf_token": match.group(1),
+                                           "identifier": bench.reviewer_staff_no,
+                                           "password": PASSWORD})
+    assert response.status_code == 302, response.status_code
+    return client
+
+
+def median_ms(action: Callable[[], object], runs: int = 5) -> float:
+    """Median wall time of `runs` calls after one warm-up call (the page cache is warm)."""
+    action()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def time_dashboard(bench: Bench) -> dict[str, float]:
+    from app import compliance
+
+    client = signed_in(bench)
+    url = f"/compliance/?period={bench.period}"
+
+    def page() -> None:
+        response = client.get(url)
+        assert response.status_code == 200, response.status_code
+
+    def bare_sql() -> None:
+        with bench.app.app_context():
+            agency = db.session.get(Agency, bench.agency_id)
+            compliance.period_figures(agency, bench.period, bench.now,
+                                      limit=compliance.PAGE_NON_FILERS)
+            compliance.trend(agency, bench.period, bench.now)
+            db.session.remove()
+
+    return {"dashboard_ms": median_ms(page), "dashboard_sql_ms": median_ms(bare_sql)}
+
+
+TIMINGS: list[Callable[[Bench], dict[str, float]]] = [time_dashboard]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--auditors", type=int, default=100_000)
+    parser.add_argument("--departments", type=int, default=500)
+    parser.add_argument("--incidents", type=int, default=20_000)
+    parser.add_argument("--keep", type=Path, help="build into this SQLite file and keep it")
+    parser.add_argument("--database-url", help="build here instead (its tables are DROPPED)")
+    args = parser.parse_args()
+    clock.now = lambda: NOW  # sessions and statuses as of the benchmark's "now"
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{args.keep or Path(tmp) / 'bench.sqlite'}"
+        start = time.perf_counter()
+        bench = build(url, args.auditors, args.departments, args.incidents)
+        print(f"build_s: {time.perf_counter() - start:.1f}", bench.counts)
+        for timing in TIMINGS:
+            for name, value in timing(bench).items():
+                print(f"{name}: {value:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
@@ -69,9 +70,10 @@ def queue():
     )
 
 
-EXPORT_HEADER = ["No.", "Month", "Occurred", "Status", "Kind", "Category", "Channel",
-                 "Registrant", "Department", "Person", "Organisation", "Position", "Relation",
-                 "Audit project", "Stage", "What was said or done", "Response"]
+EXPORT_HEADER = [_l("No."), _l("Month"), _l("Occurred"), _l("Status"), _l("Kind"),
+                 _l("Category"), _l("Channel"), _l("Registrant"), _l("Department"), _l("Person"),
+                 _l("Organisation"), _l("Position"), _l("Relation"), _l("Audit project"),
+                 _l("Stage"), _l("What was said or done"), _l("Response")]
 
 
 def _export_rows(rows: list[review.QueueRow]) -> list[list[object]]:
@@ -95,7 +97,7 @@ def _export_rows(rows: list[review.QueueRow]) -> list[list[object]]:
 def export_queue(fmt: str):
     chosen = _queue_filter(_filter_form())
     page = review.queue(_me().agency_id, chosen, page=1, per_page=100_000)
-    header = [_(title) for title in EXPORT_HEADER]
+    header = [str(title) for title in EXPORT_HEADER]
     rows = _export_rows(page.rows)
     auditlog.record("review.exported", count=len(rows), format=fmt)
     db.session.commit()

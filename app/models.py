@@ -117,8 +117,9 @@ class User(UserMixin, db.Model):
             UserRole(role=role) for role in sorted(wanted - self.roles)
         ]
 
-    def has_role(self, role: str) -> bool:
-        return role in self.roles
+    def has_role(self, *roles: str) -> bool:
+        """Whether the user holds any of `roles`."""
+        return not self.roles.isdisjoint(roles)
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users

@@ -1,5 +1,6 @@
 """The auditor's filing pages: the month, its report, incidents and their evidence."""
 
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -18,7 +19,7 @@ from app.filings.forms import (
     FileReportForm,
     IncidentForm,
 )
-from app.models import AuditProject, User
+from app.models import AuditProject, Incident, User
 from app.periods import Period
 
 
@@ -93,24 +94,34 @@ def _incident_form(form_class: type[IncidentForm], **kwargs: object) -> Incident
     return form_class(ZoneInfo(user.agency.timezone), _project_choices(user), **kwargs)
 
 
-@bp.route("/incidents/new", methods=["GET", "POST"])
-@role_required("auditor")
-def new_incident():
-    form = _incident_form(IncidentForm)
+def _incident_form_page(form: IncidentForm, incident: Incident | None,
+                        save: Callable[[], Incident], done: Callable[[Incident], str]):
+    """Shared by registration and correction: save on a valid POST, else show the form
+    (400 with the reasons when it was sent and refused: nothing has been saved)."""
     if form.validate_on_submit():
         try:
-            incident = filing.register_incident(_me(), form.incident_data(), form.uploads,
-                                                clock.now())
+            saved = save()
         except filing.FilingError as refused:
             form.form_errors.append(str(refused))
         else:
             db.session.commit()
-            flash(_("The incident has been registered. Only you and the discipline office can "
-                    "see it. Remember to file the report for %(period)s.",
-                    period=incident.period), "success")
-            return redirect(url_for("filings.incident", incident_id=incident.id))
+            flash(done(saved), "success")
+            return redirect(url_for("filings.incident", incident_id=saved.id))
     status = 400 if form.is_submitted() else 200
-    return render_template("filings/incident_form.html", form=form, incident=None), status
+    return render_template("filings/incident_form.html", form=form, incident=incident), status
+
+
+@bp.route("/incidents/new", methods=["GET", "POST"])
+@role_required("auditor")
+def new_incident():
+    form = _incident_form(IncidentForm)
+    return _incident_form_page(
+        form, None,
+        lambda: filing.register_incident(_me(), form.incident_data(), form.uploads, clock.now()),
+        lambda saved: _("The incident has been registered. Only you and the discipline office "
+                        "can see it. Remember to file the report for %(period)s.",
+                        period=saved.period),
+    )
 
 
 @bp.route("/incidents/<int:incident_id>")
@@ -132,18 +143,14 @@ def correct_incident(incident_id: int):
     if not form.is_submitted():
         form.occurred_at.data = current.occurred_at.astimezone(form.tz).replace(tzinfo=None)
         form.project.data = current.project_id or 0
-    if form.validate_on_submit():
-        try:
-            filing.correct_incident(item, form.incident_data(), reason=form.reason.data,
-                                    uploads=form.uploads, now=clock.now())
-        except filing.FilingError as refused:
-            form.form_errors.append(str(refused))
-        else:
-            db.session.commit()
-            flash(_("The corrected version has been saved."), "success")
-            return redirect(url_for("filings.incident", incident_id=item.id))
-    status = 400 if form.is_submitted() else 200
-    return render_template("filings/incident_form.html", form=form, incident=item), status
+
+    def save() -> Incident:
+        filing.correct_incident(item, form.incident_data(), reason=form.reason.data,
+                                uploads=form.uploads, now=clock.now())
+        return item
+
+    return _incident_form_page(form, item, save,
+                               lambda saved: _("The corrected version has been saved."))
 
 
 @bp.route("/evidence/<int:evidence_id>")

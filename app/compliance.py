@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from app.extensions import db
 from app.filing import DUE, LATE, MISSING, NOT_OPEN, ON_TIME, deadline_rule, status_of
 from app.models import Agency, Department, MonthlyReport, ReportVersion, User, UserRole
-from app.periods import Period
+from app.periods import DeadlineRule, Period
 
 AUDITOR = "auditor"
 TREND_MONTHS = 12
@@ -50,14 +51,15 @@ class Figures:
     with_incidents: int = 0
 
     @classmethod
-    def count(cls, expected: int, filed: int, late: int, zero: int, unfiled_as: str) -> Figures:
+    def count(cls, expected: int, filed: int, late: int, with_incidents: int,
+              unfiled_as: str) -> Figures:
         """From the raw counts; `unfiled_as` is what a report not filed is at this moment."""
         unfiled = expected - filed
         return cls(expected=expected, on_time=filed - late, late=late,
                    missing=unfiled if unfiled_as == MISSING else 0,
                    due=unfiled if unfiled_as == DUE else 0,
                    not_open=unfiled if unfiled_as == NOT_OPEN else 0,
-                   zero=zero, with_incidents=filed - zero)
+                   zero=filed - with_incidents, with_incidents=with_incidents)
 
     def __add__(self, other: Figures) -> Figures:
         return Figures(*(getattr(self, f.name) + getattr(other, f.name)
@@ -131,7 +133,7 @@ class PersonRow:
 
 # Building blocks --------------------------------------------------------------------------
 
-def _auditors(agency_id: int, first_day: sa.ColumnElement | date,
+def _in_scope(agency_id: int, first_day: sa.ColumnElement | date,
               last_day: sa.ColumnElement | date) -> list[sa.ColumnElement[bool]]:
     """The where-clause of filing.in_scope, in SQL: auditors of the agency in post at some
     time between first_day and last_day. Used with a join on their 'auditor' role row."""
@@ -146,59 +148,72 @@ def _auditor_role() -> sa.ColumnElement[bool]:
     return sa.and_(UserRole.user_id == User.id, UserRole.role == AUDITOR)
 
 
-def _current_is_zero() -> sa.ScalarSelect[bool]:
-    """is_zero of the report's latest version (one index seek on (report_id, number))."""
-    return (
-        sa.select(ReportVersion.is_zero)
-        .where(ReportVersion.report_id == MonthlyReport.id)
-        .order_by(ReportVersion.number.desc())
-        .limit(1)
-        .correlate(MonthlyReport)
-        .scalar_subquery()
+def _latest_with_incidents() -> sa.ColumnElement[bool]:
+    """The ON clause joining a report to its latest version if that one has incidents.
+
+    LEFT JOINed, it finds at most one row per report, and none for a zero report. Most months
+    are zero reports: with a partial index on report_version (report_id) WHERE NOT is_zero the
+    probe is into that small index and usually finds nothing, which is much cheaper than
+    reading every report's latest version (see bench/dashboard.py).
+    """
+    newer = so.aliased(ReportVersion)
+    return sa.and_(
+        ReportVersion.report_id == MonthlyReport.id,
+        ~ReportVersion.is_zero,
+        ~sa.exists().where(newer.report_id == ReportVersion.report_id,
+                           newer.number > ReportVersion.number),
     )
 
 
 def _counts() -> tuple[sa.ColumnElement[int], ...]:
-    """expected, filed, late, zero, over rows of in-scope auditors LEFT JOINed to reports."""
+    """expected, filed, late, with incidents, over in-scope auditors LEFT JOINed to their
+    report and its latest version with incidents (a filed report without one is zero)."""
     return (
         sa.func.count(),
         sa.func.count(MonthlyReport.id),
         sa.func.count(sa.case((MonthlyReport.late, 1))),
-        sa.func.count(sa.case((_current_is_zero(), 1))),
+        sa.func.count(ReportVersion.report_id),
     )
 
 
 def _by_department() -> tuple[sa.ColumnElement, ...]:
-    """Department name, with no department and then name order (same on both databases)."""
+    """Departments by name, then staff without one (the same order on both databases)."""
     return (Department.name.is_(None), Department.name)
 
 
 # Public functions -------------------------------------------------------------------------
 
-def period_figures(agency: Agency, period: Period, now: datetime,
-                   limit: int | None = None) -> PeriodFigures:
+def period_figures(agency: Agency, period: Period, now: datetime, limit: int | None = None,
+                   *, rule: DeadlineRule | None = None) -> PeriodFigures:
     """The figures of one period, overall and per department, with its non-filers.
 
     Two queries whatever the agency's size: one aggregate (in-scope auditors LEFT JOIN their
     report for the period, grouped by department) and the list of non-filers (`limit` of them,
-    or all).
+    or all). Pass the agency's `rule` if you have it (it may cost a query to build).
     """
-    rule = deadline_rule(agency)
+    rule = rule or deadline_rule(agency)
     unfiled_as = status_of(None, period, rule, now)
-    rows = db.session.execute(
-        sa.select(User.department_id, Department.name, *_counts())
+    tally = (
+        sa.select(User.department_id, *_counts())
         .select_from(User)
         .join(UserRole, _auditor_role())
-        .outerjoin(Department, Department.id == User.department_id)
         .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
                                           MonthlyReport.period == str(period)))
-        .where(*_auditors(agency.id, period.first_day, period.last_day))
-        .group_by(User.department_id, Department.name)
+        .outerjoin(ReportVersion, _latest_with_incidents())
+        .where(*_in_scope(agency.id, period.first_day, period.last_day))
+        .group_by(User.department_id)
+        .subquery()
+    )
+    # Names are joined to the ~hundreds of groups, not to every auditor's row.
+    rows = db.session.execute(
+        sa.select(tally.c.department_id, Department.name, *list(tally.c)[1:])
+        .outerjoin(Department, Department.id == tally.c.department_id)
         .order_by(*_by_department())
     ).all()
     departments = [
-        DepartmentFigures(dept_id, name, Figures.count(expected, filed, late, zero, unfiled_as))
-        for dept_id, name, expected, filed, late, zero in rows
+        DepartmentFigures(dept_id, name, Figures.count(expected, filed, late, incidents,
+                                                       unfiled_as))
+        for dept_id, name, expected, filed, late, incidents in rows
     ]
     total = sum((d.figures for d in departments), Figures())
     return PeriodFigures(period, rule.deadline(period), unfiled_as, total, departments,
@@ -214,7 +229,7 @@ def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list
         .select_from(User)
         .join(UserRole, _auditor_role())
         .outerjoin(Department, Department.id == User.department_id)
-        .where(*_auditors(agency.id, period.first_day, period.last_day), ~filed)
+        .where(*_in_scope(agency.id, period.first_day, period.last_day), ~filed)
         .order_by(*_by_department(), User.staff_no)
     )
     if limit is not None:
@@ -222,8 +237,8 @@ def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list
     return [NonFiler(*row) for row in db.session.execute(query)]
 
 
-def trend(agency: Agency, last_period: Period, now: datetime,
-          months: int = TREND_MONTHS) -> list[TrendPoint]:
+def trend(agency: Agency, last_period: Period, now: datetime, months: int = TREND_MONTHS,
+          *, rule: DeadlineRule | None = None) -> list[TrendPoint]:
     """The headline figures of the `months` periods ending at `last_period`, oldest first.
 
     Two queries for all the months together, not one per month: the reports of the whole
@@ -231,7 +246,7 @@ def trend(agency: Agency, last_period: Period, now: datetime,
     auditors in post during the window grouped by their join and leave dates, whose
     expected counts per month are then summed here.
     """
-    rule = deadline_rule(agency)
+    rule = rule or deadline_rule(agency)
     first = last_period
     for _ in range(months - 1):
         first = first.previous()
@@ -240,24 +255,25 @@ def trend(agency: Agency, last_period: Period, now: datetime,
     first_day = sa.case({str(p): p.first_day for p in periods}, value=MonthlyReport.period)
     last_day = sa.case({str(p): p.last_day for p in periods}, value=MonthlyReport.period)
     filed: dict[str, tuple[int, int, int]] = {
-        period: (count, late, zero)
-        for period, count, late, zero in db.session.execute(
+        period: (count, late, incidents)
+        for period, count, late, incidents in db.session.execute(
             sa.select(MonthlyReport.period, *_counts()[1:])
             .select_from(User)
             .join(UserRole, _auditor_role())
             .join(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
                                          MonthlyReport.period.in_(keys)))
-            .where(*_auditors(agency.id, first_day, last_day))
+            .outerjoin(ReportVersion, _latest_with_incidents())
+            .where(*_in_scope(agency.id, first_day, last_day))
             .group_by(MonthlyReport.period)
         )
     }
     expected = _expected(agency, periods)
     points = []
     for period in periods:
-        count, late, zero = filed.get(str(period), (0, 0, 0))
+        count, late, incidents = filed.get(str(period), (0, 0, 0))
         unfiled_as = status_of(None, period, rule, now)
         points.append(TrendPoint(period, unfiled_as, Figures.count(
-            expected[period], count, late, zero, unfiled_as)))
+            expected[period], count, late, incidents, unfiled_as)))
     return points
 
 
@@ -268,7 +284,7 @@ def _expected(agency: Agency, periods: list[Period]) -> dict[Period, int]:
         sa.select(User.joined_on, User.left_on, sa.func.count())
         .select_from(User)
         .join(UserRole, _auditor_role())
-        .where(*_auditors(agency.id, periods[0].first_day, periods[-1].last_day))
+        .where(*_in_scope(agency.id, periods[0].first_day, periods[-1].last_day))
         .group_by(User.joined_on, User.left_on)
     )
     for joined_on, left_on, count in rows:
@@ -278,26 +294,28 @@ def _expected(agency: Agency, periods: list[Period]) -> dict[Period, int]:
     return expected
 
 
-def people(agency: Agency, period: Period, now: datetime) -> Iterator[PersonRow]:
+def people(agency: Agency, period: Period, now: datetime, *,
+           rule: DeadlineRule | None = None) -> Iterator[PersonRow]:
     """Every in-scope auditor with their status for `period`: the compliance table export.
 
     One query; the status columns only (filed when, late, zero or with incidents).
     """
-    unfiled_as = status_of(None, period, deadline_rule(agency), now)
+    unfiled_as = status_of(None, period, rule or deadline_rule(agency), now)
     rows = db.session.execute(
         sa.select(User.staff_no, User.name, Department.name, MonthlyReport.id,
-                  MonthlyReport.first_filed_at, MonthlyReport.late, _current_is_zero())
+                  MonthlyReport.first_filed_at, MonthlyReport.late, ReportVersion.report_id)
         .select_from(User)
         .join(UserRole, _auditor_role())
         .outerjoin(Department, Department.id == User.department_id)
         .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
                                           MonthlyReport.period == str(period)))
-        .where(*_auditors(agency.id, period.first_day, period.last_day))
+        .outerjoin(ReportVersion, _latest_with_incidents())
+        .where(*_in_scope(agency.id, period.first_day, period.last_day))
         .order_by(*_by_department(), User.staff_no)
     )
-    for staff_no, name, department, report_id, filed_at, late, zero in rows:
+    for staff_no, name, department, report_id, filed_at, late, with_incidents in rows:
         if report_id is None:
             yield PersonRow(staff_no, name, department, unfiled_as, None, False, None)
         else:
             yield PersonRow(staff_no, name, department, LATE if late else ON_TIME, filed_at,
-                            bool(late), bool(zero))
+                            bool(late), with_incidents is None)

@@ -26,7 +26,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MIME = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # Werkzeug adds "; charset=utf-8" to text types
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 MIN_WIDTH, MAX_WIDTH = 6, 60
@@ -71,6 +71,8 @@ def csv_bytes(header: Sequence[object], rows: Iterable[Sequence[object]]) -> byt
 def display_width(value: Cell) -> int:
     """Columns a value needs: East Asian wide characters take two."""
     text = "" if value is None else str(value)
+    if text.isascii():
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
@@ -80,7 +82,9 @@ def _column_widths(table: list[list[Cell]]) -> list[int]:
         for index, value in enumerate(row):
             if index == len(widths):
                 widths.append(MIN_WIDTH)
-            widths[index] = max(widths[index], display_width(value) + 2)
+            # A value can need at most twice its length: skip measuring those that fit.
+            if value is not None and 2 * len(str(value)) + 2 > widths[index]:
+                widths[index] = max(widths[index], display_width(value) + 2)
     return [min(width, MAX_WIDTH) for width in widths]
 
 
@@ -107,27 +111,18 @@ def xlsx_bytes(title: object, header: Sequence[object],
     bold = Font(bold=True)
     sheet.append([_header_cell(sheet, value, bold) for value in table[0]])
     for row in table[1:]:
-        sheet.append([_text_cell(sheet, value) for value in row])
+        # Plain values: cell() has defused every text a spreadsheet would read as a formula,
+        # so openpyxl types them all as strings (it only makes formulas of text starting "=").
+        sheet.append(row)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
 def _header_cell(sheet: WriteOnlyWorksheet, value: Cell, font: Font) -> WriteOnlyCell:
-    header = _text_cell(sheet, value)
+    header = WriteOnlyCell(sheet, value=value)
     header.font = font
     return header
-
-
-def _text_cell(sheet: WriteOnlyWorksheet, value: Cell) -> WriteOnlyCell | Cell:
-    """Strings are typed as strings explicitly: openpyxl would otherwise store a text
-    starting with "=" as a formula (neutralise() has already defused it; this is belt and
-    braces)."""
-    if not isinstance(value, str):
-        return value
-    written = WriteOnlyCell(sheet, value=value)
-    written.data_type = "s"
-    return written
 
 
 def send(data: bytes, filename: str, kind: Literal["csv", "xlsx"]) -> Response:

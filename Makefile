@@ -9,7 +9,8 @@ FLASK = $(BIN)/flask --app wsgi
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	# The scheduler runs once, beside the server (not under its reloader).
+	$(FLASK) scheduler & trap 'kill $$!' EXIT INT TERM; $(FLASK) run --host 127.0.0.1 --port 5000
 
 test: setup browser
 	$(BIN)/ruff check app tests bench

@@ -70,6 +70,29 @@ class Config:
     # Number of reverse proxies (nginx, …) in front of the portal: their X-Forwarded-For and
     # X-Forwarded-Proto are trusted so the audit log records the real client address.
     PROXY_COUNT = _int("PROXY_COUNT", 0)
+
+    # E-mail (reminders and notices). No SMTP_HOST: notices appear in the portal only.
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = _int("SMTP_PORT", 25)
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_TLS = _bool("SMTP_TLS", False)  # STARTTLS after connecting
+    SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 30)
+    MAIL_FROM = os.environ.get("MAIL_FROM", "portal@localhost")
+    PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
+    # The reminder schedule (local time of each agency) and delivery retries.
+    REMINDER_HOUR = _int("REMINDER_HOUR", 9)
+    REMINDER_APPROACHING_DAYS = _int("REMINDER_APPROACHING_DAYS", 3)
+    REMINDER_OVERDUE_EVERY_DAYS = _int("REMINDER_OVERDUE_EVERY_DAYS", 3)
+    REMINDER_OVERDUE_TIMES = _int("REMINDER_OVERDUE_TIMES", 3)
+    REMINDER_DIGEST_EVERY_DAYS = _int("REMINDER_DIGEST_EVERY_DAYS", 7)
+    REMINDER_DIGEST_TIMES = _int("REMINDER_DIGEST_TIMES", 4)
+    # Only the `flask scheduler` process runs jobs, and only where this is on; web workers never
+    # run them. Tests switch it off so a stray scheduler cannot send during a test run.
+    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
+    REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
+    REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
+    REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
     TESTING = False
 
 

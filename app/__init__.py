@@ -58,12 +58,14 @@ def register_blueprints(app: Flask) -> None:
     from app.desk import bp as desk_bp
     from app.filings import bp as filings_bp
     from app.main import bp as main_bp
+    from app.notifications import bp as notifications_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
     app.register_blueprint(filings_bp)
     app.register_blueprint(desk_bp)
     app.register_blueprint(dashboard_bp, url_prefix="/compliance")
+    app.register_blueprint(notifications_bp)
 
 
 def register_security(app: Flask) -> None:

@@ -313,3 +313,38 @@ class AuditLog(db.Model):
     hash: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
 
     __table_args__ = (sa.Index(None, "object_type", "object_id"),)
+
+
+class Outbox(db.Model):
+    """One notice to one person: a row in the bell and, if they have an address, an e-mail.
+
+    `key` (person, period, kind, sequence) is unique, so two scheduler rounds racing on the same
+    notice insert it once. Delivery claims a row with a lease before sending, so two senders never
+    send it both; the Message-ID is derived from the row, so a resend after a crash is recognisable.
+    `params` holds what the text needs (never incident content); the text is rendered at send
+    time in the recipient's language.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    key: so.Mapped[str] = so.mapped_column(sa.String(80), unique=True)
+    user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(24))
+    period: so.Mapped[str] = so.mapped_column(sa.String(7), default="")
+    seq: so.Mapped[int] = so.mapped_column(default=0)
+    params: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    # pending -> sent | failed; "portal" when there is no address (the bell only).
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="pending")
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    next_attempt_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    lease: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    lease_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    read_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    user: so.Mapped[User | None] = so.relationship()
+
+    __table_args__ = (sa.Index(None, "status", "next_attempt_at"),
+                      sa.Index(None, "user_id", "read_at"))

@@ -15,7 +15,7 @@ import sqlalchemy.orm as so
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app import auditlog
+from app import auditlog, outbox
 from app.extensions import db
 from app.models import (
     AuditProject,
@@ -114,6 +114,7 @@ def act(review: Review, actor: User, action: str, decision: Decision,
     auditlog.record(f"review.{action}", review.incident, actor_id=actor.id, status=target,
                     previous=before,
                     seal=[review, step])
+    outbox.review_notice(step)
     return step
 
 

@@ -46,6 +46,19 @@ MATRIX = {
         "anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403}),
     "desk.log": ("GET", "/log", {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200,
                                  "admin": 200, "*": 403}),
+    "dashboard.index": ("GET", "/compliance/?period=2025-03", {
+        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "admin": 200,
+        "*": 403}),
+    "dashboard.export": ("GET", "/compliance/export.csv?period=2025-03", {
+        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "admin": 200,
+        "*": 403}),
+    "notifications.bell": ("GET", "/notifications", {"anonymous": 302, "*": 200}),
+    "notifications.mark_read": ("POST", "/notifications/read", {"*": 302}),
+    "notifications.outbox_page": ("GET", "/admin/outbox", {"anonymous": 302, "admin": 200,
+                                                         "*": 403}),
+    # Without an address the form is refused (400): the administrator reaches it, nobody else.
+    "notifications.test_mail": ("POST", "/admin/outbox/test", {"anonymous": 302, "admin": 400,
+                                                             "*": 403}),
 }
 NOT_ROUTES = {"static", "bootstrap.static"}
 

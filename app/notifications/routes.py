@@ -1,0 +1,95 @@
+"""The bell (every signed-in user) and the outbox page (administrators).
+
+Neither shows incident content: notices never hold any (see app/outbox.py).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import current_app, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from app import auditlog, clock, outbox
+from app.access import role_required
+from app.extensions import db
+from app.models import Outbox, User
+from app.notifications import bp
+from app.notifications.cli import reminders_group, scheduler_command
+from app.notifications.forms import MarkReadForm, TestMailForm
+
+bp.cli.add_command(reminders_group)
+bp.cli.add_command(scheduler_command)
+BELL_SIZE = 50
+OUTBOX_SIZE = 100
+
+
+def _mine() -> sa.ColumnElement[bool]:
+    return sa.and_(Outbox.user_id == current_user.id, Outbox.kind != outbox.TEST)
+
+
+@bp.app_context_processor
+def unread_count() -> dict:
+    """`unread_notices` for the bell in the navigation bar; one COUNT per page."""
+    if not current_user.is_authenticated:
+        return {"unread_notices": 0}
+    return {"unread_notices": db.session.scalar(
+        sa.select(sa.func.count()).select_from(Outbox).where(_mine(), Outbox.read_at.is_(None)))}
+
+
+@bp.get("/notifications")
+@login_required
+def bell():
+    rows = db.session.scalars(
+        sa.select(Outbox).where(_mine()).order_by(Outbox.id.desc()).limit(BELL_SIZE)).all()
+    notices = [(row, outbox.content(row)) for row in rows]
+    return render_template("notifications/bell.html", notices=notices, form=MarkReadForm())
+
+
+@bp.post("/notifications/read")
+@login_required
+def mark_read():
+    if MarkReadForm().validate_on_submit():
+        db.session.execute(sa.update(Outbox).where(_mine(), Outbox.read_at.is_(None))
+                           .values(read_at=clock.now()))
+        db.session.commit()
+    return redirect(url_for("notifications.bell"))
+
+
+@bp.get("/admin/outbox")
+@role_required("admin")
+def outbox_page():
+    return _outbox_page(TestMailForm())
+
+
+def _outbox_page(form: TestMailForm):
+    counts = dict(db.session.execute(
+        sa.select(Outbox.status, sa.func.count()).group_by(Outbox.status)).all())
+    # Rows still waiting or failed first, then the latest sent.
+    rows = db.session.execute(
+        sa.select(Outbox, User.staff_no, User.name).outerjoin(User, User.id == Outbox.user_id)
+        .order_by((Outbox.status == outbox.SENT).asc(), Outbox.id.desc()).limit(OUTBOX_SIZE)).all()
+    return render_template("notifications/outbox.html", counts=counts, rows=rows, form=form,
+                           kinds=outbox.KINDS, statuses=outbox.STATUSES)
+
+
+@bp.post("/admin/outbox/test")
+@role_required("admin")
+def test_mail():
+    form = TestMailForm()
+    if not form.validate_on_submit():
+        return _outbox_page(form), 400
+    row = outbox.test_mail(current_user._get_current_object(), form.address.data.strip())
+    auditlog.record("outbox.test_mail", row, address=row.email)
+    db.session.commit()
+    outbox.deliver()
+    db.session.refresh(row)
+    if not current_app.config["SMTP_HOST"]:
+        flash(_("No mail server is configured (SMTP_HOST): the test e-mail waits in the "
+                "outbox."), "warning")
+    elif row.status == outbox.SENT:
+        flash(_("Test e-mail sent to %(address)s.", address=row.email), "success")
+    else:
+        flash(_("The test e-mail could not be sent: %(error)s. It will be retried.",
+                error=row.last_error or _("unknown error")), "danger")
+    return redirect(url_for("notifications.outbox_page"))

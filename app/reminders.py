@@ -1,0 +1,183 @@
+"""Who gets which reminder when, computed from the deadline rules.
+
+For each period the auditor's notices form one chain of stages (period open, deadline
+approaching, deadline day, overdue 1..n) and the discipline office's digests another (the day
+after the deadline, then weekly). Each stage is valid from its moment (09:00 local by default)
+until the next stage's moment; a round at time `now` enqueues, for each person and period, only
+the stage valid now, if it is still true (not filed). So a round run late catches up at most once
+and skips what is no longer true, and a round run twice finds the outbox key taken.
+
+Recipients: active auditors in scope for the period (employed during the month) who have not
+left by today and have not filed. The digest lists exactly those, per department.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app import auditlog, outbox
+from app.extensions import db
+from app.filing import deadline_rule
+from app.models import Agency, Department, MonthlyReport, User, UserRole
+from app.outbox import Notice
+from app.periods import DeadlineRule, Period, period_of
+
+LOOKBACK = 3  # periods examined per round: every stage of a period falls within three months
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str
+    seq: int
+    starts: datetime
+    ends: datetime
+
+
+class Auditor(NamedTuple):  # a tuple: a national round builds 100,000 of them
+    id: int
+    staff_no: str
+    name: str
+    email: str | None
+    department: str
+    joined_on: date
+    left_on: date | None
+
+    def in_scope(self, period: Period, today: date) -> bool:
+        return (self.joined_on <= period.last_day
+                and (self.left_on is None or (self.left_on >= period.first_day
+                                              and self.left_on >= today)))
+
+
+def _at(day: date, rule: DeadlineRule) -> datetime:
+    hour = current_app.config["REMINDER_HOUR"]
+    return datetime.combine(day, time(hour), tzinfo=rule.tz).astimezone(UTC)
+
+
+def _chain(moments: list[tuple[str, int, date]], rule: DeadlineRule,
+           last_lasts: int) -> list[Stage]:
+    """Stages from (kind, seq, day); each lasts until the next, the last one `last_lasts` days."""
+    moments = sorted(moments, key=lambda m: m[2])
+    starts = [_at(day, rule) for _kind, _seq, day in moments]
+    ends = [*starts[1:], starts[-1] + timedelta(days=last_lasts)]
+    return [Stage(kind, seq, start, end)
+            for (kind, seq, _day), start, end in zip(moments, starts, ends, strict=True)]
+
+
+def auditor_stages(rule: DeadlineRule, period: Period) -> list[Stage]:
+    config = current_app.config
+    due, opens = rule.due_date(period), period.next().first_day
+    every = config["REMINDER_OVERDUE_EVERY_DAYS"]
+    moments = [(outbox.OPEN, 0, opens),
+               (outbox.APPROACHING, 0, due - timedelta(days=config["REMINDER_APPROACHING_DAYS"])),
+               (outbox.DUE_TODAY, 0, due),
+               *((outbox.OVERDUE, n + 1, due + timedelta(days=1 + every * n))
+                 for n in range(config["REMINDER_OVERDUE_TIMES"]))]
+    # A short deadline can put "approaching" before the month is over: no reminder then.
+    return _chain([m for m in moments if m[2] >= opens], rule, every)
+
+
+def digest_stages(rule: DeadlineRule, period: Period) -> list[Stage]:
+    config = current_app.config
+    due, every = rule.due_date(period), config["REMINDER_DIGEST_EVERY_DAYS"]
+    return _chain([(outbox.DIGEST, n + 1, due + timedelta(days=1 + every * n))
+                   for n in range(config["REMINDER_DIGEST_TIMES"])], rule, every)
+
+
+def current_stage(stages: list[Stage], now: datetime) -> Stage | None:
+    return next((s for s in stages if s.starts <= now < s.ends), None)
+
+
+def _auditors(agency: Agency) -> list[Auditor]:
+    rows = db.session.execute(
+        sa.select(User.id, User.staff_no, User.name, User.email,
+                  sa.func.coalesce(Department.name, ""), User.joined_on, User.left_on)
+        .join(UserRole, UserRole.user_id == User.id)
+        .outerjoin(Department, Department.id == User.department_id)
+        .where(User.agency_id == agency.id, User.active, UserRole.role == "auditor")
+        .order_by(User.staff_no))
+    return [Auditor._make(row) for row in rows]
+
+
+def _reviewers(agency: Agency) -> list[tuple[int, str | None]]:
+    return list(db.session.execute(
+        sa.select(User.id, User.email).join(UserRole, UserRole.user_id == User.id)
+        .where(User.agency_id == agency.id, User.active, UserRole.role == "reviewer")
+        .order_by(User.id)))
+
+
+def _filers(agency: Agency, period: Period) -> set[int]:
+    return set(db.session.scalars(
+        sa.select(MonthlyReport.user_id).join(User, User.id == MonthlyReport.user_id)
+        .where(User.agency_id == agency.id, MonthlyReport.period == str(period))))
+
+
+def _digest(missing: list[Auditor]) -> list[list]:
+    by_department: dict[str, list[str]] = defaultdict(list)
+    for person in missing:
+        by_department[person.department].append(person.name)
+    return [[department, names] for department, names in sorted(by_department.items())]
+
+
+def _recent(current: Period) -> list[Period]:
+    periods = [current.previous()]
+    while len(periods) < LOOKBACK:
+        periods.append(periods[-1].previous())
+    return periods
+
+
+def agency_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
+    rule = deadline_rule(agency)
+    today = now.astimezone(rule.tz).date()
+    current = period_of(now, rule.tz)
+    auditors = None
+    for period in _recent(current):
+        mine = current_stage(auditor_stages(rule, period), now)
+        digest = current_stage(digest_stages(rule, period), now)
+        if mine is None and digest is None:
+            continue
+        auditors = auditors if auditors is not None else _auditors(agency)
+        filed = _filers(agency, period)
+        missing = [a for a in auditors if a.in_scope(period, today) and a.id not in filed]
+        params = {"due": rule.due_date(period).isoformat()}
+        if mine is not None:
+            yield from (Notice(a.id, mine.kind, str(period), mine.seq, a.email, params)
+                        for a in missing)
+        if digest is not None and missing:
+            digest_params = {**params, "missing": _digest(missing)}
+            yield from (Notice(user_id, digest.kind, str(period), digest.seq, email,
+                               digest_params) for user_id, email in _reviewers(agency))
+
+
+def plan(now: datetime) -> list[Notice]:
+    """Every notice valid at `now`, across agencies (enqueued ones included: the key decides)."""
+    agencies = db.session.scalars(sa.select(Agency).order_by(Agency.id))
+    return [notice for agency in agencies for notice in agency_notices(agency, now)]
+
+
+@dataclass(frozen=True)
+class Round:
+    planned: list[Notice]
+    enqueued: int
+    delivery: outbox.Delivery
+
+
+def run(now: datetime) -> Round:
+    """One scheduler round: enqueue what is due now, then send everything pending.
+
+    The planning reads end their transaction before the insert, so on SQLite the insert's
+    transaction starts with a write and waits for a concurrent round instead of failing.
+    """
+    notices = plan(now)
+    db.session.commit()
+    enqueued = outbox.enqueue(notices, now)
+    if enqueued:
+        auditlog.record("reminders.enqueued", None, count=enqueued, at=now.isoformat())
+    db.session.commit()
+    return Round(notices, enqueued, outbox.deliver(now))

@@ -1,0 +1,227 @@
+"""The outbox and its SMTP delivery, against a real SMTP server on loopback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from app import outbox, review
+from app.extensions import db as _db
+from app.models import Outbox
+from app.outbox import Notice
+from tests import smtp as smtp_helpers
+from tests.conftest import login, post_form
+from tests.test_review import make_incident
+
+
+@pytest.fixture
+def smtp(app, monkeypatch):
+    server = smtp_helpers.SmtpServer()
+    server.start()
+    smtp_helpers.configure(monkeypatch, app, server)
+    yield server
+    server.stop()
+
+
+def notice(user, kind=outbox.APPROACHING, seq=0, period="2025-03") -> Notice:
+    return Notice(user.id, kind, period, seq, user.email, {"due": "2025-04-07"})
+
+
+def rows() -> list[Outbox]:
+    _db.session.expire_all()
+    return list(_db.session.scalars(sa.select(Outbox).order_by(Outbox.id)))
+
+
+def test_a_notice_arrives_in_chinese_with_proper_headers(db, smtp, auditor, frozen):
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    assert outbox.deliver().sent == 1
+    [message] = smtp.to(auditor.email)
+    assert message["To"] == auditor.email
+    assert message["From"] == "portal@xq-audit.example"
+    assert "2025-03" in message["Subject"] and "2025-04-07" in message["Subject"]
+    assert message["Date"]
+    [row] = rows()
+    assert message["Message-ID"] == outbox.message_id(row)
+    assert row.status == outbox.SENT and row.sent_at == frozen()
+    text, html = smtp_helpers.body(message), smtp_helpers.body(message, "html")
+    assert "尚未提交" in text and "https://portal.example/reports/2025-03" in text
+    assert 'href="https://portal.example/reports/2025-03"' in html
+    assert message.get_content_type() == "multipart/alternative"
+
+
+def test_the_subject_is_encoded_on_the_wire(db, smtp, auditor, frozen):
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    outbox.deliver()
+    [row] = rows()
+    raw = outbox.render(row, "zh_CN").as_bytes()
+    subject = next(line for line in raw.splitlines() if line.startswith(b"Subject:"))
+    assert subject.isascii() and b"=?utf-8?" in subject.lower()
+
+
+def test_english_speakers_get_english(db, smtp, make_user, frozen):
+    user = make_user(locale="en")
+    outbox.enqueue([notice(user, outbox.OVERDUE, 1)], frozen())
+    db.session.commit()
+    outbox.deliver()
+    [message] = smtp.to(user.email)
+    assert message["Subject"] == "The report for 2025-03 is overdue"
+
+
+def test_the_message_id_is_the_same_for_the_same_row(db, auditor, frozen, app):
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    [row] = rows()
+    assert outbox.render(row, "zh_CN")["Message-ID"] == outbox.render(row, "en")["Message-ID"]
+    assert outbox.message_id(row).startswith(f"<outbox.{row.id}.")
+
+
+def test_enqueueing_the_same_notice_twice_keeps_one(db, auditor, frozen):
+    assert outbox.enqueue([notice(auditor), notice(auditor)], frozen()) == 1
+    assert outbox.enqueue([notice(auditor)], frozen()) == 0
+    assert len(rows()) == 1
+
+
+def test_no_address_means_the_bell_only(db, smtp, make_user, frozen):
+    user = make_user(email=None)
+    outbox.enqueue([notice(user)], frozen())
+    db.session.commit()
+    assert outbox.deliver().sent == 0
+    assert [r.status for r in rows()] == [outbox.PORTAL]
+
+
+def test_smtp_down_retries_with_backoff_and_sends_once_back(db, smtp, auditor, make_user,
+                                                            frozen):
+    other = make_user()
+    smtp.stop()
+    outbox.enqueue([notice(auditor), notice(other)], frozen())
+    db.session.commit()
+    assert outbox.deliver().failed == 2
+    first = rows()
+    assert {r.status for r in first} == {outbox.PENDING}
+    assert all(r.attempts == 1 and "connect" in r.last_error for r in first)
+    assert all(r.next_attempt_at == frozen() + timedelta(seconds=60) for r in first)
+    assert outbox.deliver().failed == 0  # nothing due before the back-off has passed
+    frozen.advance(seconds=61)
+    assert outbox.deliver().failed == 2
+    assert all(r.attempts == 2 and r.next_attempt_at == frozen() + timedelta(seconds=120)
+               for r in rows())
+    smtp.start()
+    frozen.advance(seconds=121)
+    assert outbox.deliver().sent == 2
+    assert outbox.deliver().sent == 0
+    frozen.advance(days=1)
+    assert outbox.deliver().sent == 0
+    assert len(smtp.to(auditor.email)) == len(smtp.to(other.email)) == 1
+    assert {r.status for r in rows()} == {outbox.SENT}
+
+
+def test_a_row_fails_for_good_after_the_last_attempt(db, smtp, auditor, frozen, app,
+                                                     monkeypatch):
+    monkeypatch.setitem(app.config, "REMINDER_MAX_ATTEMPTS", 2)
+    smtp.stop()
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    outbox.deliver()
+    frozen.advance(hours=1)
+    outbox.deliver()
+    [row] = rows()
+    assert row.status == outbox.FAILED and row.attempts == 2
+    smtp.start()
+    frozen.advance(days=1)
+    assert outbox.deliver().sent == 0
+
+
+def test_review_notices_carry_no_incident_content(db, smtp, auditor, make_user, frozen):
+    office = make_user(roles={"reviewer"})
+    case = make_incident(auditor, description="机密内容：某领导请求从轻处理")
+    the_review = _db.session.scalar(sa.select(review.Review).where(
+        review.Review.incident_id == case))
+    step = review.act(the_review, office, "return", review.Decision(note="请补充时间地点"),
+                      frozen())
+    outbox.review_notice(step)
+    step = review.act(the_review, auditor, "supplement", review.Decision(note="已补充"),
+                      frozen())
+    outbox.review_notice(step)  # a supplement notifies nobody
+    step = review.act(the_review, office, "close",
+                      review.Decision(affected=False, determination="未影响"), frozen())
+    outbox.review_notice(step)
+    db.session.commit()
+    outbox.deliver()
+    messages = smtp.to(auditor.email)
+    assert [m["Subject"] for m in messages] == ["您的一项登记被退回补充", "您的一项登记已审核完毕"]
+    for message in messages:
+        whole = message.as_string() + smtp_helpers.body(message) + smtp_helpers.body(
+            message, "html")
+        for secret in ("机密内容", "某领导", "从轻", "李某某", "区某局", "副局长", "请补充",
+                       "未影响"):
+            assert secret not in whole
+        assert f"https://portal.example/incidents/{case}" in smtp_helpers.body(message)
+
+
+def test_the_bell_counts_unread_and_marks_read(client, db, auditor, frozen):
+    outbox.enqueue([notice(auditor), notice(auditor, outbox.DUE_TODAY)], frozen())
+    db.session.commit()
+    login(client, auditor)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "2025-03" in page and 'data-testid="notices"' in page
+    assert client.get("/notifications").status_code == 200
+    post_form(client, "/notifications/read", {}, form_url="/notifications")
+    assert all(r.read_at == frozen() for r in rows())
+
+
+def test_the_unread_count_is_in_every_page_context(app, db, auditor, frozen):
+    from app.notifications.routes import unread_count
+
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    with app.test_request_context():
+        from flask_login import login_user
+
+        login_user(auditor)
+        assert unread_count() == {"unread_notices": 1}
+
+
+def test_admin_outbox_page_and_test_mail(client, db, smtp, make_user, auditor, frozen):
+    admin = make_user(roles={"admin"})
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    login(client, admin)
+    page = client.get("/admin/outbox").get_data(as_text=True)
+    assert auditor.staff_no in page and "待发送" in page
+    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
+                         form_url="/admin/outbox", follow_redirects=True)
+    assert "测试邮件已发送至 ops@example.org" in response.get_data(as_text=True)
+    [message] = smtp.to("ops@example.org")
+    assert "测试邮件" in message["Subject"]
+    bad = post_form(client, "/admin/outbox/test", {"address": "not-an-address"},
+                    form_url="/admin/outbox")
+    assert bad.status_code == 400
+    assert len(smtp.messages) == 2  # the test mail and the pending reminder, nothing else
+
+
+def test_test_mail_failure_is_shown_and_kept_for_retry(client, db, smtp, make_user, frozen):
+    admin = make_user(roles={"admin"})
+    smtp.stop()
+    login(client, admin)
+    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
+                         form_url="/admin/outbox", follow_redirects=True)
+    assert "connect" in response.get_data(as_text=True)
+    [row] = rows()
+    assert row.status == outbox.PENDING and row.attempts == 1
+
+
+def test_without_a_mail_server_rows_wait_untouched(client, db, app, auditor, make_user,
+                                                   frozen, monkeypatch):
+    monkeypatch.setitem(app.config, "SMTP_HOST", "")
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    assert outbox.deliver().sent == 0
+    login(client, make_user(roles={"admin"}))
+    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
+                         form_url="/admin/outbox", follow_redirects=True)
+    assert "SMTP_HOST" in response.get_data(as_text=True)
+    assert {(r.status, r.attempts) for r in rows()} == {(outbox.PENDING, 0)}

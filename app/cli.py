@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app import auditlog, clock, demo, userimport
+from app import auditlog, clock, demo, tally, userimport
 from app.extensions import db
 from app.models import Agency, Department, User
 from app.security import end_all_sessions, hash_password
@@ -229,7 +229,19 @@ def audit_verify_command() -> None:
     click.echo(f"OK: {verdict.count} entries, head {verdict.head}")
 
 
+tally_group = AppGroup("tally", help="The filing tally behind the compliance trend.")
+
+
+@tally_group.command("rebuild")
+def tally_rebuild_command() -> None:
+    """Recompute the tally from the reports (after loading reports around the portal)."""
+    rows = tally.rebuild()
+    auditlog.record("tally.rebuilt", None, rows=rows)
+    db.session.commit()
+    click.echo(f"Tally rebuilt: {rows} agency-period rows.")
+
+
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
-                    set_password_command, import_users_command, audit_group):
+                    set_password_command, import_users_command, audit_group, tally_group):
         app.cli.add_command(command)

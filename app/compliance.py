@@ -25,6 +25,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from app import tally
 from app.extensions import db
 from app.filing import DUE, LATE, MISSING, NOT_OPEN, ON_TIME, deadline_rule, status_of
 from app.models import Agency, Department, MonthlyReport, ReportVersion, User, UserRole
@@ -238,42 +239,29 @@ def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list
 
 
 def trend(agency: Agency, last_period: Period, now: datetime, months: int = TREND_MONTHS,
-          *, rule: DeadlineRule | None = None) -> list[TrendPoint]:
+          *, rule: DeadlineRule | None = None, last: Figures | None = None) -> list[TrendPoint]:
     """The headline figures of the `months` periods ending at `last_period`, oldest first.
 
-    Two queries for all the months together, not one per month: the reports of the whole
-    window grouped by period (each checked against the scope of its own month), and the
-    auditors in post during the window grouped by their join and leave dates, whose
-    expected counts per month are then summed here.
+    Two small queries whatever the agency's size: the filing tally's rows of the window (kept
+    by app.tally as reports are filed) and the auditors in post during the window grouped by
+    their join and leave dates, whose expected counts per month are summed here. Pass `last`,
+    the live figures of `last_period` (period_figures), when you have them: the chart's last
+    point then equals the headline even if someone's dates were changed after they filed.
     """
     rule = rule or deadline_rule(agency)
     first = last_period
     for _ in range(months - 1):
         first = first.previous()
     periods = first.until(last_period)
-    keys = [str(p) for p in periods]
-    first_day = sa.case({str(p): p.first_day for p in periods}, value=MonthlyReport.period)
-    last_day = sa.case({str(p): p.last_day for p in periods}, value=MonthlyReport.period)
-    filed: dict[str, tuple[int, int, int]] = {
-        period: (count, late, incidents)
-        for period, count, late, incidents in db.session.execute(
-            sa.select(MonthlyReport.period, *_counts()[1:])
-            .select_from(User)
-            .join(UserRole, _auditor_role())
-            .join(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
-                                         MonthlyReport.period.in_(keys)))
-            .outerjoin(ReportVersion, _latest_with_incidents())
-            .where(*_in_scope(agency.id, first_day, last_day))
-            .group_by(MonthlyReport.period)
-        )
-    }
+    filed = tally.counts(agency.id, [str(p) for p in periods])
     expected = _expected(agency, periods)
     points = []
     for period in periods:
         count, late, incidents = filed.get(str(period), (0, 0, 0))
         unfiled_as = status_of(None, period, rule, now)
-        points.append(TrendPoint(period, unfiled_as, Figures.count(
-            expected[period], count, late, incidents, unfiled_as)))
+        figures = Figures.count(expected[period], count, late, incidents, unfiled_as)
+        points.append(TrendPoint(period, unfiled_as,
+                                 last if last is not None and period == last_period else figures))
     return points
 
 

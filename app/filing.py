@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
-from app import auditlog, evidence, review
+from app import auditlog, evidence, review, tally
 from app.extensions import db
 from app.models import (
     Agency,
@@ -191,6 +191,8 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
             db.session.add(report)
     except IntegrityError:
         raise AlreadyFiled(month(user, period, now).report) from None
+    tally.add(user.agency_id, str(period), filed=1, late=int(report.late),
+              with_incidents=int(not zero))
     auditlog.record("report.filed", report, actor_id=user.id, period=str(period), zero=zero,
                     late=report.late,
                     seal=[report, report.current])
@@ -202,6 +204,7 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     if not reason.strip():
         raise FilingError(_("A correction needs a reason."))
     incidents = period_incidents(report.user, Period.parse(report.period))
+    was_zero = report.current.is_zero
     version = ReportVersion(
         number=report.current.number + 1, is_zero=not incidents, declared=True,
         reason=reason.strip(), submitted_at=now, submitted_from=auditlog.client_address(),
@@ -209,6 +212,8 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     )
     report.versions.append(version)
     db.session.flush()
+    if version.is_zero != was_zero:
+        tally.add(report.user.agency_id, report.period, with_incidents=1 if was_zero else -1)
     auditlog.record("report.corrected", report, actor_id=report.user_id,
                     version=version.number, zero=version.is_zero,
                     seal=[version])

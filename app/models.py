@@ -163,6 +163,22 @@ class MonthlyReport(db.Model):
         return self.versions[-1]
 
 
+class FilingTally(db.Model):
+    """Running counts of the reports filed per agency and period.
+
+    app.tally keeps it in the same transaction as each filing and correction, so the 12-month
+    trend reads twelve rows instead of a year of reports (a million in a large agency, see
+    bench/dashboard.py); `flask tally rebuild` recomputes it from the reports.
+    """
+
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), primary_key=True)
+    period: so.Mapped[str] = so.mapped_column(sa.String(7), primary_key=True)
+    filed: so.Mapped[int] = so.mapped_column(default=0)
+    late: so.Mapped[int] = so.mapped_column(default=0)
+    # Reports whose latest version lists incidents; the others are zero reports.
+    with_incidents: so.Mapped[int] = so.mapped_column(default=0)
+
+
 report_version_incident = sa.Table(
     "report_version_incident",
     db.metadata,

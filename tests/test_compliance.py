@@ -9,9 +9,17 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from app import compliance, filing
+from app import compliance, filing, tally
 from app.compliance import Figures
-from app.models import Agency, AuditLog, MonthlyReport, ReportVersion, User, UserRole
+from app.models import (
+    Agency,
+    AuditLog,
+    FilingTally,
+    MonthlyReport,
+    ReportVersion,
+    User,
+    UserRole,
+)
 from app.periods import Period
 from tests import factories
 from tests.conftest import login
@@ -25,13 +33,17 @@ SECRET = "绝密描述-ZQX-7781：某副局长要求删除审计发现"
 SECRET_ACTOR = "神秘请托人乙"
 
 
-def register(user, when: datetime, **fields):
+def incident_data(when: datetime, **fields) -> filing.IncidentData:
     values = dict(occurred_at=when, category="plead", channel="phone", actor_name="李某某",
                   actor_org="区某局", actor_position="副局长", actor_relation="leading_cadre",
                   project_id=None, stage="fieldwork", description="来电请求从轻处理。",
                   response="refused")
     values.update(fields)
-    return filing.register_incident(user, filing.IncidentData(**values), [], when)
+    return filing.IncidentData(**values)
+
+
+def register(user, when: datetime, **fields):
+    return filing.register_incident(user, incident_data(when, **fields), [], when)
 
 
 @pytest.fixture
@@ -294,3 +306,27 @@ def test_the_page_issues_the_same_statements_for_10_and_1000_auditors(app, db, a
     page = client.get("/compliance/?period=2025-03").get_data(as_text=True)
     assert 'data-figure="expected">1000<' in page
     assert 'data-figure="on_time">500<' in page
+
+
+def test_filing_keeps_the_tally_equal_to_a_recount(db, agency, bureau, runner):
+    """The trend reads the tally; filing, a late filing and a correction that adds incidents
+    must leave it exactly what counting the reports gives (another agency's report apart)."""
+    kept = tally.counts(agency.id, ["2025-02", "2025-03"])
+    # March: a1 (zero), a2 (late, incidents), b1 (corrected: incidents), n1 (incidents)
+    assert kept == {"2025-02": (1, 1, 0), "2025-03": (4, 1, 3)}
+    db.session.execute(sa.delete(FilingTally))
+    db.session.commit()
+    result = runner.invoke(args=["tally", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert tally.counts(agency.id, ["2025-02", "2025-03"]) == kept
+
+
+def test_a_correction_back_to_zero_takes_the_report_off_the_incident_count(db, agency, make_user):
+    user = make_user()
+    incident = register(user, datetime(2025, 3, 3, 2, tzinfo=UTC))
+    report = filing.file_report(user, MARCH, zero=False, now=ON_TIME_AT)
+    assert tally.counts(agency.id, ["2025-03"]) == {"2025-03": (1, 0, 1)}
+    filing.correct_incident(incident, incident_data(datetime(2025, 2, 27, 2, tzinfo=UTC)),
+                            reason="时间登记错误：发生在二月", uploads=[], now=ON_TIME_AT)
+    filing.correct_report(report, reason="时间登记错误", now=ON_TIME_AT)
+    assert tally.counts(agency.id, ["2025-03"]) == {"2025-03": (1, 0, 0)}

@@ -161,3 +161,32 @@ def test_flask_db_check_after_upgrade_on_postgresql(empty_database, tmp_path):
     assert check.returncode == 0, check.stdout + check.stderr
     assert "No new upgrade operations detected" in check.stdout + check.stderr
     assert not (tmp_path / "portal.sqlite").exists()
+
+
+def test_the_tally_migration_counts_the_reports_already_filed(migrate_app):
+    """Upgrading a portal that has reports fills the filing tally from them."""
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="d0e5ec8916ec")
+    statements = [
+        "INSERT INTO agency (id, name, timezone, deadline_day, shift_to_workday, rules_text,"
+        " created_at) VALUES (1, 'A', 'Asia/Shanghai', 5, false, '', '2025-01-01 00:00:00')",
+        "INSERT INTO \"user\" (id, agency_id, staff_no, name, active, joined_on,"
+        " session_version, failed_logins, created_at) VALUES"
+        " (1, 1, 'S1', 'N', true, '2024-01-01', 1, 0, '2025-01-01 00:00:00'),"
+        " (2, 1, 'S2', 'N', true, '2024-01-01', 1, 0, '2025-01-01 00:00:00')",
+        "INSERT INTO monthly_report (id, user_id, period, first_filed_at, late) VALUES"
+        " (1, 1, '2025-03', '2025-04-01 00:00:00', false),"
+        " (2, 2, '2025-03', '2025-04-09 00:00:00', true)",
+        # report 1: zero, then corrected to list incidents; report 2: zero
+        "INSERT INTO report_version (id, report_id, number, is_zero, declared, reason,"
+        " submitted_at, submitted_from) VALUES (1, 1, 1, true, true, '', '2025-04-01', ''),"
+        " (2, 1, 2, false, true, 'x', '2025-04-02', ''),"
+        " (3, 2, 1, true, true, '', '2025-04-09', '')",
+    ]
+    with db.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="3f1c2a9b7d40")
+    with db.engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT agency_id, period, filed, late, with_incidents FROM filing_tally")).all()
+    assert [tuple(r) for r in rows] == [(1, "2025-03", 2, 1, 1)]

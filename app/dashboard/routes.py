@@ -61,7 +61,7 @@ def index():
         form.period.data = str(period)
     figures = compliance.period_figures(agency, period, now, compliance.PAGE_NON_FILERS,
                                         rule=rule)
-    points = compliance.trend(agency, period, now, rule=rule)
+    points = compliance.trend(agency, period, now, rule=rule, last=figures.total)
     return render_template(
         "dashboard/index.html", form=form, period=period, figures=figures, points=points,
         chart=chart(points), labels=STATUS_LABELS, colours=COLOURS, now=now,

@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -71,12 +72,15 @@ def _strip_suffixes(name: str) -> str:
     return name
 
 
+# Names and organisations repeat across a year's incidents: fold each spelling once.
+@lru_cache(maxsize=65536)
 def normalise_name(text: str) -> str:
     """A comparison key for a person's name: "ＺＨＡＮＧ San" → "zhangsan", "张三局长" → "张三"."""
     folded = "".join(char for char in _fold(text) if not _dropped(char))
     return _strip_suffixes(folded)
 
 
+@lru_cache(maxsize=65536)
 def normalise_org(text: str) -> str:
     """A comparison key for an organisation; parentheses are kept (unified), suffixes are not
     stripped: "某某公司（北京）" and "某某公司 (北京)" match, "财政局" and "财政" do not."""

@@ -265,3 +265,29 @@ def test_the_partial_says_when_there_is_nothing(app, db):
     page = render(app, alerts=[])
     assert 'data-testid="pattern-alerts-empty"' in page
     assert 'data-testid="pattern-alert"' not in page
+
+
+def test_a_large_alert_links_a_few_incidents_then_the_filtered_queue(app, db):
+    """An organisation behind hundreds of incidents must not flood the desk with links."""
+    found = [Alert("organisation", "某区某局", "某区某局", list(range(1, 301)), 40, 300,
+                   "several_registrants"),
+             Alert("project", "9", "2025-01 预算执行审计", list(range(400, 420)), 1, 20,
+                   "repeated")]
+    page = render(app, alerts=found, year=2025)
+    assert page.count('data-testid="pattern-alert-incident"') == 24
+    assert 'href="/review/incidents/12"' in page and 'href="/review/incidents/13"' not in page
+    assert "/review/?q=%E6%9F%90%E5%8C%BA%E6%9F%90%E5%B1%80" in page  # 某区某局
+    assert "/review/?project=9" in page
+    assert page.count('data-testid="pattern-alert-more"') == 2
+
+
+def test_the_desk_shows_the_first_alerts_and_links_to_all(app, db):
+    found = [Alert("person", f"人{n}", f"人{n}", [n, n + 1000], 2, 2, "several_registrants")
+             for n in range(1, 26)]
+    page = render(app, alerts=found, year=2025, args={"period": "2025-03"})
+    assert page.count('data-testid="pattern-alert"') == 20
+    assert 'data-testid="pattern-alert-count">25<' in page
+    assert "alerts=all" in page and "period=2025-03" in page
+    page = render(app, alerts=found, year=2025, alerts_all=True)
+    assert page.count('data-testid="pattern-alert"') == 25
+    assert 'data-testid="pattern-alerts-all"' not in page

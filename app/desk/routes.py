@@ -65,7 +65,8 @@ def queue():
         clock.now(), ZoneInfo(_me().agency.timezone)).year
     return render_template(
         "desk/queue.html", form=form, page=page, page_no=page_no, per_page=PER_PAGE,
-        alerts=patterns.alerts(_me().agency_id, year), year=year, statuses=review.STATUSES,
+        alerts=patterns.alerts(_me().agency_id, year),
+        alerts_all=request.args.get("alerts") == "all", year=year, statuses=review.STATUSES,
         args={k: v for k, v in request.args.items() if k != "page"},
     )
 

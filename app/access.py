@@ -17,7 +17,7 @@ from flask import abort
 from flask_login import current_user
 
 from app.extensions import db
-from app.models import Evidence, Incident, MonthlyReport, User
+from app.models import AnnualStatement, Evidence, Incident, MonthlyReport, User
 
 CONTENT_ROLES = frozenset({"reviewer"})
 F = TypeVar("F", bound=Callable[..., object])
@@ -85,3 +85,16 @@ def reviewable_or_404(user: User, incident_id: int) -> Incident:
     if incident is None or not user.has_role("reviewer") or incident.agency_id != user.agency_id:
         abort(404)
     return incident
+
+
+STATEMENT_ROLES = ("reviewer", "leader")
+
+
+def statement_or_404(user: User, year: int) -> AnnualStatement:
+    """The annual statement of the user's own agency for `year`, for the discipline office and
+    leaders; another agency's (or none) looks like a missing one."""
+    statement = db.session.scalar(sa.select(AnnualStatement).where(
+        AnnualStatement.agency_id == user.agency_id, AnnualStatement.year == year))
+    if statement is None or not user.has_role(*STATEMENT_ROLES):
+        abort(404)
+    return statement

@@ -239,21 +239,24 @@ def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list
 
 
 def trend(agency: Agency, last_period: Period, now: datetime, months: int = TREND_MONTHS,
-          *, rule: DeadlineRule | None = None, last: Figures | None = None) -> list[TrendPoint]:
+          *, rule: DeadlineRule | None = None, last: Figures | None = None,
+          from_records: bool = False) -> list[TrendPoint]:
     """The headline figures of the `months` periods ending at `last_period`, oldest first.
 
-    Two small queries whatever the agency's size: the filing tally's rows of the window (kept
-    by app.tally as reports are filed) and the auditors in post during the window grouped by
-    their join and leave dates, whose expected counts per month are summed here. Pass `last`,
-    the live figures of `last_period` (period_figures), when you have them: the chart's last
-    point then equals the headline even if someone's dates were changed after they filed.
+    Two queries whatever the agency's size: the filed counts of the window and the auditors in
+    post during the window grouped by their join and leave dates, whose expected counts per
+    month are summed here. The filed counts come from the filing tally (twelve rows, kept by
+    app.tally as reports are filed), or, with `from_records`, from counting the reports
+    themselves, each checked against its month's scope: slower, for the annual statement, which
+    must rest on the record alone. Pass `last`, the live figures of `last_period`
+    (period_figures), when you have them: the chart's last point then equals the headline.
     """
     rule = rule or deadline_rule(agency)
     first = last_period
     for _ in range(months - 1):
         first = first.previous()
     periods = first.until(last_period)
-    filed = tally.counts(agency.id, [str(p) for p in periods])
+    filed = (_filed_from_records if from_records else _filed_from_tally)(agency, periods)
     expected = _expected(agency, periods)
     points = []
     for period in periods:
@@ -263,6 +266,28 @@ def trend(agency: Agency, last_period: Period, now: datetime, months: int = TREN
         points.append(TrendPoint(period, unfiled_as,
                                  last if last is not None and period == last_period else figures))
     return points
+
+
+def _filed_from_tally(agency: Agency, periods: list[Period]) -> dict[str, tuple[int, int, int]]:
+    return tally.counts(agency.id, [str(p) for p in periods])
+
+
+def _filed_from_records(agency: Agency,
+                        periods: list[Period]) -> dict[str, tuple[int, int, int]]:
+    """period -> (filed, late, with incidents), counting the reports of in-scope auditors."""
+    first_day = sa.case({str(p): p.first_day for p in periods}, value=MonthlyReport.period)
+    last_day = sa.case({str(p): p.last_day for p in periods}, value=MonthlyReport.period)
+    rows = db.session.execute(
+        sa.select(MonthlyReport.period, *_counts()[1:])
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .join(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
+                                     MonthlyReport.period.in_([str(p) for p in periods])))
+        .outerjoin(ReportVersion, _latest_with_incidents())
+        .where(*_in_scope(agency.id, first_day, last_day))
+        .group_by(MonthlyReport.period)
+    )
+    return {period: (count, late, incidents) for period, count, late, incidents in rows}
 
 
 def _expected(agency: Agency, periods: list[Period]) -> dict[Period, int]:

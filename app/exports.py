@@ -28,6 +28,7 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MIME = {
     "csv": "text/csv",  # Werkzeug adds "; charset=utf-8" to text types
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
 }
 MIN_WIDTH, MAX_WIDTH = 6, 60
 # Characters Excel and openpyxl refuse in a sheet title.
@@ -101,9 +102,24 @@ def xlsx_bytes(title: object, header: Sequence[object],
     agency stays small in memory); the widths need the whole table first, so rows are
     materialised once.
     """
+    return xlsx_book([(title, header, rows)])
+
+
+def xlsx_book(sheets: Iterable[tuple[object, Sequence[object], Iterable[Sequence[object]]]]
+              ) -> bytes:
+    """Several sheets of (title, header, rows), each written as `xlsx_bytes` writes one."""
+    book = Workbook(write_only=True)
+    for title, header, rows in sheets:
+        _write_sheet(book, title, header, rows)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _write_sheet(book: Workbook, title: object, header: Sequence[object],
+                 rows: Iterable[Sequence[object]]) -> None:
     table = [[cell(value) for value in header]] + [[cell(value) for value in row]
                                                    for row in rows]
-    book = Workbook(write_only=True)
     sheet = book.create_sheet(sheet_title(str(title)))
     for index, width in enumerate(_column_widths(table), start=1):
         sheet.column_dimensions[get_column_letter(index)].width = width
@@ -114,9 +130,6 @@ def xlsx_bytes(title: object, header: Sequence[object],
         # Plain values: cell() has defused every text a spreadsheet would read as a formula,
         # so openpyxl types them all as strings (it only makes formulas of text starting "=").
         sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def _header_cell(sheet: WriteOnlyWorksheet, value: Cell, font: Font) -> WriteOnlyCell:
@@ -125,7 +138,7 @@ def _header_cell(sheet: WriteOnlyWorksheet, value: Cell, font: Font) -> WriteOnl
     return header
 
 
-def send(data: bytes, filename: str, kind: Literal["csv", "xlsx"]) -> Response:
+def send(data: bytes, filename: str, kind: Literal["csv", "xlsx", "pdf"]) -> Response:
     """The bytes as a download named `filename` (any language: Werkzeug adds the RFC 5987
     ``filename*=UTF-8''…`` form beside an ASCII fallback). Never cached: it is confidential."""
     response = send_file(io.BytesIO(data), mimetype=MIME[kind], as_attachment=True,

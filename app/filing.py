@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
-from app import auditlog, evidence, review, tally
+from app import auditlog, evidence, review, tally, yearlock
 from app.extensions import db
 from app.models import (
     Agency,
@@ -149,6 +149,7 @@ def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetim
     if not in_scope(user, period):
         raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
                             period=period))
+    yearlock.ensure_open(user.agency_id, str(period), FilingError)
 
 
 def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
@@ -203,6 +204,7 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     """A new version of a filed report listing the month's incidents as they stand now."""
     if not reason.strip():
         raise FilingError(_("A correction needs a reason."))
+    yearlock.ensure_open(report.user.agency_id, report.period, FilingError)
     incidents = period_incidents(report.user, Period.parse(report.period))
     was_zero = report.current.is_zero
     version = ReportVersion(
@@ -255,6 +257,7 @@ def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upl
     version.number = 1
     incident = Incident(agency_id=user.agency_id, user=user, registered_at=now,
                         period=str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone))))
+    yearlock.ensure_open(user.agency_id, incident.period, FilingError)
     incident.versions.append(version)
     review.open_review(incident, now)
     db.session.add(incident)
@@ -270,10 +273,13 @@ def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
     if not reason.strip():
         raise FilingError(_("A correction needs a reason."))
     version = _version_from(data, incident.registered_at, now)
+    moved_to = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
+    for period in (incident.period, moved_to):  # neither out of nor into a locked year
+        yearlock.ensure_open(incident.agency_id, period, FilingError)
     version.number = incident.current.number + 1
     version.reason = reason.strip()
     incident.versions.append(version)
-    incident.period = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
+    incident.period = moved_to
     saved = [evidence.save(incident, upload, now) for upload in uploads]
     db.session.flush()
     auditlog.record("incident.corrected", incident, actor_id=incident.user_id,

@@ -15,7 +15,7 @@ import sqlalchemy.orm as so
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app import auditlog, outbox
+from app import auditlog, outbox, yearlock
 from app.extensions import db
 from app.models import (
     AuditProject,
@@ -98,6 +98,7 @@ def act(review: Review, actor: User, action: str, decision: Decision,
         raise ReviewRefused(_("Unknown action."))
     if action == "supplement" and actor.id != review.incident.user_id:
         raise ReviewRefused(_("Only the registrant can supplement a registration."))
+    yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused)
     _check(review, action, decision)
     before = review.status
     target = TRANSITIONS[action][1] or before

@@ -330,3 +330,10 @@ def test_a_correction_back_to_zero_takes_the_report_off_the_incident_count(db, a
                             reason="时间登记错误：发生在二月", uploads=[], now=ON_TIME_AT)
     filing.correct_report(report, reason="时间登记错误", now=ON_TIME_AT)
     assert tally.counts(agency.id, ["2025-03"]) == {"2025-03": (1, 0, 0)}
+
+
+def test_the_trend_from_the_tally_equals_the_trend_from_the_records(db, agency, bureau):
+    """The dashboard reads the tally, the annual statement counts the reports: same figures."""
+    for last in (MARCH, APRIL):
+        assert (compliance.trend(agency, last, AFTER_DEADLINE)
+                == compliance.trend(agency, last, AFTER_DEADLINE, from_records=True))

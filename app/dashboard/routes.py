@@ -16,13 +16,13 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from app import auditlog, clock, compliance, exports
+from app import auditlog, clock, compliance, confirmations, exports
 from app.access import role_required
 from app.dashboard import bp
 from app.dashboard.forms import PeriodForm
 from app.extensions import db
 from app.filing import DUE, LATE, MISSING, NOT_OPEN, ON_TIME, deadline_rule
-from app.models import User
+from app.models import Agency, User
 from app.periods import DeadlineRule, Period
 
 ROLES = ("reviewer", "leader", "admin")
@@ -65,7 +65,16 @@ def index():
     return render_template(
         "dashboard/index.html", form=form, period=period, figures=figures, points=points,
         chart=chart(points), labels=STATUS_LABELS, colours=COLOURS, now=now,
+        confirmation_status=_confirmation_status(agency, now),
     ), 400 if form.period.errors else 200
+
+
+def _confirmation_status(agency: Agency, now: datetime) -> confirmations.Status | None:
+    """Who has not given the personal annual confirmation, while it is open."""
+    year = confirmations.default_year(agency, now)
+    if not confirmations.is_open(agency, year, now):
+        return None
+    return confirmations.status(agency, year, compliance.PAGE_NON_FILERS)
 
 
 @bp.route("/export.<any(csv, xlsx):fmt>")

@@ -80,12 +80,18 @@ def correct_report(period: str):
     if month.report is None:
         abort(404)
     form = CorrectReportForm()
-    if form.validate_on_submit():
-        filing.correct_report(month.report, reason=form.reason.data, now=clock.now())
-        db.session.commit()
-        flash(_("The corrected report for %(period)s has been filed.", period=period), "success")
-        return redirect(url_for("filings.report", period=period))
     status = 400 if form.is_submitted() else 200
+    if form.validate_on_submit():
+        try:
+            filing.correct_report(month.report, reason=form.reason.data, now=clock.now())
+        except filing.FilingError as refused:
+            flash(str(refused), "danger")
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("The corrected report for %(period)s has been filed.", period=period),
+                  "success")
+            return redirect(url_for("filings.report", period=period))
     return render_template("filings/correct_report.html", month=month, form=form), status
 
 

@@ -1,0 +1,317 @@
+"""The statement as a document: its tables (shared by the page and the PDF), the archival PDF
+and the XLSX appendix.
+
+The PDF is A4 in the layout of an official Chinese document (red masthead with the agency,
+title, body, tables, signature block with the signer and the time, the records' digest in the
+footer). Its font is embedded (fpdf2 subsets it through fontTools), so Chinese renders on a
+machine without Chinese fonts; PDF_FONT / PDF_FONT_BOLD name the files (TTF, OTF or a TTC,
+of which the Simplified Chinese face is taken).
+
+Everything here renders in the current locale: callers force the one they want.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from fontTools.ttLib import TTCollection
+from fpdf import FPDF
+from fpdf.enums import Align, XPos, YPos
+
+from app import exports, filing, review, statement
+from app.dashboard.routes import STATUS_LABELS
+from app.extensions import db
+from app.models import (
+    AnnualStatement,
+    Department,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    Review,
+    User,
+)
+from app.periods import Period
+from app.templating import label
+
+Cell = str | int
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    title: str
+    header: list[str]
+    rows: list[list[Cell]]
+    total: list[Cell] | None = None
+
+
+def _counted(key: str, title: object, first: object, counts: dict[str, int],
+             name: str) -> Table:
+    return Table(key, str(title), [str(first), _("Number")],
+                 [[label(name, code) if name != "disposition" else
+                   str(review.STATUSES.get(code, code)), n] for code, n in counts.items()],
+                 [_("Total"), sum(counts.values())])
+
+
+def tables(f: statement.Figures) -> list[Table]:
+    """The statement's tables, in order, in the current language. Aggregates only: nothing
+    here is incident content, so leaders read all of it."""
+    r = f.reports
+    months = [[m.period, m.figures.expected, m.figures.on_time, m.figures.late,
+               m.figures.missing, m.figures.due + m.figures.not_open, m.figures.zero,
+               m.figures.with_incidents, f.by_month.get(m.period, 0)] for m in f.months]
+    return [
+        Table("staff", _("Staff in scope"), [_("Item"), _("Number")], [
+            [_("Auditors in scope (in post at any time of the year)"), f.staff],
+            [_("of whom all year"), f.staff_full_year],
+            [_("Person-months in scope"), f.staff_months],
+            [_("Staff in scope pro rata (person-months / 12)"), f"{f.staff_years:.2f}"],
+        ]),
+        Table("reports", _("Monthly reports"),
+              [_("Month"), _("Expected"), _("Filed on time"), _("Filed late"),
+               _("Missing (overdue)"), _("Not yet due"), _("Zero reports"),
+               _("Reports with incidents"), _("Incidents registered")],
+              months, [_("Total"), r.expected, r.on_time, r.late, r.missing,
+                       r.due + r.not_open, r.zero, r.with_incidents, f.incidents]),
+        _counted("kind", _("Incidents by kind"), _("Kind"), f.by_kind, "kinds"),
+        _counted("category", _("Incidents by behaviour category"), _("Category"),
+                 f.by_category, "category"),
+        _counted("channel", _("Incidents by channel"), _("Channel"), f.by_channel, "channels"),
+        _counted("relation", _("Incidents by relation of the person"), _("Relation"),
+                 f.by_relation, "relations"),
+        _counted("disposition", _("Incidents by disposition"), _("Status"), f.by_disposition,
+                 "disposition"),
+        Table("review", _("Review, referrals and violations"), [_("Item"), _("Number")], [
+            [_("Reviews still open"), f.open_reviews],
+            [_("Clues referred (线索移送)"), f.referrals],
+            [_("Violations determined (audit independence affected)"), f.violations],
+        ]),
+        Table("confirmations", _("Personal annual confirmations"), [_("Item"), _("Number")], [
+            [_("Expected"), f.confirmations_expected],
+            [_("Given"), f.confirmations_given],
+            [_("Missing"), f.confirmations_missing],
+        ]),
+        Table("partial", _("Joined or left during the year"),
+              [_("Staff number"), _("Name"), _("Department"), _("From"), _("To"), _("Months")],
+              [[s.staff_no, s.name, s.department, s.first, s.last, s.months]
+               for s in f.partial_staff]),
+    ]
+
+
+def title(year: int) -> str:
+    return _("Annual statement on audit independence for %(year)d", year=year)
+
+
+# PDF ----------------------------------------------------------------------------------------
+
+RED = (200, 16, 16)
+FONT = "body"
+
+
+@lru_cache(maxsize=8)
+def _face(path: str) -> int:
+    """In a font collection, the Simplified Chinese face; 0 otherwise."""
+    if not path.lower().endswith((".ttc", ".otc")):
+        return 0
+    names = [font["name"].getDebugName(1) or "" for font in TTCollection(path, lazy=True).fonts]
+    return next((i for i, name in enumerate(names) if name.endswith(" SC")), 0)
+
+
+class _Document(FPDF):
+    def __init__(self, footer_text: str) -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.footer_text = footer_text
+        # GB/T 9704 margins: 37 mm top, 28 mm left, 26 mm right, 35 mm bottom.
+        self.set_margins(28, 37, 26)
+        self.set_auto_page_break(True, margin=35)
+        for style, key in (("", "PDF_FONT"), ("B", "PDF_FONT_BOLD")):
+            path = current_app.config[key]
+            self.add_font(FONT, style, path, collection_font_number=_face(path))
+
+    def footer(self) -> None:
+        self.set_y(-28)
+        self.set_font(FONT, size=7)
+        self.set_text_color(90, 90, 90)
+        self.multi_cell(0, 3.5, self.footer_text, align=Align.C)
+        self.set_font(FONT, size=9)
+        self.cell(0, 5, f"— {self.page_no()} —", align=Align.C)
+        self.set_text_color(0, 0, 0)
+
+
+def _masthead(pdf: _Document, agency: str) -> None:
+    pdf.set_font(FONT, "B", size=24)
+    pdf.set_text_color(*RED)
+    pdf.cell(0, 14, agency, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_draw_color(*RED)
+    pdf.set_line_width(0.8)
+    pdf.line(pdf.l_margin, pdf.get_y() + 2, pdf.w - pdf.r_margin, pdf.get_y() + 2)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_line_width(0.2)
+    pdf.ln(10)
+
+
+def _paragraph(pdf: _Document, text: str, size: float = 12) -> None:
+    pdf.set_font(FONT, size=size)
+    pdf.multi_cell(0, size * 0.6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(1.5)
+
+
+def _heading(pdf: _Document, text: str) -> None:
+    pdf.ln(2)
+    pdf.set_font(FONT, "B", size=13)
+    pdf.cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _table(pdf: _Document, table: Table) -> None:
+    if not table.rows:
+        return
+    pdf.set_font(FONT, size=8 if len(table.header) > 4 else 10)
+    rows = [table.header, *table.rows, *([table.total] if table.total else [])]
+    with pdf.table(text_align="CENTER", line_height=pdf.font_size * 1.7,
+                   first_row_as_headings=True) as grid:
+        for values in rows:
+            row = grid.row()
+            for value in values:
+                row.cell(str(value))
+    pdf.ln(2)
+
+
+def _signature(pdf: _Document, agency: str, item: AnnualStatement) -> None:
+    pdf.ln(8)
+    pdf.set_font(FONT, size=12)
+    if item.signed_at is None or item.signed_by is None:
+        pdf.set_text_color(*RED)
+        pdf.cell(0, 8, _("Draft: not signed"), align=Align.R, new_x=XPos.LMARGIN,
+                 new_y=YPos.NEXT)
+        pdf.set_text_color(0, 0, 0)
+        return
+    when = item.signed_at.astimezone(ZoneInfo(item.agency.timezone)).strftime("%Y-%m-%d %H:%M")
+    for line in (agency, _("Signed by: %(name)s", name=item.signed_by.name),
+                 _("Signed at: %(time)s", time=when)):
+        pdf.cell(0, 8, line, align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def footer_text(item: AnnualStatement) -> str:
+    text = _("Records digest (SHA-256): %(digest)s", digest=item.records_digest)
+    if item.log_head:
+        text += "\n" + _("Audit log head at signing: %(head)s", head=item.log_head)
+    return text
+
+
+def pdf_bytes(item: AnnualStatement) -> bytes:
+    """The statement as stored (a draft's preview, or the figures as signed)."""
+    f = statement.stored(item)
+    agency = item.agency.name
+    pdf = _Document(footer_text(item))
+    pdf.set_title(title(item.year))
+    pdf.set_author(agency)
+    pdf.set_creation_date(item.signed_at or item.prepared_at)
+    pdf.add_page()
+    _masthead(pdf, agency)
+    pdf.set_font(FONT, "B", size=18)
+    pdf.multi_cell(0, 10, title(item.year), align=Align.C, new_x=XPos.LMARGIN,
+                   new_y=YPos.NEXT)
+    pdf.ln(4)
+    _paragraph(pdf, _("Computed from the portal's records of %(agency)s for %(year)d: monthly "
+                      "reports, registrations, their review and the personal annual "
+                      "confirmations.", agency=agency, year=item.year))
+    _heading(pdf, _("Conclusion"))
+    for line in statement.conclusion(f):
+        _paragraph(pdf, line)
+    for table in tables(f):
+        if table.rows:
+            _heading(pdf, table.title)
+            _table(pdf, table)
+    if item.addenda:
+        _heading(pdf, _("Addenda"))
+        for addendum in item.addenda:
+            _paragraph(pdf, f"{addendum.at.date().isoformat()} {addendum.text}")
+    _signature(pdf, agency, item)
+    return bytes(pdf.output())
+
+
+# XLSX appendix --------------------------------------------------------------------------------
+
+OUT_OF_SCOPE = _l("Not in post")
+
+
+def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
+    """One line per auditor in scope, one column per month: the month's filing status."""
+    periods = Period(item.year, 1).until(Period(item.year, 12))
+    rule = filing.deadline_rule(item.agency)
+    moment = item.signed_at or item.prepared_at
+    people = db.session.execute(statement.auditors_of_year(
+        sa.select(User.id, User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
+                  User.joined_on, User.left_on)
+        .select_from(User).outerjoin(Department, Department.id == User.department_id),
+        item.agency_id, item.year).order_by(Department.name.is_(None), Department.name,
+                                            User.staff_no)).all()
+    late = {(user_id, period): was_late for user_id, period, was_late in db.session.execute(
+        sa.select(MonthlyReport.user_id, MonthlyReport.period, MonthlyReport.late)
+        .join(User, User.id == MonthlyReport.user_id)
+        .where(User.agency_id == item.agency_id,
+               MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12")))}
+    labels = {code: str(text) for code, text in STATUS_LABELS.items()}
+    unfiled = {p: filing.status_of(None, p, rule, moment) for p in periods}
+    rows: list[list[Cell]] = []
+    for user_id, staff_no, name, department, joined_on, left_on in people:
+        scope = set(statement.scope_months(joined_on, left_on, item.year))
+        cells: list[Cell] = [staff_no, name, department]
+        for p in periods:
+            key = (user_id, str(p))
+            if p not in scope:
+                cells.append(str(OUT_OF_SCOPE))
+            elif key in late:
+                cells.append(labels[filing.LATE if late[key] else filing.ON_TIME])
+            else:
+                cells.append(labels[unfiled[p]])
+        rows.append(cells)
+    return [_("Staff number"), _("Name"), _("Department"), *map(str, periods)], rows
+
+
+def _incident_table(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
+    """The discipline office's copy only: the year's incidents, classified, with their
+    disposition (no narrative: the review page holds that)."""
+    rows = db.session.execute(
+        statement.current_incident_versions(item.agency_id, item.year)
+        .add_columns(Incident.period, User.name, IncidentVersion, Review)
+        .join(User, User.id == Incident.user_id)
+        .outerjoin(Review, Review.incident_id == Incident.id)
+        .order_by(Incident.period, Incident.id)).all()
+    yes, no = _("Yes"), _("No")
+    header = [_("No."), _("Month"), _("Registrant"), _("Kind"), _("Category"), _("Channel"),
+              _("Relation"), _("Status"), _("Audit independence affected"), _("Referred to")]
+    table: list[list[Cell]] = []
+    for incident_id, period, registrant, version, case in rows:
+        affected = "" if case is None or case.affected_independence is None else (
+            yes if case.affected_independence else no)
+        table.append([
+            incident_id, period, registrant,
+            label("kinds", (case and case.kind) or version.kind),
+            label("category", (case and case.category) or version.category),
+            label("channels", version.channel), label("relations", version.actor_relation),
+            str(review.STATUSES[case.status]) if case else "", affected,
+            case.referred_to if case else "",
+        ])
+    return header, table
+
+
+def xlsx_bytes(item: AnnualStatement, *, with_incidents: bool) -> bytes:
+    """The appendix: the staff × month filing matrix and the statement's tables; the incident
+    table only in the discipline office's copy (`with_incidents`)."""
+    header, rows = _matrix(item)
+    sheets = [(_("Filing matrix %(year)d", year=item.year), header, rows)]
+    for table in tables(statement.stored(item)):
+        sheets.append((table.title, table.header,
+                       [*table.rows, *([table.total] if table.total else [])]))
+    if with_incidents:
+        sheets.append((_("Incidents"), *_incident_table(item)))
+    return exports.xlsx_book(sheets)
+

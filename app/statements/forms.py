@@ -1,0 +1,33 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, PasswordField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
+
+from app.auth.forms import code_field
+
+
+class PrepareForm(FlaskForm):
+    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(2000, 2100)])
+    submit = SubmitField(_l("Prepare the draft"))
+
+
+class SignForm(FlaskForm):
+    password = PasswordField(_l("Your password, again"), validators=[DataRequired()])
+    code = code_field(required=False)  # asked of accounts with a second factor (leaders)
+    submit = SubmitField(_l("Sign and lock"))
+
+
+class AddendumForm(FlaskForm):
+    text = TextAreaField(_l("Addendum"), validators=[DataRequired(), Length(max=5000)])
+    submit = SubmitField(_l("Record the addendum"))
+
+
+class ConfirmationForm(FlaskForm):
+    exceptions = TextAreaField(_l("Exceptions (leave empty if there are none)"),
+                               validators=[Length(max=5000)])
+    declaration = BooleanField(
+        _l("I confirm that I have registered every attempt to probe or interfere with an "
+           "audit matter this year, and that I know of no violation of audit independence "
+           "other than the exceptions written above."),
+        validators=[DataRequired(_l("Please tick the confirmation."))])
+    submit = SubmitField(_l("Confirm"))

@@ -1,0 +1,180 @@
+"""The annual statement (discipline office prepares, a leader signs) and the personal annual
+confirmation (auditors).
+
+Leaders may be the people who interfered: what they see here (page, PDF, XLSX) is aggregate
+figures and the names of those who have not filed or confirmed, never incident content. The
+incident table of the appendix is in the discipline office's copy only.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app import access, auditlog, clock, confirmations, exports, statement
+from app.access import STATEMENT_ROLES, role_required
+from app.extensions import db
+from app.models import AnnualStatement, User
+from app.statements import bp
+from app.statements.document import pdf_bytes, tables, title, xlsx_bytes
+from app.statements.forms import AddendumForm, ConfirmationForm, PrepareForm, SignForm
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _index(form: PrepareForm, status: int = 200):
+    rows = db.session.scalars(
+        db.select(AnnualStatement).where(AnnualStatement.agency_id == _me().agency_id)
+        .order_by(AnnualStatement.year.desc())).all()
+    return render_template("statements/index.html", statements=rows, form=form), status
+
+
+@bp.route("/statements/")
+@role_required(*STATEMENT_ROLES)
+def index():
+    return _index(PrepareForm(year=confirmations.default_year(_me().agency, clock.now())))
+
+
+@bp.route("/statements/prepare", methods=["POST"])
+@role_required("reviewer")
+def prepare():
+    form = PrepareForm()
+    if not form.validate_on_submit():
+        flash(_("Give the year as four digits, for example 2025."), "danger")
+        return _index(form, 400)
+    try:
+        item = statement.prepare(_me().agency, form.year.data, _me(), clock.now())
+    except statement.StatementError as refused:
+        flash(str(refused), "danger")
+        return _index(form, 409)
+    db.session.commit()
+    flash(_("The draft for %(year)d is ready: check the preview, then ask a leader to sign it.",
+            year=item.year), "success")
+    return redirect(url_for("statements.show", year=item.year))
+
+
+def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None = None):
+    figures = statement.stored(item)
+    return render_template(
+        "statements/show.html", item=item, figures=figures, title=title(item.year),
+        conclusion=statement.conclusion(figures), clean=statement.is_clean(figures),
+        tables=tables(figures), sign_form=sign_form or SignForm(),
+        addendum_form=AddendumForm(),
+    ), status
+
+
+@bp.route("/statements/<int:year>")
+@role_required(*STATEMENT_ROLES)
+def show(year: int):
+    return _page(access.statement_or_404(_me(), year))
+
+
+@bp.route("/statements/<int:year>/sign", methods=["POST"])
+@role_required("leader")
+def sign(year: int):
+    item = access.statement_or_404(_me(), year)
+    form = SignForm()
+    if not form.validate_on_submit():
+        return _page(item, 400, form)
+    problem = statement.confirm_signer(_me(), form.password.data, form.code.data or "")
+    if problem:
+        auditlog.record("statement.sign_refused", item, year=year)
+        db.session.commit()
+        form.password.errors = [problem, _("Nothing has been signed.")]
+        return _page(item, 400, form)
+    try:
+        statement.sign(item, _me(), clock.now())
+    except statement.StatementError as refused:
+        db.session.rollback()
+        flash(str(refused), "danger")
+        return _page(access.statement_or_404(_me(), year), 409)
+    db.session.commit()
+    flash(_("The statement for %(year)d is signed and locked.", year=year), "success")
+    return redirect(url_for("statements.show", year=year))
+
+
+@bp.route("/statements/<int:year>/addenda", methods=["POST"])
+@role_required("reviewer")
+def addendum(year: int):
+    item = access.statement_or_404(_me(), year)
+    form = AddendumForm()
+    if not form.validate_on_submit():
+        flash(_("Please write the text."), "danger")
+        return _page(item, 400)
+    try:
+        statement.add_addendum(item, _me(), form.text.data, clock.now())
+    except statement.StatementError as refused:
+        flash(str(refused), "danger")
+        return _page(item, 409)
+    db.session.commit()
+    flash(_("The addendum has been recorded."), "success")
+    return redirect(url_for("statements.show", year=year))
+
+
+def _locale() -> str:
+    """The reader's language for a download, Chinese by default."""
+    return str(get_locale() or "zh_CN")
+
+
+@bp.route("/statements/<int:year>.pdf")
+@role_required(*STATEMENT_ROLES)
+def pdf(year: int):
+    item = access.statement_or_404(_me(), year)
+    with force_locale(_locale()):
+        data = pdf_bytes(item)
+    auditlog.record("statement.downloaded", item, year=year, format="pdf")
+    db.session.commit()
+    return exports.send(data, f"statement-{year}.pdf", "pdf")
+
+
+@bp.route("/statements/<int:year>.xlsx")
+@role_required(*STATEMENT_ROLES)
+def xlsx(year: int):
+    item = access.statement_or_404(_me(), year)
+    full = _me().has_role("reviewer")
+    with force_locale(_locale()):
+        data = xlsx_bytes(item, with_incidents=full)
+    auditlog.record("statement.downloaded", item, year=year, format="xlsx", incidents=full)
+    db.session.commit()
+    return exports.send(data, f"statement-{year}-appendix.xlsx", "xlsx")
+
+
+# The personal annual confirmation -----------------------------------------------------------
+
+@bp.route("/confirmation")
+@role_required("auditor")
+def my_confirmation():
+    return redirect(url_for("statements.confirmation",
+                            year=confirmations.default_year(_me().agency, clock.now())))
+
+
+@bp.route("/confirmation/<int:year>", methods=["GET", "POST"])
+@role_required("auditor")
+def confirmation(year: int):
+    me, now = _me(), clock.now()
+    if not confirmations.must_confirm(me, year):
+        abort(404)
+    form = ConfirmationForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            confirmations.confirm(me, year, form.exceptions.data or "", now)
+        except confirmations.ConfirmationError as refused:
+            flash(str(refused), "danger")
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("Thank you: your confirmation for %(year)d has been recorded.", year=year),
+                  "success")
+            return redirect(url_for("statements.confirmation", year=year))
+    elif form.is_submitted():
+        status = 400
+    return render_template(
+        "statements/confirmation.html", form=form, year=year,
+        given=confirmations.of(me, year), is_open=confirmations.is_open(me.agency, year, now),
+        opens_on=confirmations.opens_on(year),
+    ), status

@@ -1,0 +1,59 @@
+"""The annual statement in Chromium: the discipline office prepares and previews the draft, a
+leader signs it with their password, and the archival PDF downloads."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from playwright.sync_api import Page, expect
+
+from app import filing
+from app.periods import Period
+from tests.browser.test_flows import signed_in
+from tests.conftest import totp_code
+from tests.factories import PASSWORD
+
+NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
+
+
+def sign_out(page: Page) -> None:
+    page.click("form[action='/logout'] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/login"))
+
+
+def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp_path,
+                                           page_problems):
+    frozen.value = NOW
+    auditor = make_user(name="张伟")
+    for month in range(1, 13):
+        filing.file_report(auditor, Period(2025, month), zero=True,
+                           now=datetime(2025 + month // 12, month % 12 + 1, 2, 2, tzinfo=UTC))
+    reviewer = make_user(name="赵敏", roles={"reviewer"})
+    leader = make_user(name="王建国", roles={"leader"})
+    db.session.commit()
+
+    signed_in(page, reviewer)
+    page.goto("/statements/")
+    page.fill("input[name=year]", "2025")
+    page.click("[data-testid=prepare-form] input[type=submit]")
+    expect(page).to_have_url(re.compile(r"/statements/2025$"))
+    expect(page.get_by_test_id("preview")).to_be_visible()
+    expect(page.get_by_test_id("conclusion")).to_contain_text("2025")
+    expect(page.get_by_test_id("table-reports")).to_contain_text("12")
+    sign_out(page)
+
+    signed_in(page, leader)
+    page.goto("/statements/2025")
+    page.fill("[data-testid=sign-form] input[name=password]", PASSWORD)
+    page.fill("[data-testid=sign-form] input[name=code]", totp_code(leader.id))
+    page.click("[data-testid=sign-form] input[type=submit]")
+    expect(page.get_by_test_id("signature")).to_contain_text("王建国")
+    expect(page.get_by_test_id("statement")).to_have_attribute("data-status", "locked")
+    with page.expect_download() as download:
+        page.click("[data-testid=download-pdf]")
+    path = tmp_path / "statement.pdf"
+    download.value.save_as(path)
+    assert path.read_bytes().startswith(b"%PDF")
+    assert download.value.suggested_filename == "statement-2025.pdf"
+    page_problems.assert_clean()

@@ -1,0 +1,583 @@
+"""The annual statement's figures and conclusion against a hand-computed year (2025).
+
+The agency (deadline: the 5th, Beijing time) and its four auditors:
+
+- a: all year, files every month on time; registers an incident in May (pleading, by phone,
+  a leading cadre), which the discipline office closes as a violation; confirms.
+- b: all year, files March late and never files June; registers an incident in August
+  (asking about progress, in person, the audited entity), referred, no violation; confirms.
+- j: joined 15 July (in scope July to December: 6 months), files every month; registers an
+  inquiry within duties in September (message, a colleague) whose review stays open; has not
+  confirmed.
+- l: left 20 April and was deactivated (January to April: 4 months), files January to March,
+  never April; not asked to confirm (gone before 1 December).
+- plus a leader and a reviewer (not auditors) and an auditor of another agency who filed.
+
+By hand: staff 4 (2 all year), 12 + 12 + 6 + 4 = 34 person-months, 34 reports expected,
+32 filed (31 on time, 1 late), 2 missing (b 2025-06, l 2025-04), 3 with incidents, 29 zero;
+3 incidents: 1 violation (2025-05), 1 referral, 1 open review (2025-09); confirmations 3
+expected, 2 given, j missing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, date, datetime
+
+import openpyxl
+import pyotp
+import pytest
+import sqlalchemy as sa
+from flask_babel import force_locale
+from pypdf import PdfReader
+
+from app import confirmations, filing, outbox, reminders, review, statement
+from app.compliance import Figures as ReportFigures
+from app.models import (
+    AnnualConfirmation,
+    AnnualStatement,
+    AuditLog,
+    Incident,
+    MonthlyReport,
+    Outbox,
+    ReportVersion,
+    Review,
+)
+from app.periods import Period
+from tests import factories
+from tests.conftest import login, post_form, totp_code
+from tests.test_filing import incident_form
+
+YEAR = 2025
+NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)  # every 2025 deadline has passed
+CONFIRMED_AT = datetime(2025, 12, 3, 2, tzinfo=UTC)
+
+
+def on_time(period: Period) -> datetime:
+    nxt = period.next()
+    return datetime(nxt.year, nxt.month, 2, 2, tzinfo=UTC)
+
+
+def late(period: Period) -> datetime:
+    nxt = period.next()
+    return datetime(nxt.year, nxt.month, 10, 2, tzinfo=UTC)
+
+
+def incident(user, month: int, **fields):
+    values = dict(occurred_at=datetime(YEAR, month, 12, 2, tzinfo=UTC), category="plead",
+                  channel="phone", actor_name="李某某", actor_org="区某局",
+                  actor_position="副局长", actor_relation="leading_cadre", project_id=None,
+                  stage="fieldwork", description="来电请求从轻处理。", response="refused")
+    values.update(fields)
+    return filing.register_incident(user, filing.IncidentData(**values), [],
+                                    values["occurred_at"])
+
+
+def file_year(user, months: list[int], *, late_months=(), incident_months=()) -> None:
+    for month in months:
+        period = Period(YEAR, month)
+        filing.file_report(user, period, zero=month not in incident_months,
+                           now=late(period) if month in late_months else on_time(period))
+
+
+@pytest.fixture
+def year(db, agency, make_user, frozen):
+    frozen.value = NOW
+    dept = factories.DepartmentFactory(agency=agency, name="审计一科")
+    p = {
+        "a": make_user(name="甲", staff_no="A01", department=dept),
+        "b": make_user(name="乙", staff_no="B01", department=dept),
+        "j": make_user(name="丙", staff_no="J01", department=dept, joined_on=date(2025, 7, 15)),
+        "l": make_user(name="丁", staff_no="L01", department=dept, left_on=date(2025, 4, 20),
+                       active=False),
+        "leader": make_user(name="局长", staff_no="LD1", roles={"leader"}),
+        "reviewer": make_user(name="纪检员", staff_no="RV1", roles={"reviewer"}),
+        "foreign": factories.UserFactory(name="外局", staff_no="F01"),
+    }
+    cases = {
+        "a": incident(p["a"], 5),
+        "b": incident(p["b"], 8, category="ask_progress", channel="in_person",
+                      actor_relation="audited_entity"),
+        "j": incident(p["j"], 9, category="duty_inquiry", channel="message",
+                      actor_relation="colleague"),
+    }
+    file_year(p["a"], list(range(1, 13)), incident_months=[5])
+    file_year(p["b"], [m for m in range(1, 13) if m != 6], late_months=[3],
+              incident_months=[8])
+    file_year(p["j"], list(range(7, 13)), incident_months=[9])
+    file_year(p["l"], [1, 2, 3])
+    file_year(p["foreign"], [1])
+    reviewer = p["reviewer"]
+    review.act(cases["a"].review, reviewer, "close",
+               review.Decision(affected=True, determination="屈从压力删除了审计发现"), NOW)
+    review.act(cases["b"].review, reviewer, "refer",
+               review.Decision(affected=False, determination="未影响", referred_to="区纪委监委",
+                               referral_reason="涉嫌违规打听"), NOW)
+    confirmations.confirm(p["a"], YEAR, "", CONFIRMED_AT)
+    confirmations.confirm(p["b"], YEAR, "", CONFIRMED_AT)
+    db.session.commit()
+    return p, cases
+
+
+def test_figures_match_the_hand_count(db, agency, year):
+    f = statement.figures(agency, YEAR, NOW)
+    assert (f.staff, f.staff_full_year, f.staff_months) == (4, 2, 34)
+    assert [(s.staff_no, s.first, s.last, s.months) for s in f.partial_staff] == [
+        ("J01", "2025-07", "2025-12", 6), ("L01", "2025-01", "2025-04", 4)]
+    assert f.reports == ReportFigures(expected=34, on_time=31, late=1, missing=2, zero=29,
+                                      with_incidents=3)
+    assert [(m.period, m.name) for m in f.missing_reports] == [("2025-04", "丁"),
+                                                               ("2025-06", "乙")]
+    assert [m.figures.expected for m in f.months] == [3, 3, 3, 3, 2, 2, 3, 3, 3, 3, 3, 3]
+    assert f.months[2].figures.late == 1
+    assert f.incidents == 3
+    assert f.by_kind == {"duty_inquiry": 1, "interfering": 1, "probing": 1}
+    assert f.by_category == {"ask_progress": 1, "duty_inquiry": 1, "plead": 1}
+    assert f.by_channel == {"in_person": 1, "message": 1, "phone": 1}
+    assert f.by_month == {"2025-05": 1, "2025-08": 1, "2025-09": 1}
+    assert f.by_relation == {"audited_entity": 1, "colleague": 1, "leading_cadre": 1}
+    assert f.by_disposition == {"closed": 1, "new": 1, "referred": 1}
+    assert (f.open_reviews, f.open_by_month) == (1, {"2025-09": 1})
+    assert (f.referrals, f.violations, f.violations_by_month) == (1, 1, {"2025-05": 1})
+    assert (f.confirmations_expected, f.confirmations_given) == (3, 2)
+    assert [p.name for p in f.missing_confirmations] == ["丙"]
+
+
+def test_figures_survive_their_json(db, agency, year):
+    f = statement.figures(agency, YEAR, NOW)
+    assert statement.Figures.from_json(f.to_json()) == f
+
+
+def test_a_reclassification_counts_under_its_new_category(db, agency, year):
+    people, cases = year
+    review.act(cases["j"].review, people["reviewer"], "reclassify",
+               review.Decision(category="ask_documents"), NOW)
+    f = statement.figures(agency, YEAR, NOW)
+    assert f.by_kind == {"interfering": 1, "probing": 2}
+    assert f.by_category["ask_documents"] == 1
+
+
+def test_the_conclusion_names_what_stands_in_the_way(app, db, agency, year):
+    with app.test_request_context(), force_locale("en"):
+        text = "\n".join(statement.conclusion(statement.figures(agency, YEAR, NOW)))
+    assert "全年未发生影响审计独立性的违规情形" not in text
+    assert "1 incident was determined to have affected audit independence" in text
+    assert "2025-05" in text and "2025-09" in text
+    assert "2025-04 丁" in text and "2025-06 乙" in text
+    assert "丙" in text
+
+
+def test_the_conclusion_changes_exactly_when_the_last_obstacle_goes(app, db, agency, year):
+    people, cases = year
+    reviewer = people["reviewer"]
+
+    def kinds() -> list[str]:
+        return [o.kind for o in statement.obstacles(statement.figures(agency, YEAR, NOW))]
+
+    assert kinds() == ["violations", "open_reviews", "missing_reports",
+                       "missing_confirmations"]
+    review.act(cases["j"].review, reviewer, "close",
+               review.Decision(affected=False, determination="属正常履职过问"), NOW)
+    assert kinds() == ["violations", "missing_reports", "missing_confirmations"]
+    confirmations.confirm(people["j"], YEAR, "", NOW)
+    assert kinds() == ["violations", "missing_reports"]
+    filing.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    assert kinds() == ["violations", "missing_reports"]
+    filing.file_report(people["l"], Period(YEAR, 4), zero=True, now=NOW)
+    assert kinds() == ["violations"]
+    # Late reports do not stand in the way; only a determined violation still does.
+    db.session.get(Review, cases["a"].review.id).affected_independence = False
+    db.session.flush()
+    f = statement.figures(agency, YEAR, NOW)
+    assert statement.is_clean(f) and f.reports.late == 3
+    with app.test_request_context():
+        assert "全年未发生影响审计独立性的违规情形" in statement.conclusion(f)[0]
+
+
+def test_a_report_not_yet_due_stands_in_the_way_then_goes_missing(db, agency, make_user,
+                                                                 year):
+    make_user(name="戊", staff_no="K01", joined_on=date(2025, 12, 1))
+    before_deadline = datetime(2026, 1, 3, 2, tzinfo=UTC)
+    f = statement.figures(agency, YEAR, before_deadline)
+    assert (f.reports.due, f.reports.missing) == (1, 2)
+    assert "pending_reports" in [o.kind for o in statement.obstacles(f)]
+    f = statement.figures(agency, YEAR, NOW)
+    assert (f.reports.due, f.reports.missing) == (0, 3)
+    assert ("2025-12", "戊") in [(m.period, m.name) for m in f.missing_reports]
+
+
+# The workflow through HTTP ------------------------------------------------------------------
+
+SECRET_TEXTS = ("来电请求从轻处理。", "李某某", "区某局")
+
+
+def signed_in(app, user):
+    client = app.test_client()
+    login(client, user)
+    return client
+
+
+def signature(leader) -> dict[str, str]:
+    """The sign form filled in: the password and a fresh code (the leader's second factor)."""
+    return {"password": factories.PASSWORD, "code": totp_code(leader.id)}
+
+
+def prepare_and_sign(app, people, year_=YEAR):
+    reviewer = signed_in(app, people["reviewer"])
+    response = post_form(reviewer, "/statements/prepare", {"year": str(year_)},
+                         form_url="/statements/")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    leader = signed_in(app, people["leader"])
+    response = post_form(leader, f"/statements/{year_}/sign", signature(people["leader"]),
+                         form_url=f"/statements/{year_}")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return reviewer, leader
+
+
+def pdf_text(data: bytes) -> str:
+    """The text, without white space. pypdf reads fpdf2's two-byte CID codes through the
+    embedded encoding CMap as single bytes and leaves a NUL before each character (poppler's
+    pdftotext reads them right): those go too."""
+    reader = PdfReader(io.BytesIO(data))
+    text = "".join(page.extract_text() for page in reader.pages)
+    return re.sub(r"[\s\x00]+", "", text)
+
+
+def embedded_fonts(data: bytes) -> list[bool]:
+    reader = PdfReader(io.BytesIO(data))
+    found = []
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            for descendant in font.get("/DescendantFonts", [font]):
+                descriptor = descendant.get_object()["/FontDescriptor"].get_object()
+                found.append(any(k in descriptor for k in ("/FontFile", "/FontFile2",
+                                                           "/FontFile3")))
+    return found
+
+
+def test_prepare_preview_sign_and_lock(app, db, year):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    response = post_form(reviewer, "/statements/prepare", {"year": "2025"},
+                         form_url="/statements/")
+    assert response.status_code == 302
+    page = reviewer.get("/statements/2025").get_data(as_text=True)
+    assert 'data-testid="preview"' in page and 'data-status="draft"' in page
+    leader = signed_in(app, people["leader"])
+    assert 'data-testid="sign-form"' in leader.get("/statements/2025").get_data(as_text=True)
+    wrong = post_form(leader, "/statements/2025/sign", {"password": "not the password"},
+                      form_url="/statements/2025")
+    assert wrong.status_code == 400
+    db.session.expire_all()
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert item.status == "draft"
+    head_before = db.session.scalar(sa.select(AuditLog.hash).order_by(AuditLog.id.desc()))
+    right = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
+                      form_url="/statements/2025")
+    assert right.status_code == 302
+    db.session.expire_all()
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert (item.status, item.signed_by_id) == ("locked", people["leader"].id)
+    assert item.log_head == head_before
+    assert len(item.records_digest) == 64
+    assert statement.stored(item) == statement.figures(item.agency, YEAR, item.signed_at)
+    actions = db.session.scalars(sa.select(AuditLog.action).where(
+        AuditLog.action.like("statement.%")).order_by(AuditLog.id)).all()
+    assert actions == ["statement.prepared", "statement.sign_refused", "statement.signed"]
+    page = leader.get("/statements/2025").get_data(as_text=True)
+    assert 'data-testid="signature"' in page and 'data-testid="sign-form"' not in page
+
+
+def test_the_signature_asks_for_the_second_factor_again(app, db, year, frozen):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    leader = signed_in(app, people["leader"])  # its code of this 30 seconds is now used
+    assert 'name="code"' in leader.get("/statements/2025").get_data(as_text=True)
+    now_code = pyotp.TOTP(people["leader"].totp_secret).at(frozen.value)
+    refused = [{"password": factories.PASSWORD},
+               {"password": factories.PASSWORD, "code": now_code},  # replayed
+               {"password": "not the password", "code": now_code}]
+    for data in refused:
+        response = post_form(leader, "/statements/2025/sign", data, form_url="/statements/2025")
+        assert response.status_code == 400, data
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
+    frozen.advance(seconds=30)
+    fresh = pyotp.TOTP(people["leader"].totp_secret).at(frozen.value)
+    response = post_form(leader, "/statements/2025/sign",
+                         {"password": factories.PASSWORD, "code": fresh},
+                         form_url="/statements/2025")
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(AnnualStatement.status)) == "locked"
+
+
+def test_only_a_leader_signs_and_a_locked_statement_is_not_signed_or_prepared_again(
+        app, db, year):
+    people, _cases = year
+    reviewer, leader = prepare_and_sign(app, people)
+    assert post_form(reviewer, "/statements/2025/sign", {"password": factories.PASSWORD},
+                     form_url="/statements/2025").status_code == 403
+    again = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
+                      form_url="/statements/2025")
+    assert again.status_code == 409
+    response = post_form(reviewer, "/statements/prepare", {"year": "2025"},
+                         form_url="/statements/")
+    assert response.status_code == 409
+    db.session.expire_all()
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert item.status == "locked" and item.prepared_by_id == people["reviewer"].id
+
+
+def test_a_bad_year_is_refused_and_prepares_nothing(app, db, year):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    for bad, status in (("二〇二五", 400), ("", 400), ("2027", 409)):
+        response = post_form(reviewer, "/statements/prepare", {"year": bad},
+                             form_url="/statements/")
+        assert response.status_code == status, bad
+        assert 'class="alert alert-danger"' in response.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(AnnualStatement)) == 0
+
+
+def test_a_changed_record_since_the_draft_refuses_the_signature(app, db, year):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    filing.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    db.session.commit()
+    leader = signed_in(app, people["leader"])
+    response = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
+                         form_url="/statements/2025")
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
+
+
+def test_records_of_a_locked_year_cannot_be_changed_in_the_portal(app, db, year):
+    people, cases = year
+    reviewer, _leader = prepare_and_sign(app, people)
+    owner = signed_in(app, people["b"])
+    reports = db.session.scalar(sa.select(sa.func.count()).select_from(ReportVersion))
+    response = post_form(owner, "/reports/2025-03/correct",
+                         {"reason": "补正", "declaration": "y"})
+    assert response.status_code == 409
+    assert "2025" in response.get_data(as_text=True)
+    response = post_form(owner, "/reports/2025-06", {"zero": "1", "declaration": "y"})
+    assert response.status_code == 409
+    response = post_form(owner, f"/incidents/{cases['b'].id}/correct",
+                         {**incident_form(), "reason": "补正"},
+                         form_url=f"/incidents/{cases['b'].id}/correct")
+    assert response.status_code == 400
+    response = post_form(reviewer, f"/review/incidents/{cases['j'].id}",
+                         {"action": "comment", "note": "补充说明"})
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ReportVersion)) == reports
+    assert len(db.session.get(Incident, cases["b"].id).versions) == 1
+    assert db.session.get(Incident, cases["j"].id).review.actions == []
+    # A correction is an addendum the statement page shows, to leaders too.
+    response = post_form(reviewer, "/statements/2025/addenda",
+                         {"text": "2025年6月乙的月度报告于锁定后补报。"},
+                         form_url="/statements/2025")
+    assert response.status_code == 302
+    assert "锁定后补报" in _leader.get("/statements/2025").get_data(as_text=True)
+
+
+def test_verify_matches_until_a_record_is_changed_in_the_database(app, db, year, runner):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    result = runner.invoke(args=["statement", "verify", "2025"])
+    assert result.exit_code == 0 and "MATCH" in result.output
+    db.session.execute(sa.update(MonthlyReport).where(MonthlyReport.period == "2025-03")
+                       .values(late=False))
+    db.session.commit()
+    result = runner.invoke(args=["statement", "verify", "2025"])
+    assert result.exit_code == 1 and "MISMATCH" in result.output
+
+
+def test_verify_finds_a_changed_determination(app, db, year, runner):
+    people, cases = year
+    prepare_and_sign(app, people)
+    db.session.execute(sa.update(Review).where(Review.id == cases["a"].review.id)
+                       .values(affected_independence=False))
+    db.session.commit()
+    assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 1
+
+
+def test_the_pdf_holds_the_figures_and_embeds_its_fonts(app, db, year):
+    people, cases = year
+    db.session.get(Review, cases["a"].review.id).affected_independence = False
+    review.act(cases["j"].review, people["reviewer"], "close",
+               review.Decision(affected=False, determination="正常履职"), NOW)
+    confirmations.confirm(people["j"], YEAR, "", NOW)
+    db.session.commit()
+    _reviewer, leader = prepare_and_sign(app, people)
+    response = leader.get("/statements/2025.pdf")
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    data = response.get_data()
+    text = pdf_text(data)
+    assert "全年未发生影响审计独立性的违规情形" not in text  # two reports are missing
+    assert "2025-04丁" in text and "2025-06乙" in text
+    assert people["leader"].agency.name in text
+    assert "34" in text and people["leader"].name in text
+    fonts = embedded_fonts(data)
+    assert fonts and all(fonts)
+    for secret in SECRET_TEXTS:
+        assert secret not in text
+
+
+def test_a_clean_year_says_so_in_the_pdf(app, db, year, runner, tmp_path):
+    people, cases = year
+    db.session.get(Review, cases["a"].review.id).affected_independence = False
+    review.act(cases["j"].review, people["reviewer"], "close",
+               review.Decision(affected=False, determination="正常履职"), NOW)
+    confirmations.confirm(people["j"], YEAR, "", NOW)
+    filing.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    filing.file_report(people["l"], Period(YEAR, 4), zero=True, now=NOW)
+    db.session.commit()
+    _reviewer, leader = prepare_and_sign(app, people)
+    served = leader.get("/statements/2025.pdf").get_data()
+    assert "全年未发生影响审计独立性的违规情形" in pdf_text(served)
+    out = tmp_path / "out.pdf"
+    result = runner.invoke(args=["statement", "build", "2025", "--pdf", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == served  # the same PDF, byte for byte
+
+
+def test_leaders_see_no_incident_content_and_their_appendix_has_no_incident_table(
+        app, db, year):
+    people, _cases = year
+    reviewer, leader = prepare_and_sign(app, people)
+    page = leader.get("/statements/2025").get_data(as_text=True)
+    response = leader.get("/statements/2025.xlsx")
+    assert response.status_code == 200, response.get_data(as_text=True)[:3000]
+    leader_book = openpyxl.load_workbook(io.BytesIO(response.data))
+    reviewer_book = openpyxl.load_workbook(
+        io.BytesIO(reviewer.get("/statements/2025.xlsx").data))
+    assert len(reviewer_book.sheetnames) == len(leader_book.sheetnames) + 1
+    cells = " ".join(str(c.value) for ws in leader_book for row in ws.iter_rows()
+                     for c in row)
+    for secret in SECRET_TEXTS:
+        assert secret not in page and secret not in cells
+    matrix = leader_book.worksheets[0]
+    rows = {row[0]: row for row in matrix.iter_rows(values_only=True)}
+    assert set(rows) >= {"A01", "B01", "J01", "L01"} and "F01" not in rows
+    assert len(rows["J01"]) == 15  # staff number, name, department and twelve months
+    incidents = reviewer_book.worksheets[-1]
+    assert incidents.max_row == 4  # header and three incidents
+
+
+def test_other_agencies_statements_are_not_found(app, db, year):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    stranger = factories.UserFactory(roles={"reviewer", "leader"})
+    client = signed_in(app, stranger)
+    for url in ("/statements/2025", "/statements/2025.pdf", "/statements/2025.xlsx"):
+        assert client.get(url).status_code == 404
+
+
+# The personal annual confirmation -----------------------------------------------------------
+
+def test_the_confirmation_opens_on_the_configured_day(app, db, year, frozen):
+    people, _cases = year
+    new = factories.UserFactory(agency=people["a"].agency, name="新人", staff_no="N99")
+    frozen.set(2026, 11, 20, 2)
+    client = signed_in(app, new)
+    assert client.get("/confirmation").headers["Location"].endswith("/confirmation/2025")
+    page = client.get("/confirmation/2026").get_data(as_text=True)
+    assert 'data-testid="not-open"' in page
+    refused = post_form(client, "/confirmation/2026", {"declaration": "y"},
+                        form_url="/confirmation/2025")
+    assert refused.status_code == 409
+    frozen.set(2026, 12, 1, 2)
+    client = signed_in(app, new)  # the session of 20 November has expired
+    assert post_form(client, "/confirmation/2026",
+                     {"declaration": "y", "exceptions": "3月一次来电未及时登记"}).status_code == 302
+    twice = post_form(client, "/confirmation/2026", {"declaration": "y"},
+                      form_url="/confirmation/2025")
+    assert twice.status_code == 409
+    db.session.expire_all()
+    row = db.session.scalar(sa.select(AnnualConfirmation).where(
+        AnnualConfirmation.user_id == new.id))
+    assert (row.year, row.exceptions) == (2026, "3月一次来电未及时登记")
+
+
+def test_the_confirmation_needs_the_declaration(app, db, year):
+    people, _cases = year
+    client = signed_in(app, people["j"])
+    assert post_form(client, "/confirmation/2025", {"exceptions": ""}).status_code == 400
+    db.session.expire_all()
+    assert confirmations.of(people["j"], YEAR) is None
+
+
+def test_a_leaver_is_not_asked_to_confirm(app, db, year):
+    people, _cases = year
+    assert not confirmations.must_confirm(people["l"], YEAR)
+
+
+def test_the_dashboard_lists_who_has_not_confirmed(app, db, year, frozen):
+    people, _cases = year
+    frozen.set(2025, 12, 10, 2)
+    page = signed_in(app, people["leader"]).get("/compliance/").get_data(as_text=True)
+    assert 'data-testid="not-confirmed"' in page
+    section = page.split('data-testid="not-confirmed"')[1].split("</table>")[0]
+    assert "丙" in section and "甲" not in section
+
+
+def test_a_locked_year_closes_the_confirmation(app, db, year):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    client = signed_in(app, people["j"])
+    response = post_form(client, "/confirmation/2025", {"declaration": "y"})
+    assert response.status_code in (200, 409)
+    assert confirmations.of(people["j"], YEAR) is None
+
+
+def _confirmation_notices(now: datetime) -> list[tuple[int, str, int]]:
+    return [(n.user_id, n.period, n.seq) for n in reminders.plan(now)
+            if n.kind == outbox.CONFIRM]
+
+
+def test_those_who_have_not_confirmed_are_reminded_once_per_stage(app, db, year, frozen):
+    people, _cases = year
+    j, foreign = people["j"].id, people["foreign"].id
+    assert _confirmation_notices(datetime(2025, 11, 30, 2, tzinfo=UTC)) == []
+    opening = datetime(2025, 12, 1, 1, tzinfo=UTC)  # 09:00 in Beijing
+    notices = [n for n in reminders.plan(opening) if n.kind == outbox.CONFIRM]
+    # a and b confirmed, l has left: only j (and the other agency's auditor, in their agency).
+    assert sorted((n.user_id, n.period, n.seq) for n in notices) == [(j, "2025", 0),
+                                                                     (foreign, "2025", 0)]
+    assert outbox.enqueue(notices, opening) == 2
+    assert outbox.enqueue(notices, opening) == 0  # a second round: the key is taken
+    assert (j, "2025", 1) in _confirmation_notices(datetime(2025, 12, 8, 1, tzinfo=UTC))
+    confirmations.confirm(people["j"], YEAR, "", datetime(2025, 12, 9, 2, tzinfo=UTC))
+    assert j not in [n[0] for n in _confirmation_notices(datetime(2025, 12, 15, 1,
+                                                                  tzinfo=UTC))]
+    with app.test_request_context():
+        row = db.session.scalar(sa.select(Outbox).where(Outbox.user_id == j))
+        text = outbox.content(row)
+    assert text.link == "/confirmation/2025"
+
+
+def test_renaming_a_person_or_department_after_signing_still_verifies(app, db, year, runner):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    people["j"].name = "丙（改名）"
+    people["a"].department.name = "审计一处"
+    db.session.commit()
+    result = runner.invoke(args=["statement", "verify", "2025"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_pdf_is_in_the_readers_language(app, db, year):
+    people, _cases = year
+    people["leader"].locale = "en"
+    db.session.commit()
+    _reviewer, leader = prepare_and_sign(app, people)
+    text = pdf_text(leader.get("/statements/2025.pdf").get_data())
+    assert "Annualstatementonauditindependencefor2025" in text
+    assert "Signedby:" in text

@@ -35,7 +35,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app import clock
+from app import clock, mailsettings
 from app.extensions import db
 from app.models import Outbox, ReviewAction, User, UTCDateTime
 
@@ -43,12 +43,19 @@ PENDING, SENT, FAILED, PORTAL = "pending", "sent", "failed", "portal"
 OPEN, APPROACHING, DUE_TODAY, OVERDUE, DIGEST = (
     "period_open", "approaching", "deadline_day", "overdue", "digest")
 RETURNED, FINISHED, TEST = "returned", "review_finished", "test"
+# The personal annual confirmation (app/confirmations.py); its `period` holds the year.
+CONFIRM = "annual_confirmation"
+# A one-time link to set a password (app/auth_tokens.py). Its row holds the token only until the
+# e-mail is sent or the link is used or replaced; it never shows in the bell.
+SIGNIN = "signin_link"
+MAIL_ONLY = (TEST, SIGNIN)
 STATUSES = {PENDING: _l("Pending"), SENT: _l("Sent"), FAILED: _l("Failed"),
             PORTAL: _l("In the portal only (no e-mail address)")}
 KINDS = {OPEN: _l("Period open"), APPROACHING: _l("Deadline approaching"),
          DUE_TODAY: _l("Deadline day"), OVERDUE: _l("Overdue"),
          DIGEST: _l("Digest of non-filers"), RETURNED: _l("Returned for supplement"),
-         FINISHED: _l("Review finished"), TEST: _l("Test e-mail")}
+         FINISHED: _l("Review finished"), TEST: _l("Test e-mail"),
+         SIGNIN: _l("Sign-in link"), CONFIRM: _l("Personal annual confirmation")}
 NO_CONTENT = _l("This e-mail never contains the content of a registration: sign in to the "
                 "portal to see it.")
 BATCH = 200
@@ -166,6 +173,10 @@ def _link(row: Outbox, params: dict) -> str:
         return "/compliance/"
     if row.kind == TEST:
         return "/"
+    if row.kind == CONFIRM:
+        return f"/confirmation/{row.period}"
+    if row.kind == SIGNIN:
+        return f"/welcome/{params['token']}" if "token" in params else "/login"
     return f"/reports/{row.period}"
 
 
@@ -204,6 +215,11 @@ def content(row: Outbox) -> Content:
         FINISHED: (_("The review of a registration of yours is finished"),
                    [_("The discipline office has finished reviewing one of your registrations. "
                       "Sign in to the portal to see the result.")]),
+        CONFIRM: (_("Your personal annual confirmation for %(year)s", year=period),
+                  [_("Please confirm for %(year)s that you registered every attempt to probe or "
+                     "interfere with an audit matter, or write the exceptions. The discipline "
+                     "office needs every confirmation for the annual statement.",
+                     year=period)]),
         TEST: (_("Test e-mail from the audit independence portal"),
                [_("If you can read this, the portal can send e-mail.")]),
     }
@@ -215,18 +231,34 @@ def content(row: Outbox) -> Content:
                       "of %(due)s:", "%(num)d people have not filed the report for %(period)s, "
                       "due by the end of %(due)s:", count, period=period, due=due),
              *_digest_lines(params)])
+    if row.kind == SIGNIN:
+        texts[SIGNIN] = _signin_text(params)
     subject, paragraphs = texts[row.kind]
     return Content(subject, paragraphs, _link(row, params))
 
 
+def _signin_text(params: dict) -> tuple[str, list[str]]:
+    staff_no, expires = params.get("staff_no", ""), params.get("expires", "")
+    if params.get("purpose") == "reset":
+        return (_("Your password for the audit independence portal was reset"),
+                [_("An administrator has reset the password of your account (staff number "
+                   "%(staff_no)s). Set a new one with the link below: it works once, until "
+                   "%(expires)s. If you did not expect this, tell the discipline office.",
+                   staff_no=staff_no, expires=expires)])
+    return (_("Your account on the audit independence portal"),
+            [_("An account has been opened for you (staff number %(staff_no)s). Set your "
+               "password with the link below: it works once, until %(expires)s.",
+               staff_no=staff_no, expires=expires)])
+
+
 def base_url() -> str:
-    return current_app.config["PORTAL_BASE_URL"].rstrip("/")
+    return mailsettings.effective().base_url
 
 
 def message_id(row: Outbox) -> str:
     """Stable across retries and processes: the same row always gives the same Message-ID."""
     digest = hashlib.sha256(row.key.encode()).hexdigest()[:24]
-    domain = current_app.config["MAIL_FROM"].rpartition("@")[2] or "localhost"
+    domain = mailsettings.effective().mail_from.rpartition("@")[2] or "localhost"
     return f"<outbox.{row.id}.{digest}@{domain}>"
 
 
@@ -245,7 +277,7 @@ def render(row: Outbox, locale: str) -> Message:
             content=text, url=url, no_content=str(NO_CONTENT))
     message = MIMEMultipart("alternative")
     message["Subject"] = Header(text.subject, "utf-8")
-    message["From"] = current_app.config["MAIL_FROM"]
+    message["From"] = mailsettings.effective().mail_from
     message["To"] = row.email or ""
     message["Date"] = format_datetime(row.created_at)
     message["Message-ID"] = message_id(row)
@@ -285,12 +317,13 @@ def claim(now: datetime, limit: int = BATCH) -> list[Outbox]:
 
 
 def _connect() -> smtplib.SMTP:
-    config = current_app.config
-    smtp = smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["SMTP_TIMEOUT"])
-    if config["SMTP_TLS"]:
+    settings = mailsettings.effective()  # the administrator's, unless the environment pins them
+    smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port,
+                        timeout=current_app.config["SMTP_TIMEOUT"])
+    if settings.smtp_tls:
         smtp.starttls()
-    if config["SMTP_USER"]:
-        smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+    if settings.smtp_user:
+        smtp.login(settings.smtp_user, settings.smtp_password)
     return smtp
 
 
@@ -336,6 +369,10 @@ def _settle(rows: Sequence[Outbox], errors: dict[int, str], now: datetime) -> De
             sa.update(Outbox).where(Outbox.id.in_(sent_ids))
             .values(status=SENT, sent_at=now, lease=None, lease_until=None, last_error="")
             .execution_options(synchronize_session=False))
+        # A sent sign-in link lives in the user's mailbox only.
+        db.session.execute(
+            sa.update(Outbox).where(Outbox.id.in_(sent_ids), Outbox.kind == SIGNIN)
+            .values(params="{}").execution_options(synchronize_session=False))
     limit = current_app.config["REMINDER_MAX_ATTEMPTS"]
     for row in rows:
         if row.id in errors:
@@ -357,7 +394,7 @@ def deliver(now: datetime | None = None, limit: int | None = None) -> Delivery:
     instead of burning their attempts.
     """
     total = Delivery()
-    if not current_app.config["SMTP_HOST"]:
+    if not mailsettings.effective().smtp_host:
         return total
     while limit is None or total.sent + total.failed < limit:
         moment = now or clock.now()

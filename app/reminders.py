@@ -22,7 +22,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 from flask import current_app
 
-from app import auditlog, outbox
+from app import auditlog, confirmations, outbox, yearlock
 from app.extensions import db
 from app.filing import deadline_rule
 from app.models import Agency, Department, MonthlyReport, User, UserRole
@@ -55,39 +55,72 @@ class Auditor(NamedTuple):  # a tuple: a national round builds 100,000 of them
                                               and self.left_on >= today)))
 
 
-def _at(day: date, rule: DeadlineRule) -> datetime:
-    hour = current_app.config["REMINDER_HOUR"]
+@dataclass(frozen=True)
+class Schedule:
+    """An agency's reminder schedule; what it leaves unset comes from the REMINDER_* config."""
+
+    hour: int
+    approaching_days: int
+    overdue_every_days: int
+    overdue_times: int
+    digest_every_days: int
+    digest_times: int
+
+
+SCHEDULE_FIELDS = tuple(Schedule.__dataclass_fields__)
+
+
+def schedule_of(agency: Agency | None) -> Schedule:
+    config = current_app.config
+    own = {name: getattr(agency, f"reminder_{name}", None) for name in SCHEDULE_FIELDS}
+    return Schedule(**{name: config[f"REMINDER_{name.upper()}"] if value is None else value
+                       for name, value in own.items()})
+
+
+def _at(day: date, rule: DeadlineRule, hour: int) -> datetime:
     return datetime.combine(day, time(hour), tzinfo=rule.tz).astimezone(UTC)
 
 
 def _chain(moments: list[tuple[str, int, date]], rule: DeadlineRule,
-           last_lasts: int) -> list[Stage]:
+           last_lasts: int, hour: int) -> list[Stage]:
     """Stages from (kind, seq, day); each lasts until the next, the last one `last_lasts` days."""
     moments = sorted(moments, key=lambda m: m[2])
-    starts = [_at(day, rule) for _kind, _seq, day in moments]
+    starts = [_at(day, rule, hour) for _kind, _seq, day in moments]
     ends = [*starts[1:], starts[-1] + timedelta(days=last_lasts)]
     return [Stage(kind, seq, start, end)
             for (kind, seq, _day), start, end in zip(moments, starts, ends, strict=True)]
 
 
-def auditor_stages(rule: DeadlineRule, period: Period) -> list[Stage]:
-    config = current_app.config
+def auditor_stages(rule: DeadlineRule, period: Period,
+                   schedule: Schedule | None = None) -> list[Stage]:
+    plan = schedule or schedule_of(None)
     due, opens = rule.due_date(period), period.next().first_day
-    every = config["REMINDER_OVERDUE_EVERY_DAYS"]
+    every = plan.overdue_every_days
     moments = [(outbox.OPEN, 0, opens),
-               (outbox.APPROACHING, 0, due - timedelta(days=config["REMINDER_APPROACHING_DAYS"])),
+               (outbox.APPROACHING, 0, due - timedelta(days=plan.approaching_days)),
                (outbox.DUE_TODAY, 0, due),
                *((outbox.OVERDUE, n + 1, due + timedelta(days=1 + every * n))
-                 for n in range(config["REMINDER_OVERDUE_TIMES"]))]
+                 for n in range(plan.overdue_times))]
     # A short deadline can put "approaching" before the month is over: no reminder then.
-    return _chain([m for m in moments if m[2] >= opens], rule, every)
+    return _chain([m for m in moments if m[2] >= opens], rule, every, plan.hour)
 
 
-def digest_stages(rule: DeadlineRule, period: Period) -> list[Stage]:
-    config = current_app.config
-    due, every = rule.due_date(period), config["REMINDER_DIGEST_EVERY_DAYS"]
+def digest_stages(rule: DeadlineRule, period: Period,
+                  schedule: Schedule | None = None) -> list[Stage]:
+    plan = schedule or schedule_of(None)
+    due, every = rule.due_date(period), plan.digest_every_days
     return _chain([(outbox.DIGEST, n + 1, due + timedelta(days=1 + every * n))
-                   for n in range(config["REMINDER_DIGEST_TIMES"])], rule, every)
+                   for n in range(plan.digest_times)], rule, every, plan.hour)
+
+
+def confirmation_stages(rule: DeadlineRule, year: int,
+                        schedule: Schedule | None = None) -> list[Stage]:
+    """The personal annual confirmation: the day it opens, then every N days, K times."""
+    config, plan = current_app.config, schedule or schedule_of(None)
+    every, opens = config["CONFIRMATION_REMINDER_EVERY_DAYS"], confirmations.opens_on(year)
+    return _chain([(outbox.CONFIRM, n, opens + timedelta(days=every * n))
+                   for n in range(config["CONFIRMATION_REMINDER_TIMES"])], rule, every,
+                  plan.hour)
 
 
 def current_stage(stages: list[Stage], now: datetime) -> Stage | None:
@@ -133,13 +166,13 @@ def _recent(current: Period) -> list[Period]:
 
 
 def agency_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
-    rule = deadline_rule(agency)
+    rule, schedule = deadline_rule(agency), schedule_of(agency)
     today = now.astimezone(rule.tz).date()
     current = period_of(now, rule.tz)
     auditors = None
     for period in _recent(current):
-        mine = current_stage(auditor_stages(rule, period), now)
-        digest = current_stage(digest_stages(rule, period), now)
+        mine = current_stage(auditor_stages(rule, period, schedule), now)
+        digest = current_stage(digest_stages(rule, period, schedule), now)
         if mine is None and digest is None:
             continue
         auditors = auditors if auditors is not None else _auditors(agency)
@@ -155,10 +188,28 @@ def agency_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
                                digest_params) for user_id, email in _reviewers(agency))
 
 
+def confirmation_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
+    """Reminders to the auditors in post who have not confirmed, while the year is not locked
+    (last year's stages may run into January)."""
+    rule, schedule = deadline_rule(agency), schedule_of(agency)
+    today = now.astimezone(rule.tz).date()
+    for year in (today.year - 1, today.year):
+        stage = current_stage(confirmation_stages(rule, year, schedule), now)
+        if stage is None or yearlock.locked(agency.id, year):
+            continue
+        done = confirmations.given_by(agency, year)
+        yield from (Notice(a.id, stage.kind, str(year), stage.seq, a.email, {})
+                    for a in _auditors(agency)
+                    if a.joined_on <= min(today, date(year, 12, 31)) and a.id not in done
+                    and (a.left_on is None or a.left_on >= today))
+
+
 def plan(now: datetime) -> list[Notice]:
     """Every notice valid at `now`, across agencies (enqueued ones included: the key decides)."""
     agencies = db.session.scalars(sa.select(Agency).order_by(Agency.id))
-    return [notice for agency in agencies for notice in agency_notices(agency, now)]
+    return [notice for agency in agencies
+            for notices in (agency_notices(agency, now), confirmation_notices(agency, now))
+            for notice in notices]
 
 
 @dataclass(frozen=True)

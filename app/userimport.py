@@ -1,4 +1,5 @@
-"""Import staff from a CSV file as Chinese Excel writes it (UTF-8, UTF-8 with BOM, or GBK).
+"""Import staff from an XLSX file or a CSV file as Chinese Excel writes it (UTF-8, UTF-8 with
+BOM, or GBK): the same code behind `flask import-users` and the administrator's import page.
 
 All rows or none: every row is checked first; any error and nothing is written. Rows are matched
 by staff number, so importing the same file twice changes nothing. A blank cell, or a column the
@@ -9,19 +10,17 @@ department, no e-mail, the auditor role and today as its joining date): an expor
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-from dataclasses import dataclass, field
 from datetime import date
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
-from app import auditlog
+from app import accounts, auditlog, tabular
 from app.extensions import db
 from app.models import Agency, Department, User
+from app.tabular import RowResult, UnreadableFile
 from app.vocab import ROLES
 
 # Accepted header names, Chinese or English, for each column.
@@ -39,41 +38,6 @@ ROLE_NAMES = {"审计人员": "auditor", "纪检": "reviewer", "审理": "review
 DATE_RE = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})")
 STAFF_NO_MAX = User.__table__.c.staff_no.type.length
 NAME_MAX = User.__table__.c.name.type.length
-
-
-class UnreadableFile(ValueError):
-    pass
-
-
-def decode(raw: bytes) -> str:
-    """UTF-8 (with or without BOM) if it decodes, else GB18030 (a superset of GBK)."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return raw.decode("gb18030")
-    except UnicodeDecodeError:
-        raise UnreadableFile(_("the file is neither UTF-8 nor GBK text")) from None
-
-
-@dataclass
-class RowResult:
-    line: int
-    staff_no: str
-    action: str = ""  # create / update / unchanged
-    errors: list[str] = field(default_factory=list)
-    # The fields the row gives (blank cells left out), as User attribute names.
-    values: dict = field(default_factory=dict)
-
-
-def _column_map(header: list[str]) -> dict[str, int]:
-    positions = {}
-    for index, name in enumerate(header):
-        for key, names in HEADERS.items():
-            if name.strip().lower() in names:
-                positions[key] = index
-    return positions
 
 
 def _parse_date(text: str) -> date:
@@ -114,19 +78,30 @@ def _check_identity(result: RowResult, name: str) -> None:
         result.errors.append(_("name longer than %(max)d characters", max=NAME_MAX))
 
 
+def department_value(text: str, departments: dict[str, Department],
+                     result: RowResult) -> Department | None:
+    """The department a cell names; an error if it is unknown or archived."""
+    department = departments.get(text)
+    if department is None:
+        result.errors.append(_("unknown department %(name)s", name=text))
+    elif department.archived:
+        result.errors.append(_("department %(name)s is archived", name=text))
+    return department
+
+
+def agency_departments(agency: Agency) -> dict[str, Department]:
+    return {d.name: d for d in db.session.scalars(
+        sa.select(Department).where(Department.agency_id == agency.id))}
+
+
 def _parse_row(line: int, row: list[str], columns: dict[str, int],
                departments: dict[str, Department]) -> RowResult:
-    def cell(key: str) -> str:
-        index = columns.get(key)
-        return row[index].strip() if index is not None and index < len(row) else ""
-
+    cell = tabular.cell_reader(row, columns)
     result = RowResult(line, cell("staff_no"))
     _check_identity(result, cell("name"))
     values: dict = {"name": cell("name")}
     if cell("department"):
-        values["department"] = departments.get(cell("department"))
-        if values["department"] is None:
-            result.errors.append(_("unknown department %(name)s", name=cell("department")))
+        values["department"] = department_value(cell("department"), departments, result)
     if cell("email"):
         values["email"] = _parse_email(cell("email"), result)
     if roles := _parse_roles(cell("roles"), result):
@@ -140,37 +115,17 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
     return result
 
 
-def _read(raw: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the non-blank rows with their line numbers; UnreadableFile if not CSV."""
-    reader = csv.reader(io.StringIO(decode(raw)))
-    rows = []
-    try:
-        header = next(reader, [])
-        start = reader.line_num + 1  # a quoted cell may span lines: report where the row starts
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append((start, row))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise UnreadableFile(_("line %(line)d is not valid CSV: %(error)s",
-                               line=reader.line_num, error=error)) from None
-    return header, rows
-
-
 def check(agency: Agency, raw: bytes) -> list[RowResult]:
     """Every row with what importing it would do, or why it cannot be imported."""
     try:
-        header, rows = _read(raw)
+        header, rows = tabular.read(raw)
     except UnreadableFile as error:
         return [RowResult(1, "", errors=[str(error)])]
-    columns = _column_map(header)
+    columns = tabular.column_map(header, HEADERS)
     if "staff_no" not in columns or "name" not in columns:
         message = _("the header must name at least 工号 (staff number) and 姓名 (name)")
         return [RowResult(1, "", errors=[message])]
-    departments = {
-        d.name: d for d in db.session.scalars(
-            sa.select(Department).where(Department.agency_id == agency.id))
-    }
+    departments = agency_departments(agency)
     results = [_parse_row(line, row, columns, departments) for line, row in rows]
     _flag_duplicates(results)
     _classify(agency, results)
@@ -179,14 +134,10 @@ def check(agency: Agency, raw: bytes) -> list[RowResult]:
 
 def _flag_duplicates(results: list[RowResult]) -> None:
     """A staff number or an e-mail given on two lines of the file: the later line is wrong."""
-    staff_nos: dict[str, int] = {}
+    tabular.flag_duplicate_keys(
+        results, lambda line: _("duplicate staff number (also on line %(line)d)", line=line))
     emails: dict[str, int] = {}
     for result in results:
-        if result.staff_no in staff_nos:
-            result.errors.append(_("duplicate staff number (also on line %(line)d)",
-                                   line=staff_nos[result.staff_no]))
-        elif result.staff_no:
-            staff_nos[result.staff_no] = result.line
         email = (result.values.get("email") or "").lower()
         if email in emails:
             result.errors.append(_("duplicate e-mail (also on line %(line)d)",
@@ -245,6 +196,7 @@ def apply(agency: Agency, results: list[RowResult], today: date) -> int:
             user.roles = {"auditor"}
             db.session.add(user)
         fields = _changes(user, result.values)
+        before = accounts.snapshot(user, tuple(fields))
         for key in fields:
             setattr(user, key, result.values[key])
         db.session.flush()
@@ -253,6 +205,7 @@ def apply(agency: Agency, results: list[RowResult], today: date) -> int:
                             roles=sorted(user.roles), source="import")
         else:
             auditlog.record("user.updated", user, staff_no=user.staff_no, fields=fields,
+                            changes=accounts.diff(before, accounts.snapshot(user, tuple(fields))),
                             source="import")
         changed += 1
     return changed

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from babel.messages.extract import extract_from_file
 
-from app import userimport
+from app import tabular, userimport
 from app.cli import import_users_command
 from app.models import AuditLog, User
 from tests import factories
@@ -236,8 +236,11 @@ def test_an_updated_file_updates_by_staff_number(db, run_import, departments):
     updates = {json.loads(log.detail)["staff_no"]: json.loads(log.detail)
                for log in logs(db, "user.updated")}
     assert updates == {
-        "A002": {"staff_no": "A002", "fields": ["department", "roles"], "source": "import"},
-        "A003": {"staff_no": "A003", "fields": ["email"], "source": "import"},
+        "A002": {"staff_no": "A002", "fields": ["department", "roles"], "source": "import",
+                 "changes": {"department": ["机关纪委", "财政审计科"],
+                             "roles": [["reviewer"], ["auditor", "reviewer"]]}},
+        "A003": {"staff_no": "A003", "fields": ["email"], "source": "import",
+                 "changes": {"email": [None, "chenxy@example.org"]}},
     }
     assert {log.object_id for log in logs(db, "user.updated")} == {
         staff["A002"].id, staff["A003"].id}
@@ -315,7 +318,8 @@ MESSAGES = {
 
 def test_error_messages_are_marked_for_translation():
     """`make messages` (pybabel extract) finds every error message of the import."""
-    extracted = extract_from_file("python", Path(userimport.__file__))
+    extracted = [entry for module in (userimport, tabular)
+                 for entry in extract_from_file("python", Path(module.__file__))]
     assert {message for _line, message, _comments, _context in extracted} >= MESSAGES
 
 

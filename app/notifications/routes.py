@@ -6,11 +6,11 @@ Neither shows incident content: notices never hold any (see app/outbox.py).
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app import auditlog, clock, outbox
+from app import auditlog, clock, mailsettings, outbox
 from app.access import role_required
 from app.extensions import db
 from app.models import Outbox, User
@@ -25,7 +25,7 @@ OUTBOX_SIZE = 100
 
 
 def _mine() -> sa.ColumnElement[bool]:
-    return sa.and_(Outbox.user_id == current_user.id, Outbox.kind != outbox.TEST)
+    return sa.and_(Outbox.user_id == current_user.id, Outbox.kind.not_in(outbox.MAIL_ONLY))
 
 
 @bp.app_context_processor
@@ -84,7 +84,7 @@ def test_mail():
     db.session.commit()
     outbox.deliver()
     db.session.refresh(row)
-    if not current_app.config["SMTP_HOST"]:
+    if not mailsettings.effective().smtp_host:
         flash(_("No mail server is configured (SMTP_HOST): the test e-mail waits in the "
                 "outbox."), "warning")
     elif row.status == outbox.SENT:

@@ -1,0 +1,191 @@
+from functools import cache
+from zoneinfo import available_timezones
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired, FileSize
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    URLField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    URL,
+    AnyOf,
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.vocab import ROLES
+
+ANY = SelectChoice("", _l("All"))
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class UserFilterForm(FlaskForm):
+    """The account list's filters: a GET form (no CSRF: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Search (name, staff number, e-mail)"),
+                    validators=[Optional(), Length(max=100)], filters=[_stripped])
+    department = SelectField(_l("Department"), coerce=int, validators=[Optional()])
+    role = SelectField(_l("Role"), validators=[Optional()],
+                       choices=[ANY, *(SelectChoice(code, label) for code, label in ROLES.items())])
+    active = SelectField(_l("Status"), validators=[Optional()],
+                         choices=[ANY, SelectChoice("1", _l("Active")),
+                                  SelectChoice("0", _l("Deactivated"))])
+    page = IntegerField(validators=[Optional()], default=1)
+
+
+class UserForm(FlaskForm):
+    staff_no = StringField(_l("Staff number"), validators=[DataRequired(), Length(max=32)],
+                           filters=[_stripped])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)],
+                       filters=[_stripped])
+    email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)],
+                       filters=[_stripped])
+    department = SelectField(_l("Department"), coerce=int)
+    roles = SelectMultipleField(
+        _l("Roles"), validators=[DataRequired(_l("Choose at least one role."))],
+        choices=[SelectChoice(code, label) for code, label in ROLES.items()],
+        widget=ListWidget(prefix_label=False), option_widget=CheckboxInput())
+    joined_on = DateField(_l("In post since"), validators=[InputRequired()])
+    submit = SubmitField(_l("Save"))
+
+
+class DeactivateForm(FlaskForm):
+    left_on = DateField(_l("Left on (调离日期)"), validators=[InputRequired()])
+    submit = SubmitField(_l("Deactivate"))
+
+
+class ReactivateForm(FlaskForm):
+    submit = SubmitField(_l("Reactivate"))
+
+
+class ImportForm(FlaskForm):
+    file = FileField(_l("File (XLSX or CSV)"), validators=[
+        FileRequired(_l("Choose a file.")),
+        FileSize(IMPORT_MAX_BYTES, message=_l("The file is larger than 5 MB."))])
+    submit = SubmitField(_l("Check the file"))
+
+
+class ApplyImportForm(FlaskForm):
+    token = HiddenField(validators=[DataRequired()])
+    submit = SubmitField(_l("Import all rows"))
+
+
+class DepartmentForm(FlaskForm):
+    name = StringField(_l("Department name"), validators=[DataRequired(), Length(max=120)],
+                       filters=[_stripped])
+    submit = SubmitField(_l("Save"))
+
+
+class ArchiveForm(FlaskForm):
+    """Archive ("1") or restore ("0"): the state wanted, so a double click does no harm."""
+
+    archived = HiddenField(validators=[AnyOf(["0", "1"])])
+
+
+class ProjectForm(FlaskForm):
+    code = StringField(_l("Project code"), validators=[DataRequired(), Length(max=32)],
+                       filters=[_stripped])
+    name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=200)],
+                       filters=[_stripped])
+    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(2000, 2100)])
+    department = SelectField(_l("Lead department"), coerce=int)
+    submit = SubmitField(_l("Save"))
+
+
+class ProjectFilterForm(FlaskForm):
+    class Meta:
+        csrf = False
+
+    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(2000, 2100)])
+
+
+@cache
+def _timezones() -> list[str]:
+    return sorted(available_timezones())
+
+
+def _optional_int(label: str, low: int, high: int) -> IntegerField:
+    return IntegerField(label, validators=[Optional(), NumberRange(low, high)])
+
+
+class AgencyForm(FlaskForm):
+    name = StringField(_l("Agency name"), validators=[DataRequired(), Length(max=120)],
+                       filters=[_stripped])
+    timezone = SelectField(_l("Time zone"), validators=[DataRequired()])
+    deadline_day = IntegerField(_l("Deadline day (of the following month)"),
+                                validators=[InputRequired(), NumberRange(1, 28)])
+    shift_to_workday = BooleanField(
+        _l("A deadline on a day off moves to the next working day"))
+    reminder_hour = _optional_int(_l("Hour of the reminders (local time)"), 0, 23)
+    reminder_approaching_days = _optional_int(
+        _l("“Deadline approaching” this many days before"), 1, 20)
+    reminder_overdue_every_days = _optional_int(_l("Overdue notices every … days"), 1, 15)
+    reminder_overdue_times = _optional_int(_l("Overdue notices at most … times"), 0, 10)
+    reminder_digest_every_days = _optional_int(
+        _l("Digest of non-filers every … days"), 1, 15)
+    reminder_digest_times = _optional_int(_l("Digest of non-filers at most … times"), 1, 10)
+    submit = SubmitField(_l("Save settings"))
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = _timezones()
+
+
+class MailForm(FlaskForm):
+    smtp_host = StringField(_l("Mail server (SMTP host)"),
+                            validators=[Optional(), Length(max=255)], filters=[_stripped])
+    smtp_port = IntegerField(_l("Port"), validators=[InputRequired(), NumberRange(1, 65535)])
+    smtp_tls = BooleanField(_l("STARTTLS after connecting"))
+    smtp_user = StringField(_l("User name"), validators=[Optional(), Length(max=255)],
+                            filters=[_stripped])
+    smtp_password = PasswordField(_l("Password"), validators=[Optional(), Length(max=255)])
+    clear_password = BooleanField(_l("Remove the stored password"))
+    mail_from = EmailField(_l("Sender address"),
+                           validators=[DataRequired(), Email(), Length(max=254)],
+                           filters=[_stripped])
+    portal_base_url = URLField(_l("Portal address as users reach it (for links in e-mails)"),
+                               validators=[DataRequired(), URL(require_tld=False),
+                                           Length(max=255)], filters=[_stripped])
+    submit = SubmitField(_l("Save mail settings"))
+
+    def validate_portal_base_url(self, field: URLField) -> None:
+        if not field.data.lower().startswith(("http://", "https://")):
+            raise ValidationError(_l("The address starts with http:// or https://."))
+
+
+class CalendarDayForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[InputRequired()])
+    is_workday = SelectField(_l("This date is"), choices=[
+        SelectChoice("0", _l("a day off (放假)")),
+        SelectChoice("1", _l("a working day (调休上班)"))], validators=[AnyOf(["0", "1"])])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=120)], filters=[_stripped])
+    submit = SubmitField(_l("Add the date"))
+
+
+class DeleteForm(FlaskForm):
+    """A delete button: the CSRF token is all it carries."""

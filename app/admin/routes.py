@@ -1,0 +1,514 @@
+"""The administrator's pages. Each works on the administrator's own agency only."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from app import (
+    accounts,
+    agencysettings,
+    clock,
+    mailsettings,
+    organisation,
+    projectimport,
+    reminders,
+    tabular,
+    uploads,
+    userimport,
+)
+from app.access import role_required
+from app.admin import bp
+from app.admin.forms import (
+    ANY,
+    AgencyForm,
+    ApplyImportForm,
+    ArchiveForm,
+    CalendarDayForm,
+    DeactivateForm,
+    DeleteForm,
+    DepartmentForm,
+    ImportForm,
+    MailForm,
+    ProjectFilterForm,
+    ProjectForm,
+    ReactivateForm,
+    UserFilterForm,
+    UserForm,
+)
+from app.extensions import db
+from app.models import Agency, AuditProject, CalendarDay, Department, User
+from app.workcalendar import official_calendar_covers
+
+PER_PAGE = 50
+NO_DEPARTMENT = SelectChoice(0, _l("No department"))
+
+
+@bp.before_request
+@role_required("admin")
+def _admins_only() -> None:
+    """Every page here is for administrators (others: 403, anonymous: sign-in first)."""
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _agency() -> Agency:
+    return _me().agency
+
+
+def _today() -> date:
+    return clock.now().astimezone(ZoneInfo(_agency().timezone)).date()
+
+
+def _mine_or_404(model: type, record_id: int):
+    record = db.session.get(model, record_id)
+    if record is None or record.agency_id != _me().agency_id:
+        abort(404)
+    return record
+
+
+def _department_choices(keep: Department | None = None) -> list[SelectChoice]:
+    return [NO_DEPARTMENT, *(SelectChoice(d.id, d.name)
+                             for d in accounts.department_choices(_agency(), keep))]
+
+
+def _department(department_id: int) -> Department | None:
+    return _mine_or_404(Department, department_id) if department_id else None
+
+
+# Accounts ------------------------------------------------------------------------------------
+
+@bp.get("/")
+def index():
+    return redirect(url_for("admin.users"))
+
+
+@bp.get("/users")
+def users():
+    form = UserFilterForm(request.args)
+    departments = organisation.departments(_agency())
+    form.department.choices = [SelectChoice(0, ANY.label),
+                               *(SelectChoice(d.id, d.name) for d, _count in departments)]
+    if not form.validate():
+        abort(400)
+    page_no = max(form.page.data or 1, 1)
+    wanted = accounts.Search(q=form.q.data or "", department_id=form.department.data or 0,
+                             role=form.role.data or "", active=form.active.data or "")
+    page = accounts.search(_agency(), wanted, page_no, PER_PAGE)
+    return render_template("admin/users.html", form=form, page=page, page_no=page_no,
+                           per_page=PER_PAGE,
+                           args={k: v for k, v in request.args.items() if k != "page"})
+
+
+def _user_values(form: UserForm) -> dict:
+    return {"staff_no": form.staff_no.data, "name": form.name.data,
+            "email": form.email.data or None, "department": _department(form.department.data),
+            "roles": set(form.roles.data), "joined_on": form.joined_on.data}
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def new_user():
+    form = UserForm()
+    form.department.choices = _department_choices()
+    if request.method == "GET":
+        form.roles.data, form.joined_on.data = ["auditor"], _today()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create(_agency(), _user_values(form))
+        except accounts.AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Account %(staff_no)s created.", staff_no=user.staff_no), "success")
+            return redirect(url_for("admin.edit_user", user_id=user.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("admin/user_form.html", form=form, user=None), status
+
+
+def _user_page(user: User, form: UserForm, status: int = 200,
+               deactivate: DeactivateForm | None = None):
+    if deactivate is None:
+        deactivate = DeactivateForm(formdata=None, left_on=_today())
+    return render_template("admin/user_form.html", form=form, user=user,
+                           deactivate=deactivate, reactivate=ReactivateForm()), status
+
+
+def _user_form(user: User, posted: bool = False) -> UserForm:
+    """The account's form: as posted, or filled from the account."""
+    form = UserForm() if posted else UserForm(formdata=None, obj=user)
+    form.department.choices = _department_choices(user.department)
+    if not posted:
+        form.department.data, form.roles.data = user.department_id or 0, sorted(user.roles)
+    return form
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def edit_user(user_id: int):
+    user = _mine_or_404(User, user_id)
+    form = _user_form(user, posted=request.method == "POST")
+    if form.validate_on_submit():
+        try:
+            changes = accounts.update(_me(), user, _user_values(form))
+        except accounts.AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Saved.") if changes else _("Nothing changed."), "success")
+            return redirect(url_for("admin.edit_user", user_id=user.id))
+    return _user_page(user, form, 400 if request.method == "POST" else 200)
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def deactivate_user(user_id: int):
+    user = _mine_or_404(User, user_id)
+    form = DeactivateForm()
+    if form.validate_on_submit():
+        try:
+            accounts.deactivate(_me(), user, form.left_on.data, _today())
+        except accounts.AccountError as error:
+            form.left_on.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Account %(staff_no)s deactivated: its sessions have ended.",
+                    staff_no=user.staff_no), "success")
+            return redirect(url_for("admin.edit_user", user_id=user.id))
+    return _user_page(user, _user_form(user), 400, deactivate=form)
+
+
+@bp.post("/users/<int:user_id>/reactivate")
+def reactivate_user(user_id: int):
+    user = _mine_or_404(User, user_id)
+    if ReactivateForm().validate_on_submit():
+        try:
+            accounts.reactivate(user)
+        except accounts.AccountError as error:
+            flash(str(error), "warning")
+            return _user_page(user, _user_form(user), 400)
+        db.session.commit()
+        flash(_("Account %(staff_no)s reactivated.", staff_no=user.staff_no), "success")
+        return redirect(url_for("admin.edit_user", user_id=user.id))
+    abort(400)
+
+
+# Bulk import ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportKind:
+    title: object
+    check: Callable
+    apply: Callable
+    header: list[str]
+    example: list[str]
+    list_endpoint: str
+
+
+KINDS = {
+    "users": ImportKind(
+        _l("Import staff"), userimport.check,
+        lambda agency, rows: userimport.apply(agency, rows, _today()),
+        ["工号", "姓名", "科室", "邮箱", "角色", "入职日期"],
+        ["A001", "王芳", "财政审计科", "wangfang@example.org", "审计人员", "2024-03-01"],
+        "admin.users"),
+    "projects": ImportKind(
+        _l("Import audit projects"), projectimport.check, projectimport.apply,
+        projectimport.TEMPLATE_HEADER,
+        ["2025-001", "区教育局部门预算执行审计", "2025", "财政审计科"],
+        "admin.projects"),
+}
+
+
+def _kind_or_404(kind: str) -> ImportKind:
+    if kind not in KINDS:
+        abort(404)
+    return KINDS[kind]
+
+
+def _import_page(kind: str, form: ImportForm, results: list | None = None,
+                 token: str = "", status: int = 200):
+    counts = Counter("error" if r.errors else r.action for r in results or [])
+    return render_template(
+        "admin/import.html", kind=kind, spec=KINDS[kind], form=form, results=results,
+        counts=counts, apply_form=ApplyImportForm(formdata=None, token=token)), status
+
+
+@bp.get("/import/<kind>")
+def import_page(kind: str):
+    _kind_or_404(kind)
+    return _import_page(kind, ImportForm())
+
+
+@bp.post("/import/<kind>")
+def import_preview(kind: str):
+    spec = _kind_or_404(kind)
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return _import_page(kind, form, status=400)
+    raw = form.file.data.read()
+    results = spec.check(_agency(), raw)
+    token = "" if any(r.errors for r in results) else uploads.keep(kind, raw)
+    return _import_page(kind, ImportForm(formdata=None), results, token,
+                        400 if not token else 200)
+
+
+@bp.post("/import/<kind>/apply")
+def import_apply(kind: str):
+    spec = _kind_or_404(kind)
+    form = ApplyImportForm()
+    raw = uploads.load(kind, form.token.data or "") if form.validate_on_submit() else None
+    if raw is None:
+        flash(_("This upload has expired or was already imported: choose the file again."),
+              "warning")
+        return _import_page(kind, ImportForm(formdata=None), status=400)
+    results = spec.check(_agency(), raw)
+    if any(r.errors for r in results):  # the database changed since the preview
+        return _import_page(kind, ImportForm(formdata=None), results, status=400)
+    changed = spec.apply(_agency(), results)
+    db.session.commit()
+    uploads.discard(kind)
+    counts = Counter(r.action for r in results)
+    flash(_("Imported: %(create)d created, %(update)d updated, %(unchanged)d unchanged.",
+            create=counts["create"], update=counts["update"], unchanged=counts["unchanged"])
+          if changed else _("Nothing to change: every row is already up to date."), "success")
+    return redirect(url_for(spec.list_endpoint))
+
+
+@bp.get("/import/<kind>/template.<fmt>")
+def import_template(kind: str, fmt: str):
+    spec = _kind_or_404(kind)
+    if fmt not in ("csv", "xlsx"):
+        abort(404)
+    return tabular.template(fmt, str(spec.title), spec.header, spec.example)
+
+
+# Departments ---------------------------------------------------------------------------------
+
+def _departments_page(form: DepartmentForm, status: int = 200):
+    return render_template("admin/departments.html", form=form,
+                           departments=organisation.departments(_agency()),
+                           archive_form=ArchiveForm(formdata=None)), status
+
+
+@bp.route("/departments", methods=["GET", "POST"])
+def departments():
+    form = DepartmentForm()
+    if form.validate_on_submit():
+        try:
+            organisation.create_department(_agency(), form.name.data)
+        except organisation.OrganisationError as error:
+            form.name.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Department %(name)s created.", name=form.name.data), "success")
+            return redirect(url_for("admin.departments"))
+    return _departments_page(form, 400 if request.method == "POST" else 200)
+
+
+@bp.route("/departments/<int:department_id>", methods=["GET", "POST"])
+def edit_department(department_id: int):
+    department = _mine_or_404(Department, department_id)
+    form = DepartmentForm(obj=department)
+    status = 400 if request.method == "POST" else 200
+    if form.validate_on_submit():
+        try:
+            organisation.rename_department(department, form.name.data)
+        except organisation.OrganisationError as error:
+            form.name.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("admin.departments"))
+    return render_template("admin/department_form.html", form=form,
+                           department=department), status
+
+
+def _archive(record: Department | AuditProject, endpoint: str):
+    form = ArchiveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    organisation.set_archived(record, form.archived.data == "1")
+    db.session.commit()
+    flash(_("Archived: kept on existing records, no longer offered for new ones.")
+          if record.archived else _("Restored."), "success")
+    return redirect(url_for(endpoint))
+
+
+@bp.post("/departments/<int:department_id>/archive")
+def archive_department(department_id: int):
+    return _archive(_mine_or_404(Department, department_id), "admin.departments")
+
+
+# Audit projects ------------------------------------------------------------------------------
+
+def _project_values(form: ProjectForm) -> dict:
+    return {"code": form.code.data, "name": form.name.data, "year": form.year.data,
+            "department": _department(form.department.data)}
+
+
+def _projects_page(form: ProjectForm, status: int = 200):
+    filters = ProjectFilterForm(request.args)
+    year = filters.year.data if filters.validate() else None
+    return render_template("admin/projects.html", form=form, filters=filters,
+                           projects=organisation.projects(_agency(), year),
+                           archive_form=ArchiveForm(formdata=None)), status
+
+
+@bp.route("/projects", methods=["GET", "POST"])
+def projects():
+    form = ProjectForm()
+    form.department.choices = _department_choices()
+    if request.method == "GET":
+        form.year.data = _today().year
+    if form.validate_on_submit():
+        try:
+            project = organisation.create_project(_agency(), _project_values(form))
+        except organisation.OrganisationError as error:
+            form.code.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Audit project %(code)s created.", code=project.code), "success")
+            return redirect(url_for("admin.projects"))
+    return _projects_page(form, 400 if request.method == "POST" else 200)
+
+
+@bp.route("/projects/<int:project_id>", methods=["GET", "POST"])
+def edit_project(project_id: int):
+    project = _mine_or_404(AuditProject, project_id)
+    form = ProjectForm(obj=project)
+    form.department.choices = _department_choices(project.department)
+    if request.method == "GET":
+        form.department.data = project.department_id or 0
+    status = 400 if request.method == "POST" else 200
+    if form.validate_on_submit():
+        try:
+            changes = organisation.update_project(project, _project_values(form))
+        except organisation.OrganisationError as error:
+            form.code.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Saved.") if changes else _("Nothing changed."), "success")
+            return redirect(url_for("admin.projects"))
+    return render_template("admin/project_form.html", form=form, project=project), status
+
+
+@bp.post("/projects/<int:project_id>/archive")
+def archive_project(project_id: int):
+    return _archive(_mine_or_404(AuditProject, project_id), "admin.projects")
+
+
+# Settings ------------------------------------------------------------------------------------
+
+def _pinned() -> list[str]:
+    return [field for field in mailsettings.FIELDS if mailsettings.from_environment(field)]
+
+
+def _mail_form(**kwargs) -> MailForm:
+    """The mail settings form without the fields the environment pins (shown, not editable)."""
+    form = MailForm(**kwargs)
+    for field in _pinned():
+        del form[field]
+    return form
+
+
+def _stored_mail_form() -> MailForm:
+    row = mailsettings.stored()
+    values = {field: mailsettings.value(field, row) for field in mailsettings.FIELDS
+              if field != "smtp_password"}
+    return _mail_form(formdata=None, **values)
+
+
+def _settings_page(agency_form: AgencyForm, mail_form: MailForm, status: int = 200,
+                   calendar_form: CalendarDayForm | None = None):
+    row = mailsettings.stored()
+    pinned = {field: mailsettings.value(field, row) for field in _pinned()}
+    year = _today().year
+    return render_template(
+        "admin/settings.html", form=agency_form, mail_form=mail_form, pinned=pinned,
+        calendar_form=calendar_form or CalendarDayForm(formdata=None),
+        calendar_days=agencysettings.calendar_days(_agency()),
+        uncovered=[y for y in (year, year + 1) if not official_calendar_covers(y)],
+        defaults=reminders.schedule_of(None), env_names=mailsettings.FIELDS,
+        has_password=bool(mailsettings.value("smtp_password", row)),
+        unreadable_password=mailsettings.unreadable_password(row)), status
+
+
+def _agency_values(form: AgencyForm) -> dict:
+    return {key: getattr(form, key).data for key in agencysettings.AGENCY_FIELDS}
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings():
+    agency = _agency()
+    form = AgencyForm(obj=agency)
+    if form.validate_on_submit():
+        values = _agency_values(form)
+        problem = agencysettings.schedule_problem(
+            values, vars(reminders.schedule_of(None)))
+        if problem:
+            form.form_errors.append(problem)
+        else:
+            changes = agencysettings.update_agency(agency, values)
+            db.session.commit()
+            flash(_("Settings saved.") if changes else _("Nothing changed."), "success")
+            return redirect(url_for("admin.settings"))
+    status = 400 if request.method == "POST" else 200
+    return _settings_page(form, _stored_mail_form(), status)
+
+
+def _mail_values(form: MailForm) -> dict:
+    """What the form gives, for the fields the environment does not pin."""
+    values = {field: form[field].data for field in mailsettings.FIELDS
+              if field in form and field != "smtp_password"}
+    if "smtp_password" in form:
+        values["smtp_password"] = ("" if form.clear_password.data
+                                   else form.smtp_password.data or None)
+    return values
+
+
+@bp.post("/settings/mail")
+def mail_settings():
+    form = _mail_form()
+    if not form.validate_on_submit():
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), form, 400)
+    changes = agencysettings.update_mail(_mail_values(form))
+    db.session.commit()
+    flash(_("Mail settings saved.") if changes else _("Nothing changed."), "success")
+    return redirect(url_for("admin.settings"))
+
+
+@bp.post("/settings/calendar")
+def add_calendar_day():
+    form = CalendarDayForm()
+    if form.validate_on_submit():
+        try:
+            agencysettings.add_calendar_day(_agency(), form.day.data, form.is_workday.data == "1",
+                                            form.note.data or "")
+        except agencysettings.SettingsError as error:
+            form.day.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Date added."), "success")
+            return redirect(url_for("admin.settings"))
+    return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(), 400,
+                          calendar_form=form)
+
+
+@bp.post("/settings/calendar/<int:day_id>/delete")
+def remove_calendar_day(day_id: int):
+    row = _mine_or_404(CalendarDay, day_id)
+    if not DeleteForm().validate_on_submit():
+        abort(400)
+    agencysettings.remove_calendar_day(row)
+    db.session.commit()
+    flash(_("Date removed."), "success")
+    return redirect(url_for("admin.settings"))

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 FLASK = $(BIN)/flask --app wsgi
 
-.PHONY: run test setup translations browser lint messages
+.PHONY: run test setup translations fonts browser lint messages
 
 run: setup
 	$(FLASK) db upgrade
@@ -16,7 +16,7 @@ test: setup browser
 	$(BIN)/ruff check app tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-setup: $(VENV)/.installed translations
+setup: $(VENV)/.installed translations fonts
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ $(VENV)/.installed: pyproject.toml
 # Catalogues are compiled in the build, never committed as .mo files.
 translations: $(VENV)/.installed
 	$(BIN)/pybabel compile --statistics -d app/translations
+
+# The annual statement's PDF embeds a Chinese font (config PDF_FONT; default Noto Serif CJK).
+fonts:
+	@test -f /usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc || { apt-get update -q && apt-get install -y -q fonts-noto-cjk; }
 
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 browser:

@@ -53,6 +53,17 @@ class Config:
     LOGIN_LOCK_MINUTES = _int("LOGIN_LOCK_MINUTES", 15)
     PASSWORD_MIN_LENGTH = 12
     PASSWORD_MAX_LENGTH = 128
+    # New passwords must reach this zxcvbn score (0-4): 3 refuses the common passwords of its
+    # leaked-password lists, their variants (l33t, reversed, digits added) and trivial patterns.
+    PASSWORD_MIN_SCORE = _int("PASSWORD_MIN_SCORE", 3)
+    # Two-factor sign-in (TOTP): mandatory for these roles, optional for the others.
+    TWO_FACTOR_ROLES = tuple(
+        role.strip() for role in os.environ.get("TWO_FACTOR_ROLES", "reviewer,leader,admin")
+        .split(",") if role.strip()
+    )
+    TOTP_ISSUER = os.environ.get("TOTP_ISSUER", "审计独立性平台")  # the name authenticator apps show
+    # How long a first sign-in or password reset link works (it works once).
+    SIGNIN_LINK_HOURS = _int("SIGNIN_LINK_HOURS", 72)
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; expiry is the session's
 
@@ -66,6 +77,8 @@ class Config:
     EVIDENCE_MAX_BYTES = 10 * 1024 * 1024
     EVIDENCE_MAX_FILES = 5
     MAX_CONTENT_LENGTH = EVIDENCE_MAX_FILES * EVIDENCE_MAX_BYTES + 1024 * 1024
+    # Uploaded staff / project lists between their preview and their import (an hour at most).
+    IMPORT_DIR = Path(os.environ.get("IMPORT_DIR", INSTANCE_DIR / "imports"))
 
     # Number of reverse proxies (nginx, …) in front of the portal: their X-Forwarded-For and
     # X-Forwarded-Proto are trusted so the audit log records the real client address.
@@ -93,6 +106,17 @@ class Config:
     REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
     REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
     REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
+    # The personal annual confirmation opens on this day (MM-DD) of the year it confirms, with a
+    # reminder then and every N days, K times, to those who have not confirmed.
+    CONFIRMATION_OPENS = os.environ.get("CONFIRMATION_OPENS", "12-01")
+    CONFIRMATION_REMINDER_EVERY_DAYS = _int("CONFIRMATION_REMINDER_EVERY_DAYS", 7)
+    CONFIRMATION_REMINDER_TIMES = _int("CONFIRMATION_REMINDER_TIMES", 3)
+    # The archival PDF of the annual statement embeds this font (a TTF, OTF or TTC with Chinese
+    # glyphs; in a collection the Simplified Chinese face is chosen).
+    PDF_FONT = os.environ.get("PDF_FONT",
+                              "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc")
+    PDF_FONT_BOLD = os.environ.get("PDF_FONT_BOLD",
+                                   "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc")
     TESTING = False
 
 

@@ -53,12 +53,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from app.admin import bp as admin_bp
     from app.auth import bp as auth_bp
     from app.dashboard import bp as dashboard_bp
     from app.desk import bp as desk_bp
     from app.filings import bp as filings_bp
     from app.main import bp as main_bp
     from app.notifications import bp as notifications_bp
+    from app.statements import bp as statements_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(main_bp)
@@ -66,6 +68,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(desk_bp)
     app.register_blueprint(dashboard_bp, url_prefix="/compliance")
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(statements_bp)
+    app.register_blueprint(admin_bp)
 
 
 def register_security(app: Flask) -> None:

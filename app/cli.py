@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app import auditlog, clock, demo, tally, userimport
+from app import auditlog, clock, demo, passwords, projectimport, tabular, tally, userimport
 from app.extensions import db
 from app.models import Agency, Department, User
 from app.security import end_all_sessions, hash_password
@@ -55,10 +55,10 @@ def _default_locale(command: Callable) -> Callable:
 
 def _check_password(ctx: click.Context | None, param: click.Parameter | None,
                     password: str) -> str:
-    low, high = (current_app.config["PASSWORD_MIN_LENGTH"],
-                 current_app.config["PASSWORD_MAX_LENGTH"])
-    if not low <= len(password) <= high:
-        raise click.BadParameter(f"a password has {low} to {high} characters")
+    with force_locale("en"):  # the commands speak English to the operator
+        problem = passwords.problem(password)
+    if problem:
+        raise click.BadParameter(problem)
     return password
 
 
@@ -112,7 +112,8 @@ def demo_command(force: bool, if_empty: bool) -> None:
     db.session.commit()
     for path in erased:  # the records are gone: so go their evidence files
         path.unlink(missing_ok=True)
-    click.echo(f"Demo loaded: {agency.name}. Every demo account's password: {demo.DEMO_PASSWORD}")
+    click.echo(f"Demo loaded: {agency.name}. Every demo account's password: {demo.DEMO_PASSWORD}"
+               f"; two-factor key of the privileged ones: {demo.DEMO_TOTP_SECRET}")
 
 
 @click.command("create-agency")
@@ -200,16 +201,33 @@ def set_password_command(staff_no: str, password: str) -> None:
 @click.option("--agency", "agency_name", default=None)
 @_default_locale
 def import_users_command(file: Path, agency_name: str | None) -> None:
-    """Import staff from a CSV file (UTF-8 or GBK); all rows or none."""
+    """Import staff from an XLSX or CSV file (UTF-8 or GBK); all rows or none."""
     agency = _agency(agency_name)
-    results = userimport.check(agency, file.read_bytes())
+    _import(userimport.check(agency, file.read_bytes()),
+            lambda results: userimport.apply(agency, results, _today(agency)))
+
+
+@click.command("import-projects")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--agency", "agency_name", default=None)
+@_default_locale
+def import_projects_command(file: Path, agency_name: str | None) -> None:
+    """Import audit projects from an XLSX or CSV file; all rows or none."""
+    agency = _agency(agency_name)
+    _import(projectimport.check(agency, file.read_bytes()),
+            lambda results: projectimport.apply(agency, results))
+
+
+def _import(results: list[tabular.RowResult], apply: Callable[[list], int]) -> None:
+    """Report the rows with errors and import nothing, or import them all (the same checks
+    and writes as the administrator's import page)."""
     bad = [r for r in results if r.errors]
     for result in bad:
-        click.echo(f"line {result.line} ({result.staff_no or '-'}): {'; '.join(result.errors)}",
+        click.echo(f"line {result.line} ({result.key or '-'}): {'; '.join(result.errors)}",
                    err=True)
     if bad:
         raise click.ClickException(f"{len(bad)} row(s) have errors; nothing was imported.")
-    changed = userimport.apply(agency, results, _today(agency))
+    changed = apply(results)
     db.session.commit()
     counts = {a: sum(r.action == a for r in results) for a in ("create", "update", "unchanged")}
     click.echo(f"Imported: {counts['create']} created, {counts['update']} updated, "
@@ -243,5 +261,6 @@ def tally_rebuild_command() -> None:
 
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
-                    set_password_command, import_users_command, audit_group, tally_group):
+                    set_password_command, import_users_command, import_projects_command,
+                    audit_group, tally_group):
         app.cli.add_command(command)

@@ -15,13 +15,16 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock, evidence, filing, review
+from app import clock, evidence, filing, review, twofactor
 from app.extensions import db
 from app.models import Agency, AuditProject, Department, Evidence, Incident, User
 from app.periods import Period, period_of
 from app.security import hash_password
 
 DEMO_PASSWORD = "Demo-password-2025"  # noqa: S105 (documented in the README)
+# The demo's discipline office, leader and administrator must sign in with a second factor: they
+# share this published key (README), to add to an authenticator app. For the demo only.
+DEMO_TOTP_SECRET = "DEMODEMODEMODEMODEMODEMODEMODEMO"  # noqa: S105
 
 DEPARTMENTS = ["办公室", "机关纪委", "法规审理科", "财政审计科", "经济责任审计科",
                "固定资产投资审计科", "农业与资源环保审计科"]
@@ -101,6 +104,8 @@ def _staff(agency: Agency, departments: list[Department], year_start: date) -> l
                     email=f"{staff_no.lower()}@demo.xq-audit.example", password_hash=password,
                     joined_on=year_start)  # the demo's record starts with its year
         user.roles = roles
+        if twofactor.required(user):
+            user.totp_secret = DEMO_TOTP_SECRET
         users.append(user)
     users[-1].joined_on = year_start + timedelta(days=160)  # joined mid-year (新入职)
     users[-2].left_on = year_start + timedelta(days=240)    # left (调离): deactivated, history kept

@@ -47,6 +47,13 @@ class Agency(db.Model):
     shift_to_workday: so.Mapped[bool] = so.mapped_column(default=False)
     rules_text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # The reminder schedule (app/reminders.py); NULL: the REMINDER_* configuration default.
+    reminder_hour: so.Mapped[int | None]
+    reminder_approaching_days: so.Mapped[int | None]
+    reminder_overdue_every_days: so.Mapped[int | None]
+    reminder_overdue_times: so.Mapped[int | None]
+    reminder_digest_every_days: so.Mapped[int | None]
+    reminder_digest_times: so.Mapped[int | None]
 
     parent: so.Mapped[Agency | None] = so.relationship(remote_side=[id])
     departments: so.WriteOnlyMapped[Department] = so.relationship(back_populates="agency")
@@ -98,6 +105,10 @@ class User(UserMixin, db.Model):
     session_version: so.Mapped[int] = so.mapped_column(default=1)
     failed_logins: so.Mapped[int] = so.mapped_column(default=0)
     locked_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Two-factor sign-in (app/twofactor.py): the TOTP secret once enrolment is confirmed, and
+    # the last time step accepted, so that no code is ever accepted twice.
+    totp_secret: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    totp_last_step: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     agency: so.Mapped[Agency] = so.relationship()
@@ -136,8 +147,11 @@ class AuditProject(db.Model):
     name: so.Mapped[str] = so.mapped_column(sa.String(200))
     year: so.Mapped[int]
     archived: so.Mapped[bool] = so.mapped_column(default=False)
+    # The department that carries out the audit (主审科室), if known.
+    department_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("department.id"))
 
     agency: so.Mapped[Agency] = so.relationship()
+    department: so.Mapped[Department | None] = so.relationship()
 
     __table_args__ = (sa.UniqueConstraint("agency_id", "code"),)
 
@@ -364,3 +378,116 @@ class Outbox(db.Model):
 
     __table_args__ = (sa.Index(None, "status", "next_attempt_at"),
                       sa.Index(None, "user_id", "read_at"))
+
+
+class MailSettings(db.Model):
+    """The installation's mail server and address, set by an administrator (one row at most).
+
+    A NULL column falls back to the configuration; an environment variable always wins
+    (app/mailsettings.py). The SMTP password is stored Fernet-encrypted, never in clear.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    smtp_host: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    smtp_port: so.Mapped[int | None]
+    smtp_tls: so.Mapped[bool | None]
+    smtp_user: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    smtp_password: so.Mapped[str | None] = so.mapped_column(sa.Text)  # Fernet token
+    mail_from: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    portal_base_url: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.CheckConstraint("id = 1", name="single_row"),)
+
+
+class AnnualConfirmation(db.Model):
+    """An auditor's personal annual confirmation (年度个人承诺): every attempt to probe or
+    interfere was registered and no violation of audit independence is known to them, or the
+    exceptions they write. Given once per person and year, never edited."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    year: so.Mapped[int]
+    exceptions: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    confirmed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    confirmed_from: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+
+    user: so.Mapped[User] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("user_id", "year"), sa.Index(None, "year"))
+
+
+class AnnualStatement(db.Model):
+    """The annual statement on audit independence (年度独立性情况报告) of an agency and year.
+
+    status: draft (prepared by the discipline office) -> locked (signed by a leader). The
+    figures are stored as JSON with the digest of the records they came from; once locked,
+    `figures`, `records_digest` and `log_head` are what was signed and never change.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    year: so.Mapped[int]
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="draft")
+    figures: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    records_digest: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    prepared_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    prepared_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    signed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    signed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    log_head: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+
+    agency: so.Mapped[Agency] = so.relationship()
+    prepared_by: so.Mapped[User] = so.relationship(foreign_keys=[prepared_by_id])
+    signed_by: so.Mapped[User | None] = so.relationship(foreign_keys=[signed_by_id])
+    addenda: so.Mapped[list[StatementAddendum]] = so.relationship(
+        back_populates="statement", order_by="StatementAddendum.id"
+    )
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "year"),)
+
+
+class StatementAddendum(db.Model):
+    """A correction the discipline office records after the statement was locked: the signed
+    figures stay as signed, the addendum says what has to be read with them."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    statement_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("annual_statement.id"),
+                                                    index=True)
+    author_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    text: so.Mapped[str] = so.mapped_column(sa.Text)
+
+    statement: so.Mapped[AnnualStatement] = so.relationship(back_populates="addenda")
+    author: so.Mapped[User] = so.relationship()
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that replaces the authenticator app once (ten per enrolment).
+
+    Only a SHA-256 digest is stored: the codes are random (60 bits), so a slow hash adds nothing.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    code_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+
+class SignInLink(db.Model):
+    """A one-time link to set a password: first sign-in or after an administrator's reset.
+
+    The token itself is never stored, only its SHA-256 digest; it expires and works once.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    purpose: so.Mapped[str] = so.mapped_column(sa.String(16))  # "first" | "reset"
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])

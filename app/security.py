@@ -4,26 +4,30 @@
 - Sessions are signed cookies carrying "user id:session version"; bumping the user's version
   (logout, password change, deactivation) ends every session of that user on every device.
 - Every route needs a signed-in user unless it is listed in PUBLIC_ENDPOINTS (default deny).
+- Accounts with a second factor (app/twofactor.py) are signed in only after their code; a
+  privileged account without one reaches nothing but the enrolment page (ENROLMENT_ENDPOINTS).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, Response, current_app, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
-from app import clock
+from app import clock, twofactor
 from app.extensions import db, login_manager
 from app.models import User
 
-PUBLIC_ENDPOINTS = {"auth.login", "main.set_language"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.second_step", "auth.welcome", "main.set_language"}
+# All a privileged account without a second factor may reach until it has enrolled.
+ENROLMENT_ENDPOINTS = {"auth.two_factor", "auth.logout", "main.set_language"}
 
 _hasher = PasswordHasher()
 # Verified against when the account does not exist, so both paths cost one Argon2 verification.
@@ -70,38 +74,84 @@ def authenticate(identifier: str, password: str) -> User:
 
     Unknown account, wrong password and deactivated account get the same message. A throttled
     account is refused before its password is checked, so guessing cannot continue meanwhile.
+    The failure count is cleared by `complete_sign_in`, not here: a right password followed by
+    wrong second-factor codes keeps counting towards the throttle.
     """
     user = find_account(identifier)
-    now = clock.now()
-    if user is not None and user.locked_until and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginRefused(
-            _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)
-        )
+    if user is not None:
+        check_throttle(user)
     if not verify_password(user, password) or user is None or not user.active:
         if user is not None:
-            _count_failure(user, now)
+            count_failure(user)
         raise LoginRefused(_("Staff number / e-mail or password is not correct."))
-    user.failed_logins = 0
-    user.locked_until = None
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
 
 
-def _count_failure(user: User, now: datetime) -> None:
+def check_throttle(user: User) -> None:
+    """LoginRefused while the account is throttled after too many failures."""
+    now = clock.now()
+    if user.locked_until and user.locked_until > now:
+        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
+        raise LoginRefused(
+            _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)
+        )
+
+
+def count_failure(user: User) -> None:
+    """One more failed attempt (password or second factor); the last allowed one throttles."""
     user.failed_logins += 1
     if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-        user.locked_until = now + timedelta(minutes=current_app.config["LOGIN_LOCK_MINUTES"])
+        user.locked_until = clock.now() + timedelta(
+            minutes=current_app.config["LOGIN_LOCK_MINUTES"])
         user.failed_logins = 0
 
 
-def start_session(user: User) -> None:
-    """A fresh session for a signed-in user: nothing of the anonymous session survives."""
+def check_second_factor(user: User, code: str) -> str:
+    """The method the code passed with ("totp" or "recovery"), or LoginRefused (counted)."""
+    check_throttle(user)
+    method = twofactor.check(user, code)
+    if method is None:
+        count_failure(user)
+        raise LoginRefused(_("The code is not correct, or it has already been used."))
+    return method
+
+
+def reauthenticate(user: User, password: str, code: str) -> str | None:
+    """Re-check the signed-in user's identity before a weighty step (signing a statement):
+    the password and, if the account has one, the second factor. Returns what is wrong, in the
+    user's language, or None. Failures count towards the sign-in throttle."""
+    try:
+        check_throttle(user)
+        if not verify_password(user, password):
+            count_failure(user)
+            return _("The password is not correct.")
+        if twofactor.enabled(user):
+            check_second_factor(user, code)
+    except LoginRefused as refused:
+        return refused.message
+    return None
+
+
+def complete_sign_in(user: User) -> None:
+    """Every factor passed: clear the failure count and start a fresh session."""
+    user.failed_logins = 0
+    user.locked_until = None
+    start_session(user)
+
+
+def clear_session() -> None:
+    """Empty the session but for the language chosen."""
     lang = session.get("lang")
     session.clear()
     if lang:
         session["lang"] = lang
+
+
+def start_session(user: User) -> None:
+    """A fresh session for a signed-in user: nothing of the anonymous session survives."""
+    clear_session()
     session.permanent = True
     login_user(user)
     now = int(clock.now().timestamp())
@@ -118,10 +168,7 @@ def sign_out() -> None:
     if current_user.is_authenticated:
         end_all_sessions(current_user)
     logout_user()
-    lang = session.get("lang")
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    clear_session()
 
 
 def is_safe_next(target: str | None) -> bool:
@@ -169,6 +216,10 @@ def _require_login() -> Response | None:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("auth.login", next=target.rstrip("?") if target else None))
     session["seen_at"] = int(clock.now().timestamp())
+    if request.endpoint not in ENROLMENT_ENDPOINTS and twofactor.needs_enrolment(current_user):
+        if request.method != "GET":
+            abort(403)
+        return redirect(url_for("auth.two_factor"))
     return None
 
 

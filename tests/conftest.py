@@ -14,11 +14,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyotp
 import pytest
+import sqlalchemy as sa
 from flask.testing import FlaskClient
 
 from app import clock, create_app
 from app.extensions import db as _db
+from app.models import User
 from tests import factories
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
@@ -61,6 +64,7 @@ def app(tmp_path_factory):
         "testing",
         SQLALCHEMY_DATABASE_URI=database_url(tmp_path_factory),
         EVIDENCE_DIR=tmp_path_factory.mktemp("evidence"),
+        IMPORT_DIR=tmp_path_factory.mktemp("imports"),
         SERVER_NAME=None,
     )
     app.test_client_class = IsolatedClient
@@ -160,9 +164,25 @@ def post_form(client, url: str, data: dict, *, form_url: str | None = None, **kw
     return client.post(url, data=data, **kwargs)
 
 
+def totp_code(user_id: int) -> str:
+    """The code the account's authenticator app shows at app.clock's now.
+
+    The last step used is forgotten first, so that a test may sign an account in as often as it
+    needs within one (frozen) 30-second step; tests/test_twofactor.py tests the replay refusal.
+    """
+    _db.session.execute(sa.update(User).where(User.id == user_id).values(totp_last_step=None))
+    _db.session.commit()
+    secret = _db.session.scalar(sa.select(User.totp_secret).where(User.id == user_id))
+    return pyotp.TOTP(secret).at(clock.now())
+
+
 def login(client, user, password: str = factories.PASSWORD):
+    """Sign in through the form, and through the code step if the account has one."""
     response = post_form(client, "/login", {"identifier": user.staff_no, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)
+    if response.headers["Location"] == "/login/code":
+        response = post_form(client, "/login/code", {"code": totp_code(user.id)})
+        assert response.status_code == 302, response.get_data(as_text=True)
     return response
 
 

@@ -4,7 +4,9 @@ from datetime import date
 from functools import lru_cache
 
 import factory
+import pyotp
 from factory.alchemy import SQLAlchemyModelFactory
+from flask import current_app
 
 from app.extensions import db
 from app.models import Agency, AuditProject, Department, User
@@ -71,3 +73,8 @@ class UserFactory(Base):
     password_hash = factory.LazyFunction(password_hash)
     joined_on = date(2024, 1, 1)
     roles = factory.LazyFunction(lambda: {"auditor"})  # set before the commit
+    # Roles that must sign in with a second factor come enrolled (tests.conftest.login types
+    # the code); pass totp_secret=None for an account that has not enrolled yet.
+    totp_secret = factory.LazyAttribute(
+        lambda o: pyotp.random_base32(32)
+        if set(o.roles) & set(current_app.config["TWO_FACTOR_ROLES"]) else None)

@@ -6,6 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from app import clock, statement
 from app.models import AuditLog, Evidence, Incident
 from tests import factories
 from tests.conftest import csrf_token, login, post_form
@@ -14,11 +15,34 @@ from tests.test_filing import PDF, file_month, incident_form, register
 ROLES = ["anonymous", "owner", "other_auditor", "reviewer", "foreign_reviewer", "leader",
          "admin"]
 
+
+def _admin(status: int) -> dict[str, int]:
+    """A page of the administration: the administrator gets `status`, others 403."""
+    return {"anonymous": 302, "admin": status, "*": 403}
+
+
+def _statement_reader() -> dict[str, int]:
+    """The annual statement's pages: reviewer and leader of its agency; others 403 or 404."""
+    return {"anonymous": 302, "reviewer": 200, "leader": 200, "foreign_reviewer": 404,
+            "*": 403}
+
+
 # endpoint -> (method, url template, {role: expected status}); "*" is every other role.
 MATRIX = {
     "auth.login": ("GET", "/login", {"anonymous": 200, "*": 302}),
     "auth.logout": ("POST", "/logout", {"anonymous": 302, "*": 302}),
     "auth.change_password": ("GET", "/account/password", {"anonymous": 302, "*": 200}),
+    # Without a password just given, the code step sends everyone back (to sign in, or home).
+    "auth.second_step": ("GET", "/login/code", {"*": 302}),
+    "auth.two_factor": ("GET", "/account/two-factor", {"anonymous": 302, "*": 200}),
+    # Auditors have no second factor (sent to enrol); the others' POSTs lack the code (400).
+    "auth.new_recovery_codes": ("POST", "/account/two-factor/recovery-codes", {
+        "anonymous": 302, "owner": 302, "other_auditor": 302, "*": 400}),
+    "auth.disable_two_factor": ("POST", "/account/two-factor/disable", {
+        "anonymous": 302, "owner": 302, "other_auditor": 302, "*": 400}),
+    "auth.welcome": ("GET", "/welcome/no-such-token", {"*": 404}),
+    "auth.reset_password": ("POST", "/admin/users/{user}/reset-password", {
+        "anonymous": 302, "admin": 200, "*": 403}),
     "main.index": ("GET", "/", {"anonymous": 302, "*": 200}),
     "main.rules": ("GET", "/rules", {"anonymous": 302, "*": 200}),
     "main.history": ("GET", "/history", {"anonymous": 302, "owner": 200,
@@ -59,6 +83,46 @@ MATRIX = {
     # Without an address the form is refused (400): the administrator reaches it, nobody else.
     "notifications.test_mail": ("POST", "/admin/outbox/test", {"anonymous": 302, "admin": 400,
                                                              "*": 403}),
+    # Administration: the admin role only. The POSTs carry no data, so the administrator's are
+    # refused (400: no leaving date, already active, no file, no token, no state, no port).
+    "admin.index": ("GET", "/admin/", _admin(302)),
+    "admin.users": ("GET", "/admin/users?q=登记&role=auditor&active=1", _admin(200)),
+    "admin.new_user": ("GET", "/admin/users/new", _admin(200)),
+    "admin.edit_user": ("GET", "/admin/users/{user}", _admin(200)),
+    "admin.deactivate_user": ("POST", "/admin/users/{user}/deactivate", _admin(400)),
+    "admin.reactivate_user": ("POST", "/admin/users/{user}/reactivate", _admin(400)),
+    "admin.import_page": ("GET", "/admin/import/users", _admin(200)),
+    "admin.import_preview": ("POST", "/admin/import/users", _admin(400)),
+    "admin.import_apply": ("POST", "/admin/import/projects/apply", _admin(400)),
+    "admin.import_template": ("GET", "/admin/import/projects/template.xlsx", _admin(200)),
+    "admin.departments": ("GET", "/admin/departments", _admin(200)),
+    "admin.edit_department": ("GET", "/admin/departments/{department}", _admin(200)),
+    "admin.archive_department": ("POST", "/admin/departments/{department}/archive", _admin(400)),
+    "admin.projects": ("GET", "/admin/projects?year=2025", _admin(200)),
+    "admin.edit_project": ("GET", "/admin/projects/{project}", _admin(200)),
+    "admin.archive_project": ("POST", "/admin/projects/{project}/archive", _admin(400)),
+    "admin.settings": ("GET", "/admin/settings", _admin(200)),
+    "admin.mail_settings": ("POST", "/admin/settings/mail", _admin(400)),
+    "admin.add_calendar_day": ("POST", "/admin/settings/calendar", _admin(400)),
+    "admin.remove_calendar_day": ("POST", "/admin/settings/calendar/999999/delete", _admin(404)),
+    # The annual statement: the discipline office and leaders of the agency (the world holds a
+    # draft for 2025); another agency's answers 404. Only a leader signs (no password: 400).
+    "statements.index": ("GET", "/statements/", {
+        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "*": 403}),
+    # Without a year the draft is not prepared (400).
+    "statements.prepare": ("POST", "/statements/prepare", {
+        "anonymous": 302, "reviewer": 400, "foreign_reviewer": 400, "*": 403}),
+    "statements.show": ("GET", "/statements/2025", _statement_reader()),
+    "statements.pdf": ("GET", "/statements/2025.pdf", _statement_reader()),
+    "statements.xlsx": ("GET", "/statements/2025.xlsx", _statement_reader()),
+    "statements.sign": ("POST", "/statements/2025/sign", {
+        "anonymous": 302, "leader": 400, "*": 403}),
+    "statements.addendum": ("POST", "/statements/2025/addenda", {
+        "anonymous": 302, "reviewer": 400, "foreign_reviewer": 404, "*": 403}),
+    "statements.my_confirmation": ("GET", "/confirmation", {
+        "anonymous": 302, "owner": 302, "other_auditor": 302, "*": 403}),
+    "statements.confirmation": ("GET", "/confirmation/2025", {
+        "anonymous": 302, "owner": 200, "other_auditor": 200, "*": 403}),
 }
 NOT_ROUTES = {"static", "bootstrap.static"}
 
@@ -81,7 +145,11 @@ def world(client, agency, make_user, frozen, project):
     file_month(client, zero=False)
     client.post("/logout", data={"csrf_token": _token(client)})
     incident = client.application.extensions["sqlalchemy"].session.scalar(sa.select(Incident))
-    return people, {"incident": incident.id, "evidence": incident.evidence[0].id}
+    department = factories.DepartmentFactory(agency=agency)
+    statement.prepare(agency, 2025, people["reviewer"], clock.now())
+    client.application.extensions["sqlalchemy"].session.commit()
+    return people, {"incident": incident.id, "evidence": incident.evidence[0].id,
+                    "user": owner.id, "project": project.id, "department": department.id}
 
 
 def _token(client):

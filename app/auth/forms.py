@@ -1,8 +1,9 @@
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
+
+from app import passwords
 
 
 class LoginForm(FlaskForm):
@@ -12,20 +13,49 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("Sign in"))
 
 
-class ChangePasswordForm(FlaskForm):
-    current = PasswordField(_l("Current password"),
-                            validators=[DataRequired(), Length(max=1024)])
+def code_field(required: bool = True) -> StringField:
+    """The second-factor field, for any form that asks for the code (again)."""
+    return StringField(_l("Code from your authenticator app, or a recovery code"),
+                       validators=[DataRequired() if required else Optional(), Length(max=32)])
+
+
+class CodeForm(FlaskForm):
+    """The second step of sign-in, and every confirmation that asks for a code again."""
+
+    code = code_field()
+    submit = SubmitField(_l("Continue"))
+
+
+class EnrolForm(FlaskForm):
+    """Confirms that the authenticator app holds the secret shown (kept in the session)."""
+
+    code = StringField(_l("Six-digit code shown by the app"),
+                       validators=[DataRequired(), Length(max=16)])
+    submit = SubmitField(_l("Turn on two-factor sign-in"))
+
+
+class NewPasswordForm(FlaskForm):
+    """A new password, twice; checked against the password rule for `account`."""
+
     new = PasswordField(_l("New password"), validators=[DataRequired()])
     confirm = PasswordField(
         _l("Repeat the new password"),
         validators=[DataRequired(), EqualTo("new", message=_l("The passwords do not match."))],
     )
-    submit = SubmitField(_l("Change password"))
+    submit = SubmitField(_l("Set password"))
+
+    def __init__(self, *args, account=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.account = account
 
     def validate_new(self, field: PasswordField) -> None:
-        low = current_app.config["PASSWORD_MIN_LENGTH"]
-        high = current_app.config["PASSWORD_MAX_LENGTH"]
-        if not low <= len(field.data) <= high:
-            raise ValidationError(
-                _l("A password has %(low)d to %(high)d characters.", low=low, high=high)
-            )
+        problem = passwords.problem(field.data, self.account)
+        if problem:
+            raise ValidationError(problem)
+
+
+class ChangePasswordForm(NewPasswordForm):
+    current = PasswordField(_l("Current password"),
+                            validators=[DataRequired(), Length(max=1024)])
+    submit = SubmitField(_l("Change password"))
+

@@ -1,14 +1,29 @@
-from flask import flash, redirect, render_template, request, session, url_for
+"""Sign-in (password, then the second factor), sign-in links, passwords, two-factor enrolment.
+
+Between the password and the code the browser holds only a short-lived note in its session
+(HALF_SIGNED_IN): the user is not signed in, so every page but the code step sends it to /login.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
 
-from app import auditlog
+from app import auditlog, auth_tokens, clock, mailsettings, twofactor
+from app.access import role_required
 from app.auth import bp
-from app.auth.forms import ChangePasswordForm, LoginForm
+from app.auth.forms import ChangePasswordForm, CodeForm, EnrolForm, LoginForm, NewPasswordForm
 from app.extensions import db
+from app.models import User
 from app.security import (
     LoginRefused,
     authenticate,
+    check_second_factor,
+    clear_session,
+    complete_sign_in,
     end_all_sessions,
     hash_password,
     is_safe_next,
@@ -16,6 +31,14 @@ from app.security import (
     start_session,
     verify_password,
 )
+
+HALF_SIGNED_IN = "half_signed_in"
+SECOND_STEP_SECONDS = 300  # time to type the code after the password
+ENROLMENT_KEY = "totp_enrolment"
+
+
+def _now() -> int:
+    return int(clock.now().timestamp())
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -35,14 +58,72 @@ def login():
             flash(refused.message, "danger")
             status = 401
         else:
-            start_session(user)
-            auditlog.record("auth.login", user)
+            response = _after_password(user, request.args.get("next"))
             db.session.commit()
-            target = request.args.get("next")
-            return redirect(target if is_safe_next(target) else url_for("main.index"))
+            return response
     elif form.is_submitted():
         status = 400
     return render_template("auth/login.html", form=form), status
+
+
+def _after_password(user: User, target: str | None) -> Response:
+    """The first factor passed (a password or a sign-in link): on to the code, or signed in."""
+    target = target if is_safe_next(target) else None
+    if twofactor.enabled(user):
+        clear_session()
+        session[HALF_SIGNED_IN] = {"user": user.id, "version": user.session_version,
+                                   "until": _now() + SECOND_STEP_SECONDS, "next": target}
+        return redirect(url_for("auth.second_step"))
+    complete_sign_in(user)
+    auditlog.record("auth.login", user)
+    if twofactor.needs_enrolment(user):
+        return redirect(url_for("auth.two_factor"))
+    return redirect(target or url_for("main.index"))
+
+
+def _half_signed_in() -> User | None:
+    """The account whose password was just given, while its code is awaited."""
+    state = session.get(HALF_SIGNED_IN)
+    if not state or state["until"] < _now():
+        return None
+    user = db.session.get(User, state["user"])
+    if (user is None or not user.active or user.session_version != state["version"]
+            or not twofactor.enabled(user)):
+        return None
+    return user
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+def second_step():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    user = _half_signed_in()
+    if user is None:
+        session.pop(HALF_SIGNED_IN, None)
+        return redirect(url_for("auth.login"))
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            method = check_second_factor(user, form.code.data)
+        except LoginRefused as refused:
+            auditlog.record("auth.code_failed", user)
+            db.session.commit()
+            flash(refused.message, "danger")
+            status = 401
+        else:
+            target = session[HALF_SIGNED_IN]["next"]
+            complete_sign_in(user)
+            auditlog.record("auth.login", user, method=method)
+            db.session.commit()
+            if method == "recovery":
+                flash(_("You signed in with a recovery code; %(num)d remain. Make new ones "
+                        "if you are running out.",
+                        num=twofactor.remaining_recovery_codes(user)), "warning")
+            return redirect(target or url_for("main.index"))
+    elif form.is_submitted():
+        status = 400
+    return render_template("auth/code.html", form=form), status
 
 
 @bp.route("/logout", methods=["POST"])
@@ -56,10 +137,10 @@ def logout():
 
 @bp.route("/account/password", methods=["GET", "POST"])
 def change_password():
-    form = ChangePasswordForm()
+    user = current_user._get_current_object()
+    form = ChangePasswordForm(account=user)
     status = 200
     if form.validate_on_submit():
-        user = current_user._get_current_object()
         if verify_password(user, form.current.data):
             user.password_hash = hash_password(form.new.data)
             end_all_sessions(user)
@@ -74,3 +155,129 @@ def change_password():
     elif form.is_submitted():
         status = 400
     return render_template("auth/password.html", form=form), status
+
+
+# Two-factor enrolment and management -------------------------------------------------------
+
+@bp.route("/account/two-factor", methods=["GET", "POST"])
+def two_factor():
+    user = current_user._get_current_object()
+    if twofactor.enabled(user):
+        return _two_factor_page(user)
+    secret = session.setdefault(ENROLMENT_KEY, twofactor.new_secret())
+    form = EnrolForm()
+    status = 200
+    if form.validate_on_submit():
+        codes = twofactor.enable(user, secret, form.code.data)
+        if codes is not None:
+            session.pop(ENROLMENT_KEY)
+            end_all_sessions(user)  # sessions opened with the password alone end
+            auditlog.record("auth.two_factor_enabled", user)
+            db.session.commit()
+            start_session(user)
+            return render_template("auth/recovery_codes.html", codes=codes)
+        form.code.errors.append(_("The code is not correct. Check that the phone's clock is "
+                                  "right and enter the code the app shows now."))
+        status = 400
+    elif form.is_submitted():
+        status = 400
+    uri = twofactor.provisioning_uri(user, secret)
+    return render_template("auth/enrol.html", form=form, qr=twofactor.qr_data_uri(uri),
+                           secret=twofactor.grouped(secret),
+                           required=twofactor.required(user)), status
+
+
+def _two_factor_page(user: User, status: int = 200, **forms: CodeForm):
+    forms.setdefault("regenerate", CodeForm(formdata=None))
+    forms.setdefault("disable", CodeForm(formdata=None))
+    return render_template("auth/two_factor.html", required=twofactor.required(user),
+                           remaining=twofactor.remaining_recovery_codes(user), **forms), status
+
+
+def _confirmed(user: User, form: CodeForm) -> bool:
+    """Whether the form carries a valid second-factor code (failures count, and commit)."""
+    if not form.validate_on_submit():
+        return False
+    try:
+        check_second_factor(user, form.code.data)
+    except LoginRefused as refused:
+        auditlog.record("auth.code_failed", user)
+        db.session.commit()
+        form.code.errors.append(refused.message)
+        return False
+    return True
+
+
+@bp.route("/account/two-factor/recovery-codes", methods=["POST"])
+def new_recovery_codes():
+    user = current_user._get_current_object()
+    if not twofactor.enabled(user):
+        return redirect(url_for("auth.two_factor"))
+    form = CodeForm()
+    if not _confirmed(user, form):
+        return _two_factor_page(user, 400, regenerate=form)
+    codes = twofactor.new_recovery_codes(user)
+    auditlog.record("auth.recovery_codes_renewed", user)
+    db.session.commit()
+    return render_template("auth/recovery_codes.html", codes=codes)
+
+
+@bp.route("/account/two-factor/disable", methods=["POST"])
+def disable_two_factor():
+    """Turn the second factor off; for a role that requires one this means moving it to a new
+    phone, since every page sends that account back to enrolment until it has one again."""
+    user = current_user._get_current_object()
+    if not twofactor.enabled(user):
+        return redirect(url_for("auth.two_factor"))
+    form = CodeForm()
+    if not _confirmed(user, form):
+        return _two_factor_page(user, 400, disable=form)
+    twofactor.disable(user)
+    auditlog.record("auth.two_factor_disabled", user)
+    db.session.commit()
+    if twofactor.required(user):
+        flash(_("Now set up two-factor sign-in on your new phone."), "info")
+    else:
+        flash(_("Two-factor sign-in is off. You sign in with your password alone."), "info")
+    return redirect(url_for("auth.two_factor"))
+
+
+# Sign-in links and the administrator's reset -----------------------------------------------
+
+@bp.route("/welcome/<token>", methods=["GET", "POST"])
+def welcome(token: str):
+    link = auth_tokens.find(token)
+    if link is None:
+        return render_template("auth/link_invalid.html"), 404
+    account = link.user
+    form = NewPasswordForm(account=account)
+    status = 200
+    if form.validate_on_submit():
+        if not auth_tokens.redeem(link, form.new.data):
+            db.session.rollback()
+            return render_template("auth/link_invalid.html"), 404
+        response = _after_password(account, None)
+        db.session.commit()
+        flash(_("Your password is set."), "success")
+        return response
+    if form.is_submitted():
+        status = 400
+    return render_template("auth/welcome.html", form=form, account=account,
+                           reset=link.purpose == auth_tokens.RESET), status
+
+
+@bp.route("/admin/users/<int:user_id>/reset-password", methods=["POST"])
+@role_required("admin")
+def reset_password(user_id: int):
+    admin = current_user._get_current_object()
+    account = db.session.get(User, user_id)
+    if account is None or account.agency_id != admin.agency_id:
+        abort(404)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    issued = auth_tokens.reset_password(account, admin)
+    db.session.commit()
+    # The link is shown only when no e-mail will carry it to its owner.
+    mailed = issued.emailed and bool(mailsettings.effective().smtp_host)
+    return render_template("auth/reset_done.html", account=account, issued=issued,
+                           mailed=mailed)

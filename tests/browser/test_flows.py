@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 
 from app.extensions import db as _db
 from app.models import Incident, MonthlyReport
+from tests.conftest import totp_code
 from tests.factories import PASSWORD
 
 PERIOD = "2025-03"
@@ -36,19 +37,29 @@ class Account:
     id: int
     staff_no: str
     name: str
+    two_factor: bool = False
 
 
 def account(user) -> Account:
     """Plain values of a factory-made user; ends the test thread's transaction (server sees all)."""
-    values = Account(user.id, user.staff_no, user.name)
+    values = Account(user.id, user.staff_no, user.name, user.totp_secret is not None)
     _db.session.commit()
     return values
 
 
 def sign_in(page: Page, who: Account, password: str = PASSWORD) -> None:
+    """The sign-in form, then the code step for an account with a second factor."""
     page.goto("/login")
     page.fill("input[name=identifier]", who.staff_no)
     page.fill("input[name=password]", password)
+    page.click(SUBMIT)
+    if who.two_factor and password == PASSWORD:
+        enter_code(page, totp_code(who.id))
+
+
+def enter_code(page: Page, code: str) -> None:
+    expect(page).to_have_url(re.compile(r"/login/code$"))
+    page.fill("input[name=code]", code)
     page.click(SUBMIT)
 
 

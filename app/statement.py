@@ -510,6 +510,7 @@ def prepare(agency: Agency, year: int, actor: User, now: datetime) -> AnnualStat
     """The discipline office prepares (or refreshes) the draft for `year`."""
     if year > now.astimezone(filing.deadline_rule(agency).tz).year:
         raise StatementError(_("The year %(year)d has not begun.", year=year))
+    yearlock.hold_for_signing(agency.id)  # a signature in progress sees this draft or none
     statement = of_year(agency, year)
     if statement is not None and statement.status == LOCKED:
         raise StatementError(_("The statement for %(year)d is already signed and locked.",
@@ -528,6 +529,9 @@ def prepare(agency: Agency, year: int, actor: User, now: datetime) -> AnnualStat
 
 def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     """Lock the draft, if the record still gives exactly what was prepared and previewed."""
+    # No change of the year's records, and no second signature, while this one is checked.
+    yearlock.hold_for_signing(statement.agency_id)
+    db.session.refresh(statement)
     if statement.status == LOCKED:
         raise StatementError(_("The statement for %(year)d is already signed and locked.",
                                year=statement.year))

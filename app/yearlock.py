@@ -11,9 +11,22 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from app.extensions import db
-from app.models import AnnualStatement
+from app.models import Agency, AnnualStatement
 
 LOCKED = "locked"
+
+
+def agency_lock(agency_id: int, *, exclusive: bool) -> sa.Select:
+    """The agency's row, locked: shared by every change of a year's records, exclusive while a
+    statement is signed. So a filing that found the year open commits before the signature
+    reads the record, and one that comes after finds the year locked (PostgreSQL; SQLite runs
+    one writer at a time and ignores FOR UPDATE)."""
+    return (sa.select(Agency.id).where(Agency.id == agency_id)
+            .with_for_update(read=not exclusive))
+
+
+def hold_for_signing(agency_id: int) -> None:
+    db.session.execute(agency_lock(agency_id, exclusive=True))
 
 
 def locked(agency_id: int, year: int) -> bool:
@@ -27,6 +40,7 @@ def locked(agency_id: int, year: int) -> bool:
 def ensure_open(agency_id: int, period: str, error: type[Exception]) -> None:
     """Raise `error` if the year of `period` ('2025-03' or '2025') is locked."""
     year = int(str(period)[:4])
+    db.session.execute(agency_lock(agency_id, exclusive=False))
     if locked(agency_id, year):
         raise error(_("The annual statement for %(year)d is signed and locked: records of that "
                       "year can no longer be changed here. The discipline office records any "

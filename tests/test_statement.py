@@ -22,6 +22,7 @@ expected, 2 given, j missing.
 from __future__ import annotations
 
 import io
+import os
 import re
 from datetime import UTC, date, datetime
 
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 from pypdf import PdfReader
 
-from app import confirmations, filing, outbox, reminders, review, statement
+from app import confirmations, filing, outbox, reminders, review, statement, yearlock
 from app.compliance import Figures as ReportFigures
 from app.models import (
     AnnualConfirmation,
@@ -581,3 +582,24 @@ def test_the_pdf_is_in_the_readers_language(app, db, year):
     text = pdf_text(leader.get("/statements/2025.pdf").get_data())
     assert "Annualstatementonauditindependencefor2025" in text
     assert "Signedby:" in text
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"),
+                    reason="row locks need PostgreSQL; SQLite runs one writer at a time")
+def test_a_signature_waits_for_a_change_of_the_year_in_progress(app, db, agency):
+    """A filing that found the year open holds a shared lock on the agency until it commits:
+    other filings go on, a signature (exclusive) cannot start meanwhile."""
+    db.session.commit()
+    yearlock.ensure_open(agency.id, "2025-03", RuntimeError)  # a filing's transaction, open
+    with db.engine.connect() as other:
+        other.execute(sa.text("SET lock_timeout = '200ms'"))
+        other.execute(yearlock.agency_lock(agency.id, exclusive=False))  # another filing
+        other.rollback()
+        other.execute(sa.text("SET lock_timeout = '200ms'"))
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            other.execute(yearlock.agency_lock(agency.id, exclusive=True))
+        other.rollback()
+        db.session.commit()  # the filing is done: the signature may go ahead
+        other.execute(sa.text("SET lock_timeout = '5s'"))
+        assert other.execute(yearlock.agency_lock(agency.id, exclusive=True)).scalar() == agency.id
+        other.rollback()

@@ -125,6 +125,9 @@ def test_return_supplement_and_back_to_the_queue(app, db, office, auditor, case)
     assert case_review.status == "in_review"
     assert [a.action for a in case_review.actions] == ["comment", "return", "supplement"]
     assert "对方原话" in desk.get(f"/review/incidents/{case}").get_data(as_text=True)
+    # The queue lists the case once, as its latest version says.
+    rows = desk.get("/review/export.csv").get_data(as_text=True).splitlines()[1:]
+    assert len(rows) == 1 and "对方原话" in rows[0]
 
 
 def test_a_comment_addressed_to_the_registrant_is_shown_to_them(app, db, office, auditor, case):

@@ -537,6 +537,8 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
                                year=statement.year))
     if not leader.has_role("leader"):
         raise StatementError(_("Only a bureau leader can sign the statement."))
+    if statement.prepared_by_id == leader.id:  # four eyes: who prepares does not also sign
+        raise StatementError(_("You prepared this draft: another leader must sign it."))
     current = figures(statement.agency, statement.year, now).to_json()
     digest = records_digest(statement.agency, statement.year)
     if current != statement.figures or digest != statement.records_digest:

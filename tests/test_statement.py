@@ -603,3 +603,20 @@ def test_a_signature_waits_for_a_change_of_the_year_in_progress(app, db, agency)
         other.execute(sa.text("SET lock_timeout = '5s'"))
         assert other.execute(yearlock.agency_lock(agency.id, exclusive=True)).scalar() == agency.id
         other.rollback()
+
+
+def test_who_prepared_the_draft_cannot_also_sign_it(app, db, year, make_user):
+    people, _cases = year
+    both = make_user(name="兼任者", staff_no="RL1", roles={"reviewer", "leader"})
+    client = signed_in(app, both)
+    assert post_form(client, "/statements/prepare", {"year": "2025"},
+                     form_url="/statements/").status_code == 302
+    refused = post_form(client, "/statements/2025/sign", signature(both),
+                        form_url="/statements/2025")
+    assert refused.status_code == 409
+    assert "须由另一位局领导签署" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
+    leader = signed_in(app, people["leader"])
+    assert post_form(leader, "/statements/2025/sign", signature(people["leader"]),
+                     form_url="/statements/2025").status_code == 302

@@ -23,6 +23,7 @@ from app import clock, create_app
 from app.extensions import db as _db
 from app.models import User
 from tests import factories
+from tests import smtp as smtp_server
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 
@@ -193,3 +194,13 @@ def logged_in(client):
         return client
 
     return do
+
+
+@pytest.fixture
+def smtp(app, monkeypatch):
+    """A real SMTP server on loopback, the app set to send through it; read what it received."""
+    server = smtp_server.SmtpServer()
+    server.start()
+    smtp_server.configure(monkeypatch, app, server)
+    yield server
+    server.stop()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from app import outbox, review
@@ -14,15 +13,6 @@ from app.outbox import Notice
 from tests import smtp as smtp_helpers
 from tests.conftest import login, post_form
 from tests.test_review import make_incident
-
-
-@pytest.fixture
-def smtp(app, monkeypatch):
-    server = smtp_helpers.SmtpServer()
-    server.start()
-    smtp_helpers.configure(monkeypatch, app, server)
-    yield server
-    server.stop()
 
 
 def notice(user, kind=outbox.APPROACHING, seq=0, period="2025-03") -> Notice:

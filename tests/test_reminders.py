@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from datetime import UTC, date, datetime
 
-import pytest
 import sqlalchemy as sa
 
 from app import filing, outbox, reminders
@@ -22,15 +21,6 @@ def local(*args: int) -> datetime:
     """A Beijing wall-clock time as the UTC instant (Beijing is UTC+8 all year)."""
     moment = datetime(*args, tzinfo=UTC)
     return moment.replace(hour=moment.hour - 8) if moment.hour >= 8 else moment
-
-
-@pytest.fixture
-def smtp(app, monkeypatch):
-    server = smtp_helpers.SmtpServer()
-    server.start()
-    smtp_helpers.configure(monkeypatch, app, server)
-    yield server
-    server.stop()
 
 
 def keys() -> list[tuple[str, str, str, int]]:

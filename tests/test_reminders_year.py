@@ -6,28 +6,17 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from app import filing, outbox, reminders
 from app.extensions import db as _db
 from app.models import Outbox, User
 from app.periods import Period
-from tests import smtp as smtp_helpers
 from tests.test_reminders import local
 
 PERIODS = Period(2025, 1).until(Period(2025, 12))
 FULL = [(outbox.OPEN, 0), (outbox.APPROACHING, 0), (outbox.DUE_TODAY, 0), (outbox.OVERDUE, 1),
         (outbox.OVERDUE, 2), (outbox.OVERDUE, 3)]
-
-
-@pytest.fixture
-def smtp(app, monkeypatch):
-    server = smtp_helpers.SmtpServer()
-    server.start()
-    smtp_helpers.configure(monkeypatch, app, server)
-    yield server
-    server.stop()
 
 
 def received(user: User, kinds: tuple[str, ...] | None = None) -> list[tuple[str, str, int]]:

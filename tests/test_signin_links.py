@@ -23,15 +23,6 @@ def newcomer(make_user):
     return make_user(name="新同事", password_hash=None)
 
 
-@pytest.fixture
-def smtp(app, monkeypatch):
-    server = smtp_helpers.SmtpServer()
-    server.start()
-    smtp_helpers.configure(monkeypatch, app, server)
-    yield server
-    server.stop()
-
-
 def path_of(url: str) -> str:
     return url[url.index("/welcome/"):]
 

@@ -64,17 +64,16 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
 def check(agency: Agency, raw: bytes) -> list[RowResult]:
     """Every row with what importing it would do, or why it cannot be imported."""
     try:
-        header, rows = tabular.read(raw)
+        columns, rows = tabular.read_table(
+            raw, HEADERS, ("code", "name"),
+            _("the header must name at least 项目编号 (code) and 项目名称 (name)"))
     except UnreadableFile as error:
         return [RowResult(1, "", errors=[str(error)])]
-    columns = tabular.column_map(header, HEADERS)
-    if "code" not in columns or "name" not in columns:
-        message = _("the header must name at least 项目编号 (code) and 项目名称 (name)")
-        return [RowResult(1, "", errors=[message])]
     departments = agency_departments(agency)
     results = [_parse_row(line, row, columns, departments) for line, row in rows]
-    tabular.flag_duplicate_keys(
-        results, lambda line: _("duplicate project code (also on line %(line)d)", line=line))
+    tabular.flag_duplicates(
+        results, lambda result: result.key,
+        lambda line: _("duplicate project code (also on line %(line)d)", line=line))
     _classify(agency, results)
     return results
 

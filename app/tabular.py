@@ -28,7 +28,7 @@ MAX_ROWS = 10_000
 
 
 class UnreadableFile(ValueError):
-    pass
+    """The file cannot be imported at all; the message is for the user."""
 
 
 @dataclass
@@ -132,6 +132,17 @@ def column_map(header: list[str], names: dict[str, tuple[str, ...]]) -> dict[str
     return positions
 
 
+def read_table(raw: bytes, names: dict[str, tuple[str, ...]], required: tuple[str, ...],
+               missing_header: str) -> tuple[dict[str, int], Rows]:
+    """The column of each key and the rows; UnreadableFile when the file cannot be read or its
+    header lacks a `required` key (`missing_header` says which it must name)."""
+    header, rows = read(raw)
+    columns = column_map(header, names)
+    if not all(key in columns for key in required):
+        raise UnreadableFile(missing_header)
+    return columns, rows
+
+
 def cell_reader(row: list[str], columns: dict[str, int]):
     """cell(key): the row's value in that column, "" when the file has no such column."""
 
@@ -142,14 +153,17 @@ def cell_reader(row: list[str], columns: dict[str, int]):
     return cell
 
 
-def flag_duplicate_keys(results: list[RowResult], message: Callable[[int], str]) -> None:
-    """A key given on two lines of the file: the later line is wrong (`message(first line)`)."""
+def flag_duplicates(results: list[RowResult], key: Callable[[RowResult], str],
+                    message: Callable[[int], str]) -> None:
+    """A value of `key` given on two lines of the file: the later line is wrong
+    (`message(first line)`); blank values are not compared."""
     seen: dict[str, int] = {}
     for result in results:
-        if result.key in seen:
-            result.errors.append(message(seen[result.key]))
-        elif result.key:
-            seen[result.key] = result.line
+        value = key(result)
+        if value in seen:
+            result.errors.append(message(seen[value]))
+        elif value:
+            seen[value] = result.line
 
 
 def template(fmt: str, title: str, header: list[str], example: list[str]):

@@ -118,13 +118,11 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
 def check(agency: Agency, raw: bytes) -> list[RowResult]:
     """Every row with what importing it would do, or why it cannot be imported."""
     try:
-        header, rows = tabular.read(raw)
+        columns, rows = tabular.read_table(
+            raw, HEADERS, ("staff_no", "name"),
+            _("the header must name at least 工号 (staff number) and 姓名 (name)"))
     except UnreadableFile as error:
         return [RowResult(1, "", errors=[str(error)])]
-    columns = tabular.column_map(header, HEADERS)
-    if "staff_no" not in columns or "name" not in columns:
-        message = _("the header must name at least 工号 (staff number) and 姓名 (name)")
-        return [RowResult(1, "", errors=[message])]
     departments = agency_departments(agency)
     results = [_parse_row(line, row, columns, departments) for line, row in rows]
     _flag_duplicates(results)
@@ -134,16 +132,12 @@ def check(agency: Agency, raw: bytes) -> list[RowResult]:
 
 def _flag_duplicates(results: list[RowResult]) -> None:
     """A staff number or an e-mail given on two lines of the file: the later line is wrong."""
-    tabular.flag_duplicate_keys(
-        results, lambda line: _("duplicate staff number (also on line %(line)d)", line=line))
-    emails: dict[str, int] = {}
-    for result in results:
-        email = (result.values.get("email") or "").lower()
-        if email in emails:
-            result.errors.append(_("duplicate e-mail (also on line %(line)d)",
-                                   line=emails[email]))
-        elif email:
-            emails[email] = result.line
+    tabular.flag_duplicates(
+        results, lambda result: result.key,
+        lambda line: _("duplicate staff number (also on line %(line)d)", line=line))
+    tabular.flag_duplicates(
+        results, lambda result: (result.values.get("email") or "").lower(),
+        lambda line: _("duplicate e-mail (also on line %(line)d)", line=line))
 
 
 def _email_owners(results: list[RowResult]) -> dict[str, str]:

@@ -9,8 +9,9 @@ FLASK = $(BIN)/flask --app wsgi
 run: setup
 	$(FLASK) db upgrade
 	$(FLASK) demo --if-empty
-	# The scheduler runs once, beside the server (not under its reloader).
-	$(FLASK) scheduler & trap 'kill $$!' EXIT INT TERM; $(FLASK) run --host 127.0.0.1 --port 5000
+	# The scheduler runs once, beside the web server (gunicorn, as in production: it announces
+	# no version, unlike the development server).
+	$(FLASK) scheduler & trap 'kill $$!' EXIT INT TERM; $(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 wsgi:app
 
 test: setup browser
 	$(BIN)/ruff check app tests bench

@@ -35,7 +35,10 @@ def _database_url(default: str | None) -> str | None:
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
+    # No default: without SECRET_KEY the app generates a random key on first start and keeps it
+    # in the instance folder (app/secrets.py). A published default would let anyone forge a
+    # session cookie for any account.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'portal.sqlite'}")
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
 
@@ -83,6 +86,9 @@ class Config:
     # Number of reverse proxies (nginx, …) in front of the portal: their X-Forwarded-For and
     # X-Forwarded-Proto are trusted so the audit log records the real client address.
     PROXY_COUNT = _int("PROXY_COUNT", 0)
+    # Strict-Transport-Security max-age in seconds (0: no header). Production sends it by
+    # default: the portal is served over TLS there, and the header stops a downgrade to HTTP.
+    HSTS_SECONDS = _int("HSTS_SECONDS", 0)
 
     # E-mail (reminders and notices). No SMTP_HOST: notices appear in the portal only.
     SMTP_HOST = os.environ.get("SMTP_HOST", "")
@@ -106,6 +112,13 @@ class Config:
     REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
     REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
     REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
+    # The audit log's head is noted outside the database at each signature and every N minutes
+    # of the scheduler: in the application log, and in this file (JSON lines) and/or this
+    # syslog target ("/dev/log" or "host:port") when set. Keep them where the database's
+    # administrators cannot write.
+    AUDIT_CHECKPOINT_FILE = os.environ.get("AUDIT_CHECKPOINT_FILE", "")
+    AUDIT_CHECKPOINT_SYSLOG = os.environ.get("AUDIT_CHECKPOINT_SYSLOG", "")
+    AUDIT_CHECKPOINT_MINUTES = _int("AUDIT_CHECKPOINT_MINUTES", 60)
     # The personal annual confirmation opens on this day (MM-DD) of the year it confirms, with a
     # reminder then and every N days, K times, to those who have not confirmed.
     CONFIRMATION_OPENS = os.environ.get("CONFIRMATION_OPENS", "12-01")
@@ -133,6 +146,7 @@ class TestingConfig(Config):
 
 class ProductionConfig(Config):
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", True)
+    HSTS_SECONDS = _int("HSTS_SECONDS", 365 * 24 * 3600)
 
     @classmethod
     def check(cls) -> None:

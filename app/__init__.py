@@ -6,21 +6,28 @@ It never migrates or seeds the database: that is `flask db upgrade` and `flask d
 from __future__ import annotations
 
 import os
+import secrets
+from pathlib import Path
 
 from flask import Flask
 
 from config import CONFIGS, INSTANCE_DIR, ProductionConfig
 
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a key)
 
-def create_app(config_name: str | None = None, **overrides: object) -> Flask:
+
+def create_app(config_name: str | None = None, instance_path: str | Path | None = None,
+               **overrides: object) -> Flask:
     config_name = config_name or os.environ.get("PORTAL_CONFIG", "development")
     config_class = CONFIGS[config_name]
     if config_class is ProductionConfig:
         ProductionConfig.check()
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    app = Flask(__name__, instance_path=str(instance_path or INSTANCE_DIR))
     app.config.from_object(config_class)
     app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
+    register_secret_key(app)
+    register_converters(app)
     register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
@@ -29,6 +36,44 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     return app
+
+
+def register_secret_key(app: Flask) -> None:
+    """Without SECRET_KEY, a random key made on first start and kept in the instance folder
+    (readable by its owner only), so that no installation signs cookies with a known key and
+    sessions survive a restart. Production never gets here without one (Config.check)."""
+    if app.config.get("SECRET_KEY"):
+        return
+    app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path) / SECRET_KEY_FILE)
+
+
+def _instance_secret(path: Path) -> str:
+    if not path.exists():
+        # Written under a temporary name, then linked into place: two workers starting at once
+        # agree on one key (the link fails for the second, which then reads the first's).
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < 32:
+        raise RuntimeError(f"{path} holds no usable secret key: remove it to make a new one")
+    return key
+
+
+def register_converters(app: Flask) -> None:
+    """`<int:...>` in every URL refuses values beyond the database's integer range (404), as
+    the form fields do (app/bounds.py), instead of failing in the database."""
+    from app.bounds import BoundedIntConverter, YearConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter
+    app.url_map.converters["year"] = YearConverter
 
 
 def register_proxy(app: Flask) -> None:

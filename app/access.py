@@ -10,27 +10,98 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
 
 from app.extensions import db
-from app.models import AnnualStatement, Evidence, Incident, MonthlyReport, User
+from app.models import AnnualStatement, AuditLog, Evidence, Incident, MonthlyReport, Outbox, User
 
-CONTENT_ROLES = frozenset({"reviewer"})
 F = TypeVar("F", bound=Callable[..., object])
 
 
+class Policy(NamedTuple):
+    """A named permission: who holds one of `roles` may. Views and templates ask by name
+    (`require(FILE)`, `can('review')`), never by role, so this table is the whole answer to
+    "who may do what"."""
+
+    name: str
+    roles: frozenset[str]
+
+
+def _policy(name: str, *roles: str) -> Policy:
+    return Policy(name, frozenset(roles))
+
+
+FILE = _policy("file", "auditor")  # file monthly reports, register incidents
+CONFIRM = _policy("confirm", "auditor")  # the personal annual confirmation
+REVIEW = _policy("review", "reviewer")  # the queue, every incident of the agency, in full
+COMPLIANCE = _policy("compliance", "reviewer", "leader", "admin")  # who filed, never what
+AUDIT_LOG = _policy("audit_log", "reviewer", "admin")  # entries carry no content
+STATEMENTS = _policy("statements", "reviewer", "leader")  # read the annual statements
+PREPARE_STATEMENT = _policy("prepare_statement", "reviewer")  # drafts and addenda
+SIGN_STATEMENT = _policy("sign_statement", "leader")
+# The statement appendix's table of incidents (categories, channels, persons): content.
+STATEMENT_INCIDENTS = _policy("statement_incidents", "reviewer")
+ADMINISTER = _policy("administer", "admin")  # accounts, organisation, settings, outbox
+POLICIES = {policy.name: policy for policy in (
+    FILE, CONFIRM, REVIEW, COMPLIANCE, AUDIT_LOG, STATEMENTS, PREPARE_STATEMENT,
+    SIGN_STATEMENT, STATEMENT_INCIDENTS, ADMINISTER)}
+
+
+def allows(user: User, policy: Policy) -> bool:
+    return bool(user.is_authenticated and user.active and user.roles & policy.roles)
+
+
+def can(name: str) -> bool:
+    """For templates: whether the signed-in user holds the policy named `name`."""
+    return allows(current_user, POLICIES[name])
+
+
+def require(policy: Policy) -> Callable[[F], F]:
+    """A view only for holders of `policy`; others get 403 (the page exists for some)."""
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapped(*args: object, **kwargs: object) -> object:
+            if not allows(current_user, policy):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
 def can_file(user: User) -> bool:
-    return user.active and user.has_role("auditor")
+    return allows(user, FILE)
+
+
+def may_review(user: User, incident: Incident) -> bool:
+    """Recusal: no member of the discipline office reviews their own registration."""
+    return allows(user, REVIEW) and incident.user_id != user.id
+
+
+def log_scope(user: User) -> sa.ColumnElement[bool]:
+    """The audit log entries `user` may list: those of their own agency. Older entries without
+    an agency are placed by their actor; an entry with neither (an unknown identifier's failed
+    sign-in) belongs to no agency and is listed to none."""
+    actors = sa.select(User.id).where(User.agency_id == user.agency_id)
+    return sa.or_(AuditLog.agency_id == user.agency_id,
+                  sa.and_(AuditLog.agency_id.is_(None), AuditLog.actor_id.in_(actors)))
+
+
+def outbox_scope(user: User) -> sa.ColumnElement[bool]:
+    """The outbox rows `user` may list: notices to people of their own agency."""
+    return Outbox.user_id.in_(sa.select(User.id).where(User.agency_id == user.agency_id))
 
 
 def can_read_incident(user: User, incident: Incident) -> bool:
     if incident.user_id == user.id:
         return True
-    return user.agency_id == incident.agency_id and bool(user.roles & CONTENT_ROLES)
+    return user.agency_id == incident.agency_id and allows(user, REVIEW)
 
 
 def incident_or_404(user: User, incident_id: int) -> Incident:
@@ -64,30 +135,12 @@ def own_report(user: User, period: str) -> MonthlyReport | None:
     )
 
 
-def role_required(*roles: str) -> Callable[[F], F]:
-    """A view only for users holding one of `roles`; others get 403 (the page exists for some)."""
-
-    def decorator(view: F) -> F:
-        @functools.wraps(view)
-        def wrapped(*args: object, **kwargs: object) -> object:
-            if not current_user.is_authenticated or not current_user.roles & set(roles):
-                abort(403)
-            return view(*args, **kwargs)
-
-        return wrapped  # type: ignore[return-value]
-
-    return decorator
-
-
 def reviewable_or_404(user: User, incident_id: int) -> Incident:
     """An incident of the reviewer's own agency; anything else looks like a missing id."""
     incident = db.session.get(Incident, incident_id)
-    if incident is None or not user.has_role("reviewer") or incident.agency_id != user.agency_id:
+    if incident is None or not allows(user, REVIEW) or incident.agency_id != user.agency_id:
         abort(404)
     return incident
-
-
-STATEMENT_ROLES = ("reviewer", "leader")
 
 
 def statement_or_404(user: User, year: int) -> AnnualStatement:
@@ -95,6 +148,6 @@ def statement_or_404(user: User, year: int) -> AnnualStatement:
     leaders; another agency's (or none) looks like a missing one."""
     statement = db.session.scalar(sa.select(AnnualStatement).where(
         AnnualStatement.agency_id == user.agency_id, AnnualStatement.year == year))
-    if statement is None or not user.has_role(*STATEMENT_ROLES):
+    if statement is None or not allows(user, STATEMENTS):
         abort(404)
     return statement

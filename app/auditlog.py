@@ -16,17 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import logging
+import logging.handlers
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
-from flask import has_request_context, request
+from flask import current_app, has_request_context, request
 from flask_login import current_user
 
 from app import clock
 from app.extensions import db
 from app.models import (
+    Agency,
     AuditLog,
     Evidence,
     IncidentVersion,
@@ -34,6 +38,7 @@ from app.models import (
     ReportVersion,
     Review,
     ReviewAction,
+    User,
 )
 
 GENESIS = "0" * 64
@@ -43,6 +48,7 @@ MUTABLE = (Review,)
 SEALED = {model.__name__: model for model in IMMUTABLE + MUTABLE}
 # Serialises appends on PostgreSQL (held until commit); SQLite serialises writers itself.
 CHAIN_LOCK = 0x6175646974  # "audit"
+logger = logging.getLogger(__name__)
 
 
 def client_address() -> str:
@@ -68,12 +74,21 @@ def row_digest(row: object) -> str:
 
 
 def entry_digest(prev_hash: str, entry: AuditLog) -> str:
-    payload = json.dumps(
-        [prev_hash, entry.id, _plain(entry.at), entry.actor_id, entry.action,
-         entry.object_type, entry.object_id, entry.ip, entry.detail],
-        ensure_ascii=False, separators=(",", ":"),
-    )
+    fields = [prev_hash, entry.id, _plain(entry.at), entry.actor_id, entry.action,
+              entry.object_type, entry.object_id, entry.ip, entry.detail]
+    if entry.agency_id is not None:  # entries older than the column are chained without it
+        fields.append(entry.agency_id)
+    payload = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _agency_of(actor_id: int | None, obj: object | None) -> int | None:
+    """The agency an entry belongs to: its actor's, else its object's."""
+    if actor_id is not None:
+        return db.session.scalar(sa.select(User.agency_id).where(User.id == actor_id))
+    if isinstance(obj, Agency):
+        return obj.id
+    return getattr(obj, "agency_id", None)
 
 
 def record(action: str, obj: object | None = None, *, actor_id: int | None = None,
@@ -84,7 +99,7 @@ def record(action: str, obj: object | None = None, *, actor_id: int | None = Non
     if seal:
         detail["seal"] = [[type(row).__name__, row.id, row_digest(row)] for row in seal]
     entry = AuditLog(
-        at=clock.now(), actor_id=actor_id, action=action,
+        at=clock.now(), actor_id=actor_id, agency_id=_agency_of(actor_id, obj), action=action,
         object_type=type(obj).__name__ if obj is not None else "",
         object_id=getattr(obj, "id", None), ip=client_address(),
         detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str),
@@ -130,9 +145,41 @@ def _entries(batch: int = 5000) -> Iterator[AuditLog]:
         db.session.expunge_all()
 
 
-def verify() -> Verdict:
-    """Walk the chain, then check every sealed row against its seal."""
+@dataclass(frozen=True)
+class Checkpoint:
+    """A head noted earlier (by a signature, a printout, a monitoring job): after `count`
+    entries the chain's head was `head`. Without a count, the head must be somewhere in it;
+    without a head, the chain must still have at least `count` entries."""
+
+    head: str | None = None
+    count: int | None = None
+
+
+def _checkpoint_problem(checkpoint: Checkpoint, heads_at: dict[int, str], seen: set[str],
+                        count: int) -> str:
+    if checkpoint.count is not None and checkpoint.count > count:
+        return (f"the log has {count} entries but held {checkpoint.count} at a checkpoint: "
+                "its tail has been cut off")
+    if checkpoint.head is None:
+        return ""
+    if checkpoint.count is None:
+        return "" if checkpoint.head in seen else (
+            f"the chain no longer passes through head {checkpoint.head}")
+    if heads_at.get(checkpoint.count) != checkpoint.head:
+        return (f"after {checkpoint.count} entries the head is not {checkpoint.head}: the log "
+                "was rewritten or cut back")
+    return ""
+
+
+def verify(checkpoints: Iterable[Checkpoint] = ()) -> Verdict:
+    """Walk the chain (through every checkpoint given), then check every sealed row against
+    its seal."""
+    checkpoints = list(checkpoints)
+    wanted = {c.count for c in checkpoints if c.count is not None}
+    loose = {c.head for c in checkpoints if c.count is None and c.head}
     previous, count, seals = GENESIS, 0, {}
+    heads_at: dict[int, str] = {0: GENESIS}
+    seen: set[str] = {GENESIS}
     for entry in _entries():
         if entry.prev_hash != previous or entry.hash != entry_digest(previous, entry):
             return Verdict(False, count, previous,
@@ -140,8 +187,55 @@ def verify() -> Verdict:
         for name, row_id, digest in json.loads(entry.detail or "{}").get("seal", []):
             seals[name, row_id] = (digest, entry.id)
         previous, count = entry.hash, count + 1
+        if count in wanted:
+            heads_at[count] = previous
+        if previous in loose:
+            seen.add(previous)
+    for checkpoint in checkpoints:
+        problem = _checkpoint_problem(checkpoint, heads_at, seen, count)
+        if problem:
+            return Verdict(False, count, previous, problem)
     problem = _check_seals(seals)
     return Verdict(not problem, count, previous, problem)
+
+
+def head() -> tuple[str, int]:
+    """The chain's current head and its number of entries."""
+    latest = db.session.scalar(sa.select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1))
+    count = db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog)) or 0
+    return latest or GENESIS, count
+
+
+def write_checkpoint(reason: str) -> tuple[str, int]:
+    """Note the committed head outside the database: the application log always, and the
+    file (AUDIT_CHECKPOINT_FILE, one JSON line each) or syslog target
+    (AUDIT_CHECKPOINT_SYSLOG, "/dev/log" or "host:port") the configuration names. Whoever
+    deletes the log's last entries cannot also reach these, so `audit verify --expect-head`
+    with a noted head detects the cut. Call it after the commit, never before."""
+    current, count = head()
+    line = {"at": clock.now().isoformat(), "head": current, "count": count, "reason": reason}
+    logger.info("audit log checkpoint: head %s, %d entries (%s)", current, count, reason)
+    text = json.dumps(line, sort_keys=True)
+    try:
+        if current_app.config.get("AUDIT_CHECKPOINT_FILE"):
+            with Path(current_app.config["AUDIT_CHECKPOINT_FILE"]).open("a") as handle:
+                handle.write(text + "\n")
+        if current_app.config.get("AUDIT_CHECKPOINT_SYSLOG"):
+            _syslog(current_app.config["AUDIT_CHECKPOINT_SYSLOG"], text)
+    except OSError:  # the change it follows is committed: say so in the log, do not undo it
+        logger.exception("audit log checkpoint could not be written outside the database")
+    return current, count
+
+
+def _syslog(address: str, message: str) -> None:
+    host, _sep, port = address.rpartition(":")
+    target = (host, int(port)) if host and port.isdigit() else address
+    handler = logging.handlers.SysLogHandler(address=target)
+    try:
+        handler.emit(logging.makeLogRecord({"msg": "audit-portal checkpoint " + message,
+                                            "levelno": logging.INFO, "levelname": "INFO"}))
+    finally:
+        handler.close()
 
 
 def _check_seals(seals: dict[tuple[str, int], tuple[str, int]]) -> str:

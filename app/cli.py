@@ -238,9 +238,19 @@ audit_group = AppGroup("audit", help="The tamper-evident audit log.")
 
 
 @audit_group.command("verify")
-def audit_verify_command() -> None:
-    """Walk the hash chain and check every sealed record against its seal."""
-    verdict = auditlog.verify()
+@click.option("--expect-head", default=None, metavar="HASH",
+              help="A head noted earlier (statement PDF, printout, checkpoint file): the chain "
+                   "must still pass through it.")
+@click.option("--expect-count", default=None, type=click.IntRange(min=0), metavar="N",
+              help="The entry count noted with it: the chain must have had that head after "
+                   "exactly N entries (alone: at least N entries).")
+def audit_verify_command(expect_head: str | None, expect_count: int | None) -> None:
+    """Walk the hash chain and check every sealed record against its seal; prints the head
+    and count found, to be noted for the next check (a cut-off tail is found only against a
+    head noted before the cut)."""
+    checkpoints = [auditlog.Checkpoint(expect_head, expect_count)] if (
+        expect_head or expect_count is not None) else []
+    verdict = auditlog.verify(checkpoints)
     if not verdict.ok:
         click.echo(f"FAILED after {verdict.count} good entries: {verdict.problem}", err=True)
         raise SystemExit(1)

@@ -18,6 +18,8 @@ MESSAGES = {
 
 def _http_error(error: HTTPException):
     message = MESSAGES.get(error.code or 500, _l("Something went wrong."))
+    if error.description != type(error).description:  # a view's own message says more
+        message = error.description
     return render_template("errors/error.html", code=error.code, message=message), error.code
 
 

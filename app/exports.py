@@ -24,6 +24,8 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from app.bounds import printable
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 MIME = {
     "csv": "text/csv",  # Werkzeug adds "; charset=utf-8" to text types
@@ -38,7 +40,10 @@ Cell = str | int | float | None
 
 
 def neutralise(value: str) -> str:
-    """Text that a spreadsheet would run as a formula, made inert with a leading apostrophe."""
+    """Text that a spreadsheet would run as a formula, made inert with a leading apostrophe;
+    without the control characters no sheet may hold (text stored before the forms refused
+    them, or written behind the portal's back, must not make the whole export fail)."""
+    value = printable(value)
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
@@ -91,7 +96,7 @@ def _column_widths(table: list[list[Cell]]) -> list[int]:
 
 def sheet_title(title: str) -> str:
     """A title Excel accepts: at most 31 characters, none of []:*?/\\, never empty."""
-    return str(title).translate(BAD_TITLE_CHARS).strip()[:31] or "Sheet1"
+    return printable(str(title)).translate(BAD_TITLE_CHARS).strip()[:31] or "Sheet1"
 
 
 def xlsx_bytes(title: object, header: Sequence[object],

@@ -333,6 +333,9 @@ class AuditLog(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    # Whose entry it is (the actor's agency, else the object's): lists are scoped by it. Chained
+    # when set; entries written before it existed have none and are placed by their actor.
+    agency_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
     action: so.Mapped[str] = so.mapped_column(sa.String(48))
     object_type: so.Mapped[str] = so.mapped_column(sa.String(32), default="")
     object_id: so.Mapped[int | None]
@@ -435,7 +438,10 @@ class AnnualStatement(db.Model):
     prepared_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     signed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
     signed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # The audit log's head and entry count right after the `statement.signed` entry: the chain
+    # must still pass through them (a log cut back to before the signature is detected).
     log_head: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    log_count: so.Mapped[int | None]
 
     agency: so.Mapped[Agency] = so.relationship()
     prepared_by: so.Mapped[User] = so.relationship(foreign_keys=[prepared_by_id])

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from app.bounds import MAX_YEAR, MIN_YEAR
+
 
 @dataclass(frozen=True, order=True)
 class Period:
@@ -23,7 +25,7 @@ class Period:
     month: int
 
     def __post_init__(self) -> None:
-        if not 1 <= self.month <= 12 or not 1900 <= self.year <= 9999:
+        if not 1 <= self.month <= 12 or not MIN_YEAR <= self.year <= MAX_YEAR:
             raise ValueError(f"not a period: {self.year}-{self.month}")
 
     @classmethod

@@ -15,7 +15,7 @@ import sqlalchemy.orm as so
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from app import auditlog, outbox, yearlock
+from app import access, auditlog, outbox, yearlock
 from app.extensions import db
 from app.models import (
     AuditProject,
@@ -98,6 +98,9 @@ def act(review: Review, actor: User, action: str, decision: Decision,
         raise ReviewRefused(_("Unknown action."))
     if action == "supplement" and actor.id != review.incident.user_id:
         raise ReviewRefused(_("Only the registrant can supplement a registration."))
+    if action != "supplement" and not access.may_review(actor, review.incident):
+        raise ReviewRefused(_("This is your own registration: another member of the "
+                              "discipline office must review it."))
     yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused)
     _check(review, action, decision)
     before = review.status
@@ -131,8 +134,11 @@ def _apply(review: Review, action: str, decision: Decision) -> None:
         review.kind = kind_of(decision.category)
 
 
-def allowed_actions(review: Review) -> list[str]:
-    """The steps a reviewer may take now (the registrant's supplement is not one of them)."""
+def allowed_actions(review: Review, reviewer: User) -> list[str]:
+    """The steps `reviewer` may take now (the registrant's supplement is not one of them; on
+    their own registration, none)."""
+    if not access.may_review(reviewer, review.incident):
+        return []
     return [action for action, (starts, _target) in TRANSITIONS.items()
             if review.status in starts and action != "supplement"]
 

@@ -22,6 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
 from app import clock, twofactor
+from app.bounds import has_control_character
 from app.extensions import db, login_manager
 from app.models import User
 
@@ -72,49 +73,88 @@ class LoginRefused(Exception):
 def authenticate(identifier: str, password: str) -> User:
     """The account these credentials open, or LoginRefused with a message for the user.
 
-    Unknown account, wrong password and deactivated account get the same message. A throttled
-    account is refused before its password is checked, so guessing cannot continue meanwhile.
-    The failure count is cleared by `complete_sign_in`, not here: a right password followed by
-    wrong second-factor codes keeps counting towards the throttle.
+    Unknown account, wrong password and deactivated account get the same message. Each try
+    takes one of the account's allowed attempts *before* the password is checked
+    (`claim_attempt`), so that N simultaneous wrong tries count N and the one past the limit is
+    refused unchecked, whatever the number of workers. A right password gives its attempt
+    back; the count is cleared by `complete_sign_in`, so a right password followed by wrong
+    second-factor codes keeps counting towards the throttle.
     """
     user = find_account(identifier)
     if user is not None:
-        check_throttle(user)
+        claim_attempt(user)
     if not verify_password(user, password) or user is None or not user.active:
         if user is not None:
-            count_failure(user)
+            settle_failure(user)
         raise LoginRefused(_("Staff number / e-mail or password is not correct."))
+    give_back_attempt(user)
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
 
 
-def check_throttle(user: User) -> None:
-    """LoginRefused while the account is throttled after too many failures."""
+def _throttled(user: User) -> LoginRefused:
+    db.session.refresh(user, ["locked_until"])
     now = clock.now()
-    if user.locked_until and user.locked_until > now:
-        minutes = max(1, int((user.locked_until - now).total_seconds() // 60) + 1)
-        raise LoginRefused(
-            _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes)
-        )
+    until = user.locked_until if user.locked_until and user.locked_until > now else now
+    minutes = max(1, int((until - now).total_seconds() // 60) + 1)
+    return LoginRefused(
+        _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes))
 
 
-def count_failure(user: User) -> None:
-    """One more failed attempt (password or second factor); the last allowed one throttles."""
-    user.failed_logins += 1
-    if user.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"]:
-        user.locked_until = clock.now() + timedelta(
-            minutes=current_app.config["LOGIN_LOCK_MINUTES"])
-        user.failed_logins = 0
+def claim_attempt(user: User) -> None:
+    """Take one attempt of the account's allowance, or LoginRefused while it is throttled.
+
+    One UPDATE that both checks and counts, committed at once (before the slow check it
+    guards), so concurrent requests in any number of processes each see the others' tries:
+    the decision cannot be read, raced and written back."""
+    now = clock.now()
+    claimed = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id,
+               User.failed_logins < current_app.config["LOGIN_MAX_FAILURES"],
+               sa.or_(User.locked_until.is_(None), User.locked_until <= now))
+        .values(failed_logins=User.failed_logins + 1)
+        .returning(User.failed_logins)
+        .execution_options(synchronize_session=False)).scalar()
+    if claimed is None:
+        # Refused: the allowance is used up. Lock now if no one did yet (a process killed
+        # between its claim and its verdict must not leave the account refused for good).
+        settle_failure(user)
+    db.session.commit()
+    if claimed is None:
+        raise _throttled(user)
+
+
+def settle_failure(user: User) -> None:
+    """The claimed attempt failed: the last one allowed locks the account for a while."""
+    db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id,
+               User.failed_logins >= current_app.config["LOGIN_MAX_FAILURES"])
+        .values(failed_logins=0, locked_until=clock.now() + timedelta(
+            minutes=current_app.config["LOGIN_LOCK_MINUTES"]))
+        .execution_options(synchronize_session=False))
+    db.session.expire(user, ["failed_logins", "locked_until"])
+
+
+def give_back_attempt(user: User) -> None:
+    """A right password does not count as a failure."""
+    db.session.execute(
+        sa.update(User).where(User.id == user.id, User.failed_logins > 0)
+        .values(failed_logins=User.failed_logins - 1)
+        .execution_options(synchronize_session=False))
+    db.session.expire(user, ["failed_logins"])
 
 
 def check_second_factor(user: User, code: str) -> str:
     """The method the code passed with ("totp" or "recovery"), or LoginRefused (counted)."""
-    check_throttle(user)
+    claim_attempt(user)
     method = twofactor.check(user, code)
     if method is None:
-        count_failure(user)
+        settle_failure(user)
         raise LoginRefused(_("The code is not correct, or it has already been used."))
+    give_back_attempt(user)
     return method
 
 
@@ -123,10 +163,11 @@ def reauthenticate(user: User, password: str, code: str) -> str | None:
     the password and, if the account has one, the second factor. Returns what is wrong, in the
     user's language, or None. Failures count towards the sign-in throttle."""
     try:
-        check_throttle(user)
+        claim_attempt(user)
         if not verify_password(user, password):
-            count_failure(user)
+            settle_failure(user)
             return _("The password is not correct.")
+        give_back_attempt(user)
         if twofactor.enabled(user):
             check_second_factor(user, code)
     except LoginRefused as refused:
@@ -136,8 +177,10 @@ def reauthenticate(user: User, password: str, code: str) -> str | None:
 
 def complete_sign_in(user: User) -> None:
     """Every factor passed: clear the failure count and start a fresh session."""
-    user.failed_logins = 0
-    user.locked_until = None
+    db.session.execute(sa.update(User).where(User.id == user.id)
+                       .values(failed_logins=0, locked_until=None)
+                       .execution_options(synchronize_session=False))
+    db.session.expire(user, ["failed_logins", "locked_until"])
     start_session(user)
 
 
@@ -223,8 +266,21 @@ def _require_login() -> Response | None:
     return None
 
 
+def _refuse_control_characters() -> None:
+    """A control character in the path or a query parameter is bad input for every page (forms
+    refuse it field by field, app/forms.py): 400 before any view or query sees it."""
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if any(has_control_character(value) for value in values):
+        abort(400, description=_("The address contains an invisible control character (such "
+                                 "as NUL). Remove it and try again."))
+
+
 def _headers(response: Response) -> Response:
     response.headers["Content-Security-Policy"] = CSP
+    if current_app.config["HSTS_SECONDS"]:
+        response.headers["Strict-Transport-Security"] = (
+            f"max-age={current_app.config['HSTS_SECONDS']}; includeSubDomains")
+
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
@@ -236,5 +292,6 @@ def _headers(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to continue.")
+    app.before_request(_refuse_control_characters)
     app.before_request(_require_login)
     app.after_request(_headers)

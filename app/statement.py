@@ -34,14 +34,13 @@ import sqlalchemy as sa
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
-from app import auditlog, compliance, confirmations, filing, review, security, yearlock
+from app import access, auditlog, compliance, confirmations, filing, review, security, yearlock
 from app.confirmations import Person
 from app.extensions import db
 from app.models import (
     Agency,
     AnnualConfirmation,
     AnnualStatement,
-    AuditLog,
     Department,
     Incident,
     IncidentVersion,
@@ -495,11 +494,6 @@ def stored(statement: AnnualStatement) -> Figures:
     return Figures.from_json(statement.figures)
 
 
-def _log_head() -> str:
-    return db.session.scalar(sa.select(AuditLog.hash).order_by(AuditLog.id.desc()).limit(1)
-                             ) or auditlog.GENESIS
-
-
 def confirm_signer(user: User, password: str, code: str) -> str | None:
     """The check a leader passes again before signing: their password and their second factor
     (a fresh code). Returns what is wrong, in the user's language, or None."""
@@ -535,7 +529,7 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     if statement.status == LOCKED:
         raise StatementError(_("The statement for %(year)d is already signed and locked.",
                                year=statement.year))
-    if not leader.has_role("leader"):
+    if not access.allows(leader, access.SIGN_STATEMENT):
         raise StatementError(_("Only a bureau leader can sign the statement."))
     if statement.prepared_by_id == leader.id:  # four eyes: who prepares does not also sign
         raise StatementError(_("You prepared this draft: another leader must sign it."))
@@ -545,10 +539,12 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
         raise StatementError(_("The record has changed since the draft was prepared: the "
                                "discipline office must prepare the statement again."))
     statement.status, statement.signed_by, statement.signed_at = LOCKED, leader, now
-    statement.log_head = _log_head()
     db.session.flush()
     auditlog.record("statement.signed", statement, actor_id=leader.id, year=statement.year,
-                    digest=digest, log_head=statement.log_head)
+                    digest=digest)
+    # The chain as it stands with the signature in it: the log can no longer lose its tail
+    # (this entry included) without `verify` noticing.
+    statement.log_head, statement.log_count = auditlog.head()
 
 
 def add_addendum(statement: AnnualStatement, author: User, text: str,
@@ -572,6 +568,7 @@ class Verdict:
     signed_digest: str
     digest: str
     figures_match: bool
+    log_problem: str = ""  # the audit log no longer passes through the head noted at signing
 
 
 def verify(statement: AnnualStatement) -> Verdict:
@@ -583,5 +580,7 @@ def verify(statement: AnnualStatement) -> Verdict:
     again = figures(statement.agency, statement.year, statement.signed_at)
     digest = records_digest(statement.agency, statement.year)
     same = again.facts() == stored(statement).facts()
-    return Verdict(same and digest == statement.records_digest, statement.records_digest,
-                   digest, same)
+    chain = auditlog.verify([auditlog.Checkpoint(statement.log_head or None,
+                                                 statement.log_count)])
+    return Verdict(same and digest == statement.records_digest and chain.ok,
+                   statement.records_digest, digest, same, chain.problem)

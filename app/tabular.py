@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from openpyxl import load_workbook
 
 from app import exports
+from app.bounds import has_control_character
 
 Rows = list[tuple[int, list[str]]]
 # Far more than any bureau's staff or project list; a bound on the work one upload can cause
@@ -119,7 +120,17 @@ def read(raw: bytes) -> tuple[list[str], Rows]:
     if len(rows) > MAX_ROWS:
         raise _too_many()
     cleaned = [(line, [cell.strip() for cell in row]) for line, row in rows]
+    _refuse_control_characters([(1, header), *cleaned])
     return [cell.strip() for cell in header], [(line, row) for line, row in cleaned if any(row)]
+
+
+def _refuse_control_characters(rows: Rows) -> None:
+    """No cell may carry a control character (NUL …): it could not be stored, nor exported."""
+    for line, row in rows:
+        if any(has_control_character(cell) for cell in row):
+            raise UnreadableFile(_("line %(line)d contains an invisible control character "
+                                   "(such as NUL): remove it and upload the file again",
+                                   line=line))
 
 
 def column_map(header: list[str], names: dict[str, tuple[str, ...]]) -> dict[str, int]:

@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 
-from app import vocab
+from app import access, vocab
 from app.main.forms import LanguageForm
 from app.review import STATUSES
 
@@ -60,4 +60,5 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(duration, "timedelta")
     app.add_template_filter(role_label)
     app.add_template_global(label)
+    app.add_template_global(access.can)
     app.context_processor(_context)

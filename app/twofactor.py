@@ -83,12 +83,21 @@ def _digits(code: str) -> str:
 
 
 def check_totp(user: User, code: str) -> bool:
-    """Accept a TOTP code once: its step becomes the last one used."""
+    """Accept a TOTP code once: its step becomes the last one used.
+
+    The step is taken with one compare-and-set UPDATE (only if it is later than the last one
+    accepted), so when the same fresh code arrives from several sessions at once, exactly one
+    wins, in any number of processes."""
     step = _matching_step(user.totp_secret or "", _digits(code), user.totp_last_step)
     if step is None:
         return False
-    user.totp_last_step = step
-    return True
+    won = db.session.execute(
+        sa.update(User)
+        .where(User.id == user.id,
+               sa.or_(User.totp_last_step.is_(None), User.totp_last_step < step))
+        .values(totp_last_step=step).execution_options(synchronize_session=False))
+    db.session.expire(user, ["totp_last_step"])
+    return won.rowcount == 1
 
 
 def _recovery_digest(code: str) -> str:

@@ -274,14 +274,17 @@ def test_prepare_preview_sign_and_lock(app, db, year):
     db.session.expire_all()
     item = db.session.scalar(sa.select(AnnualStatement))
     assert item.status == "draft"
-    head_before = db.session.scalar(sa.select(AuditLog.hash).order_by(AuditLog.id.desc()))
     right = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
                       form_url="/statements/2025")
     assert right.status_code == 302
     db.session.expire_all()
     item = db.session.scalar(sa.select(AnnualStatement))
     assert (item.status, item.signed_by_id) == ("locked", people["leader"].id)
-    assert item.log_head == head_before
+    # The log as it stands with the signature in it: its head is the `statement.signed` entry.
+    signed = db.session.scalar(sa.select(AuditLog).order_by(AuditLog.id.desc()).limit(1))
+    assert signed.action == "statement.signed"
+    assert item.log_head == signed.hash
+    assert item.log_count == db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog))
     assert len(item.records_digest) == 64
     assert statement.stored(item) == statement.figures(item.agency, YEAR, item.signed_at)
     actions = db.session.scalars(sa.select(AuditLog.action).where(

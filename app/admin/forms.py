@@ -2,7 +2,6 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
 from wtforms import (
     BooleanField,
@@ -31,6 +30,8 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.bounds import MAX_YEAR, MIN_YEAR
+from app.forms import PageField, PortalForm
 from app.vocab import ROLES
 
 ANY = SelectChoice("", _l("All"))
@@ -41,7 +42,7 @@ def _stripped(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-class UserFilterForm(FlaskForm):
+class UserFilterForm(PortalForm):
     """The account list's filters: a GET form (no CSRF: it changes nothing)."""
 
     class Meta:
@@ -55,10 +56,10 @@ class UserFilterForm(FlaskForm):
     active = SelectField(_l("Status"), validators=[Optional()],
                          choices=[ANY, SelectChoice("1", _l("Active")),
                                   SelectChoice("0", _l("Deactivated"))])
-    page = IntegerField(validators=[Optional()], default=1)
+    page = PageField()
 
 
-class UserForm(FlaskForm):
+class UserForm(PortalForm):
     staff_no = StringField(_l("Staff number"), validators=[DataRequired(), Length(max=32)],
                            filters=[_stripped])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)],
@@ -74,54 +75,54 @@ class UserForm(FlaskForm):
     submit = SubmitField(_l("Save"))
 
 
-class DeactivateForm(FlaskForm):
+class DeactivateForm(PortalForm):
     left_on = DateField(_l("Left on (调离日期)"), validators=[InputRequired()])
     submit = SubmitField(_l("Deactivate"))
 
 
-class ReactivateForm(FlaskForm):
+class ReactivateForm(PortalForm):
     submit = SubmitField(_l("Reactivate"))
 
 
-class ImportForm(FlaskForm):
+class ImportForm(PortalForm):
     file = FileField(_l("File (XLSX or CSV)"), validators=[
         FileRequired(_l("Choose a file.")),
         FileSize(IMPORT_MAX_BYTES, message=_l("The file is larger than 5 MB."))])
     submit = SubmitField(_l("Check the file"))
 
 
-class ApplyImportForm(FlaskForm):
+class ApplyImportForm(PortalForm):
     token = HiddenField(validators=[DataRequired()])
     submit = SubmitField(_l("Import all rows"))
 
 
-class DepartmentForm(FlaskForm):
+class DepartmentForm(PortalForm):
     name = StringField(_l("Department name"), validators=[DataRequired(), Length(max=120)],
                        filters=[_stripped])
     submit = SubmitField(_l("Save"))
 
 
-class ArchiveForm(FlaskForm):
+class ArchiveForm(PortalForm):
     """Archive ("1") or restore ("0"): the state wanted, so a double click does no harm."""
 
     archived = HiddenField(validators=[AnyOf(["0", "1"])])
 
 
-class ProjectForm(FlaskForm):
+class ProjectForm(PortalForm):
     code = StringField(_l("Project code"), validators=[DataRequired(), Length(max=32)],
                        filters=[_stripped])
     name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=200)],
                        filters=[_stripped])
-    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(2000, 2100)])
+    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(MIN_YEAR, MAX_YEAR)])
     department = SelectField(_l("Lead department"), coerce=int)
     submit = SubmitField(_l("Save"))
 
 
-class ProjectFilterForm(FlaskForm):
+class ProjectFilterForm(PortalForm):
     class Meta:
         csrf = False
 
-    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(2000, 2100)])
+    year = IntegerField(_l("Year"), validators=[Optional(), NumberRange(MIN_YEAR, MAX_YEAR)])
 
 
 @cache
@@ -133,7 +134,7 @@ def _optional_int(label: str, low: int, high: int) -> IntegerField:
     return IntegerField(label, validators=[Optional(), NumberRange(low, high)])
 
 
-class AgencyForm(FlaskForm):
+class AgencyForm(PortalForm):
     name = StringField(_l("Agency name"), validators=[DataRequired(), Length(max=120)],
                        filters=[_stripped])
     timezone = SelectField(_l("Time zone"), validators=[DataRequired()])
@@ -156,7 +157,7 @@ class AgencyForm(FlaskForm):
         self.timezone.choices = _timezones()
 
 
-class MailForm(FlaskForm):
+class MailForm(PortalForm):
     smtp_host = StringField(_l("Mail server (SMTP host)"),
                             validators=[Optional(), Length(max=255)], filters=[_stripped])
     smtp_port = IntegerField(_l("Port"), validators=[InputRequired(), NumberRange(1, 65535)])
@@ -178,7 +179,7 @@ class MailForm(FlaskForm):
             raise ValidationError(_l("The address starts with http:// or https://."))
 
 
-class CalendarDayForm(FlaskForm):
+class CalendarDayForm(PortalForm):
     day = DateField(_l("Date"), validators=[InputRequired()])
     is_workday = SelectField(_l("This date is"), choices=[
         SelectChoice("0", _l("a day off (放假)")),
@@ -187,5 +188,5 @@ class CalendarDayForm(FlaskForm):
     submit = SubmitField(_l("Add the date"))
 
 
-class DeleteForm(FlaskForm):
+class DeleteForm(PortalForm):
     """A delete button: the CSRF token is all it carries."""

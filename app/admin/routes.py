@@ -26,7 +26,7 @@ from app import (
     uploads,
     userimport,
 )
-from app.access import role_required
+from app.access import ADMINISTER, require
 from app.admin import bp
 from app.admin.forms import (
     ANY,
@@ -54,7 +54,7 @@ NO_DEPARTMENT = SelectChoice(0, _l("No department"))
 
 
 @bp.before_request
-@role_required("admin")
+@require(ADMINISTER)
 def _admins_only() -> None:
     """Every page here is for administrators (others: 403, anonymous: sign-in first)."""
 

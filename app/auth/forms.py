@@ -1,12 +1,12 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from app import passwords
+from app.forms import PortalForm
 
 
-class LoginForm(FlaskForm):
+class LoginForm(PortalForm):
     identifier = StringField(_l("Staff number or e-mail"),
                              validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1024)])
@@ -19,14 +19,14 @@ def code_field(required: bool = True) -> StringField:
                        validators=[DataRequired() if required else Optional(), Length(max=32)])
 
 
-class CodeForm(FlaskForm):
+class CodeForm(PortalForm):
     """The second step of sign-in, and every confirmation that asks for a code again."""
 
     code = code_field()
     submit = SubmitField(_l("Continue"))
 
 
-class EnrolForm(FlaskForm):
+class EnrolForm(PortalForm):
     """Confirms that the authenticator app holds the secret shown (kept in the session)."""
 
     code = StringField(_l("Six-digit code shown by the app"),
@@ -34,7 +34,7 @@ class EnrolForm(FlaskForm):
     submit = SubmitField(_l("Turn on two-factor sign-in"))
 
 
-class NewPasswordForm(FlaskForm):
+class NewPasswordForm(PortalForm):
     """A new password, twice; checked against the password rule for `account`."""
 
     new = PasswordField(_l("New password"), validators=[DataRequired()])

@@ -9,14 +9,14 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 
 from app import auditlog, auth_tokens, clock, mailsettings, twofactor
-from app.access import role_required
+from app.access import ADMINISTER, require
 from app.auth import bp
 from app.auth.forms import ChangePasswordForm, CodeForm, EnrolForm, LoginForm, NewPasswordForm
 from app.extensions import db
+from app.forms import PortalForm
 from app.models import User
 from app.security import (
     LoginRefused,
@@ -267,13 +267,13 @@ def welcome(token: str):
 
 
 @bp.route("/admin/users/<int:user_id>/reset-password", methods=["POST"])
-@role_required("admin")
+@require(ADMINISTER)
 def reset_password(user_id: int):
     admin = current_user._get_current_object()
     account = db.session.get(User, user_id)
     if account is None or account.agency_id != admin.agency_id:
         abort(404)
-    if not FlaskForm().validate_on_submit():
+    if not PortalForm().validate_on_submit():
         abort(400)
     issued = auth_tokens.reset_password(account, admin)
     db.session.commit()

@@ -1,14 +1,14 @@
 """The dashboard's period picker: a GET form (no CSRF: it changes nothing)."""
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Optional, ValidationError
 
+from app.forms import PortalForm
 from app.periods import Period
 
 
-class PeriodForm(FlaskForm):
+class PeriodForm(PortalForm):
     class Meta:
         csrf = False
 

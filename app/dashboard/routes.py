@@ -17,7 +17,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app import auditlog, clock, compliance, confirmations, exports
-from app.access import role_required
+from app.access import COMPLIANCE, require
 from app.dashboard import bp
 from app.dashboard.forms import PeriodForm
 from app.extensions import db
@@ -25,7 +25,6 @@ from app.filing import DUE, LATE, MISSING, NOT_OPEN, ON_TIME, deadline_rule
 from app.models import Agency, User
 from app.periods import DeadlineRule, Period
 
-ROLES = ("reviewer", "leader", "admin")
 # The same wording and colours as the status_badge macro (_form.html).
 STATUS_LABELS = {
     ON_TIME: _l("Filed on time"),
@@ -51,7 +50,7 @@ def _period(form: PeriodForm, rule: DeadlineRule, now: datetime) -> Period:
 
 
 @bp.route("/")
-@role_required(*ROLES)
+@require(COMPLIANCE)
 def index():
     agency, now = _me().agency, clock.now()
     rule = deadline_rule(agency)
@@ -78,7 +77,7 @@ def _confirmation_status(agency: Agency, now: datetime) -> confirmations.Status 
 
 
 @bp.route("/export.<any(csv, xlsx):fmt>")
-@role_required(*ROLES)
+@require(COMPLIANCE)
 def export(fmt: str):
     """The compliance table, one line per person: statuses only, never incident content."""
     agency, now = _me().agency, clock.now()

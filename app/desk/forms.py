@@ -1,9 +1,7 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
-    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -12,6 +10,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, Length, Optional
 
+from app.forms import PageField, PortalForm
 from app.review import STATUSES, TRANSITIONS
 from app.vocab import CATEGORIES, CHANNELS, KINDS
 
@@ -22,7 +21,7 @@ def _options(vocabulary: dict) -> list[SelectChoice]:
     return [ANY, *(SelectChoice(code, label) for code, label in vocabulary.items())]
 
 
-class QueueFilterForm(FlaskForm):
+class QueueFilterForm(PortalForm):
     """The queue's filters: a GET form (no CSRF: it changes nothing)."""
 
     class Meta:
@@ -40,10 +39,10 @@ class QueueFilterForm(FlaskForm):
     project = SelectField(_l("Audit project"), coerce=int, validators=[Optional()])
     actor = StringField(_l("Person who interfered"), validators=[Optional(), Length(max=64)])
     q = StringField(_l("Search text"), validators=[Optional(), Length(max=100)])
-    page = IntegerField(validators=[Optional()], default=1)
+    page = PageField()
 
 
-class ReviewStepForm(FlaskForm):
+class ReviewStepForm(PortalForm):
     """One step of the workflow; which fields are needed depends on the action (the review
     service checks them and explains what is missing)."""
 

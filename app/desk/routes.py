@@ -11,8 +11,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from app import access, auditlog, clock, exports, patterns, review
-from app.access import role_required
+from app import access, auditlog, bounds, clock, exports, patterns, review
+from app.access import AUDIT_LOG, REVIEW, require
 from app.desk import bp
 from app.desk.forms import ANY, QueueFilterForm, ReviewStepForm
 from app.extensions import db
@@ -55,7 +55,7 @@ def _queue_filter(form: QueueFilterForm) -> review.QueueFilter:
 
 
 @bp.route("/review/")
-@role_required("reviewer")
+@require(REVIEW)
 def queue():
     form = _filter_form()
     chosen = _queue_filter(form)
@@ -94,7 +94,7 @@ def _export_rows(rows: list[review.QueueRow]) -> list[list[object]]:
 
 
 @bp.route("/review/export.<any(csv, xlsx):fmt>")
-@role_required("reviewer")
+@require(REVIEW)
 def export_queue(fmt: str):
     chosen = _queue_filter(_filter_form())
     page = review.queue(_me().agency_id, chosen, page=1, per_page=100_000)
@@ -114,7 +114,7 @@ def _log_read(incident) -> None:
 
 
 @bp.route("/review/incidents/<int:incident_id>", methods=["GET", "POST"])
-@role_required("reviewer")
+@require(REVIEW)
 def incident(incident_id: int):
     item = access.reviewable_or_404(_me(), incident_id)
     form = ReviewStepForm()
@@ -134,7 +134,7 @@ def incident(incident_id: int):
     if status == 200:
         _log_read(item)
     return render_template("desk/incident.html", incident=item, form=form,
-                           allowed=review.allowed_actions(item.review),
+                           allowed=review.allowed_actions(item.review, _me()),
                            statuses=review.STATUSES), status
 
 
@@ -149,7 +149,7 @@ def _decision(form: ReviewStepForm) -> review.Decision:
 
 
 @bp.route("/review/incidents/<int:incident_id>/referral")
-@role_required("reviewer")
+@require(REVIEW)
 def referral(incident_id: int):
     item = access.reviewable_or_404(_me(), incident_id)
     if item.review.status != review.REFERRED:
@@ -159,19 +159,18 @@ def referral(incident_id: int):
 
 
 @bp.route("/log")
-@role_required("reviewer", "admin")
+@require(AUDIT_LOG)
 def log():
     """The audit log, newest first, optionally for one object. Entries carry no incident
     content (only ids, actions and periods), so administrators may read them too."""
     object_type = request.args.get("object_type", "")[:32]
-    object_id = request.args.get("object_id", type=int)
-    page_no = max(request.args.get("page", 1, type=int), 1)
-    # Entries of this agency's people, and those with no person (command line, failed sign-in).
+    object_id = bounds.int_arg("object_id", 0, low=0)
+    page_no = bounds.page_arg()
     query = (sa.select(AuditLog, User).outerjoin(User, User.id == AuditLog.actor_id)
-             .where(sa.or_(User.agency_id == _me().agency_id, AuditLog.actor_id.is_(None))))
+             .where(access.log_scope(_me())))
     if object_type:
         query = query.where(AuditLog.object_type == object_type)
-    if object_id is not None:
+    if object_id:
         query = query.where(AuditLog.object_id == object_id)
     rows = db.session.execute(
         query.order_by(AuditLog.id.desc()).limit(LOG_PER_PAGE + 1)

@@ -3,7 +3,6 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -19,6 +18,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 
 from app import clock, evidence
 from app.filing import IncidentData
+from app.forms import PortalForm
 from app.vocab import CATEGORIES, CHANNELS, KINDS, RELATIONS, RESPONSES, STAGES
 
 TEXT_MAX = 5000
@@ -36,7 +36,7 @@ def _category_choices() -> list[SelectChoice]:
             for code, (kind, label, _example) in CATEGORIES.items()]
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(PortalForm):
     occurred_at = DateTimeLocalField(
         _l("When it happened"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
         validators=[DataRequired(message=_l("Enter the date and time it happened."))],
@@ -115,7 +115,7 @@ class CorrectIncidentForm(IncidentForm):
     submit = SubmitField(_l("Save the corrected version"))
 
 
-class FileReportForm(FlaskForm):
+class FileReportForm(PortalForm):
     zero = HiddenField(validators=[InputRequired()])
     declaration = BooleanField(
         DECLARATION,
@@ -124,7 +124,7 @@ class FileReportForm(FlaskForm):
     submit = SubmitField(_l("File the report"))
 
 
-class CorrectReportForm(FlaskForm):
+class CorrectReportForm(PortalForm):
     reason = TextAreaField(_l("Reason for the correction"),
                            validators=[DataRequired(), Length(max=NOTE_MAX)])
     declaration = BooleanField(

@@ -10,7 +10,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from app import access, auditlog, clock, evidence, filing
-from app.access import role_required
+from app.access import FILE, require
 from app.extensions import db
 from app.filings import bp
 from app.filings.forms import (
@@ -47,7 +47,7 @@ def _project_choices(user: User) -> list[SelectChoice]:
 
 
 @bp.route("/reports/<period>", methods=["GET", "POST"])
-@role_required("auditor")
+@require(FILE)
 def report(period: str):
     user, when = _me(), _period_or_404(period)
     form = FileReportForm()
@@ -73,7 +73,7 @@ def report(period: str):
 
 
 @bp.route("/reports/<period>/correct", methods=["GET", "POST"])
-@role_required("auditor")
+@require(FILE)
 def correct_report(period: str):
     user, when = _me(), _period_or_404(period)
     month = filing.month(user, when, clock.now())
@@ -118,7 +118,7 @@ def _incident_form_page(form: IncidentForm, incident: Incident | None,
 
 
 @bp.route("/incidents/new", methods=["GET", "POST"])
-@role_required("auditor")
+@require(FILE)
 def new_incident():
     form = _incident_form(IncidentForm)
     return _incident_form_page(
@@ -141,7 +141,7 @@ def incident(incident_id: int):
 
 
 @bp.route("/incidents/<int:incident_id>/correct", methods=["GET", "POST"])
-@role_required("auditor")
+@require(FILE)
 def correct_incident(incident_id: int):
     item = access.own_incident_or_404(_me(), incident_id)
     current = item.current

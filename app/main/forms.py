@@ -1,11 +1,12 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 
+from app.forms import PortalForm
 
-class LanguageForm(FlaskForm):
+
+class LanguageForm(PortalForm):
     lang = SelectField(
         _l("Language"),
         choices=[SelectChoice("zh_CN", "中文"), SelectChoice("en", "English")],

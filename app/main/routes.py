@@ -2,7 +2,7 @@ from flask import redirect, render_template, session, url_for
 from flask_login import current_user
 
 from app import auditlog, clock, filing
-from app.access import can_file, role_required
+from app.access import FILE, can_file, require
 from app.extensions import db
 from app.main import bp
 from app.main.forms import LanguageForm
@@ -33,7 +33,7 @@ def index():
 
 
 @bp.route("/history")
-@role_required("auditor")
+@require(FILE)
 def history():
     months = filing.months(current_user._get_current_object(), clock.now())
     return render_template("main/history.html", months=months)

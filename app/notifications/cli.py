@@ -9,7 +9,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import clock, outbox, reminders
+from app import auditlog, clock, outbox, reminders
 from app.extensions import db
 from app.models import User
 
@@ -65,6 +65,15 @@ def scheduled_round(app) -> None:
             db.session.remove()
 
 
+def scheduled_checkpoint(app) -> None:
+    """Note the audit log's head outside the database (app/auditlog.py write_checkpoint)."""
+    with app.app_context():
+        try:
+            auditlog.write_checkpoint("scheduled")
+        finally:
+            db.session.remove()
+
+
 @click.command("scheduler")
 def scheduler_command() -> None:
     """Run the reminder rounds every REMINDER_INTERVAL_MINUTES until stopped (one process)."""
@@ -76,6 +85,9 @@ def scheduler_command() -> None:
     scheduler = BlockingScheduler(timezone=UTC)
     scheduler.add_job(scheduled_round, "interval", args=[app], id="reminders",
                       minutes=app.config["REMINDER_INTERVAL_MINUTES"], next_run_time=clock.now(),
+                      max_instances=1, coalesce=True)
+    scheduler.add_job(scheduled_checkpoint, "interval", args=[app], id="audit-checkpoint",
+                      minutes=app.config["AUDIT_CHECKPOINT_MINUTES"], next_run_time=clock.now(),
                       max_instances=1, coalesce=True)
     click.echo(f"Scheduler started: a round every {app.config['REMINDER_INTERVAL_MINUTES']} "
                "minute(s). Ctrl-C to stop.")

@@ -1,14 +1,15 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import EmailField, SubmitField
 from wtforms.validators import DataRequired, Email, Length
 
+from app.forms import PortalForm
 
-class TestMailForm(FlaskForm):
+
+class TestMailForm(PortalForm):
     address = EmailField(_l("Send a test e-mail to"),
                          validators=[DataRequired(), Email(), Length(max=254)])
     submit = SubmitField(_l("Send test e-mail"))
 
 
-class MarkReadForm(FlaskForm):
+class MarkReadForm(PortalForm):
     submit = SubmitField(_l("Mark all as read"))

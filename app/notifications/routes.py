@@ -10,8 +10,8 @@ from flask import flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from app import auditlog, clock, mailsettings, outbox
-from app.access import role_required
+from app import access, auditlog, clock, mailsettings, outbox
+from app.access import ADMINISTER, require
 from app.extensions import db
 from app.models import Outbox, User
 from app.notifications import bp
@@ -57,24 +57,26 @@ def mark_read():
 
 
 @bp.get("/admin/outbox")
-@role_required("admin")
+@require(ADMINISTER)
 def outbox_page():
     return _outbox_page(TestMailForm())
 
 
 def _outbox_page(form: TestMailForm):
+    scope = access.outbox_scope(current_user)
     counts = dict(db.session.execute(
-        sa.select(Outbox.status, sa.func.count()).group_by(Outbox.status)).all())
+        sa.select(Outbox.status, sa.func.count()).where(scope).group_by(Outbox.status)).all())
     # Rows still waiting or failed first, then the latest sent.
     rows = db.session.execute(
         sa.select(Outbox, User.staff_no, User.name).outerjoin(User, User.id == Outbox.user_id)
-        .order_by((Outbox.status == outbox.SENT).asc(), Outbox.id.desc()).limit(OUTBOX_SIZE)).all()
+        .where(scope).order_by((Outbox.status == outbox.SENT).asc(), Outbox.id.desc())
+        .limit(OUTBOX_SIZE)).all()
     return render_template("notifications/outbox.html", counts=counts, rows=rows, form=form,
                            kinds=outbox.KINDS, statuses=outbox.STATUSES)
 
 
 @bp.post("/admin/outbox/test")
-@role_required("admin")
+@require(ADMINISTER)
 def test_mail():
     form = TestMailForm()
     if not form.validate_on_submit():

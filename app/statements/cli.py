@@ -46,6 +46,8 @@ def verify_command(year: int, agency_name: str | None) -> None:
     click.echo(f"  signed digest:   {verdict.signed_digest}", err=True)
     click.echo(f"  records digest:  {verdict.digest}", err=True)
     click.echo(f"  figures: {'same' if verdict.figures_match else 'different'}", err=True)
+    if verdict.log_problem:
+        click.echo(f"  audit log: {verdict.log_problem}", err=True)
     raise SystemExit(1)
 
 

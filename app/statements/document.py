@@ -200,7 +200,10 @@ def _signature(pdf: _Document, agency: str, item: AnnualStatement) -> None:
 
 def footer_text(item: AnnualStatement) -> str:
     text = _("Records digest (SHA-256): %(digest)s", digest=item.records_digest)
-    if item.log_head:
+    if item.log_head and item.log_count:
+        text += "\n" + _("Audit log at signing: %(count)d entries, head %(head)s",
+                         count=item.log_count, head=item.log_head)
+    elif item.log_head:
         text += "\n" + _("Audit log head at signing: %(head)s", head=item.log_head)
     return text
 

@@ -1,28 +1,29 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, PasswordField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from app.auth.forms import code_field
+from app.bounds import MAX_YEAR, MIN_YEAR
+from app.forms import PortalForm
 
 
-class PrepareForm(FlaskForm):
-    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(2000, 2100)])
+class PrepareForm(PortalForm):
+    year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(MIN_YEAR, MAX_YEAR)])
     submit = SubmitField(_l("Prepare the draft"))
 
 
-class SignForm(FlaskForm):
+class SignForm(PortalForm):
     password = PasswordField(_l("Your password, again"), validators=[DataRequired()])
     code = code_field(required=False)  # asked of accounts with a second factor (leaders)
     submit = SubmitField(_l("Sign and lock"))
 
 
-class AddendumForm(FlaskForm):
+class AddendumForm(PortalForm):
     text = TextAreaField(_l("Addendum"), validators=[DataRequired(), Length(max=5000)])
     submit = SubmitField(_l("Record the addendum"))
 
 
-class ConfirmationForm(FlaskForm):
+class ConfirmationForm(PortalForm):
     exceptions = TextAreaField(_l("Exceptions (leave empty if there are none)"),
                                validators=[Length(max=5000)])
     declaration = BooleanField(

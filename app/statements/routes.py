@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app import access, auditlog, clock, confirmations, exports, statement
-from app.access import STATEMENT_ROLES, role_required
+from app.access import CONFIRM, PREPARE_STATEMENT, SIGN_STATEMENT, STATEMENTS, require
 from app.extensions import db
 from app.models import AnnualStatement, User
 from app.statements import bp
@@ -34,13 +34,13 @@ def _index(form: PrepareForm, status: int = 200):
 
 
 @bp.route("/statements/")
-@role_required(*STATEMENT_ROLES)
+@require(STATEMENTS)
 def index():
     return _index(PrepareForm(year=confirmations.default_year(_me().agency, clock.now())))
 
 
 @bp.route("/statements/prepare", methods=["POST"])
-@role_required("reviewer")
+@require(PREPARE_STATEMENT)
 def prepare():
     form = PrepareForm()
     if not form.validate_on_submit():
@@ -67,14 +67,14 @@ def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None =
     ), status
 
 
-@bp.route("/statements/<int:year>")
-@role_required(*STATEMENT_ROLES)
+@bp.route("/statements/<year:year>")
+@require(STATEMENTS)
 def show(year: int):
     return _page(access.statement_or_404(_me(), year))
 
 
-@bp.route("/statements/<int:year>/sign", methods=["POST"])
-@role_required("leader")
+@bp.route("/statements/<year:year>/sign", methods=["POST"])
+@require(SIGN_STATEMENT)
 def sign(year: int):
     item = access.statement_or_404(_me(), year)
     form = SignForm()
@@ -93,12 +93,13 @@ def sign(year: int):
         flash(str(refused), "danger")
         return _page(access.statement_or_404(_me(), year), 409)
     db.session.commit()
+    auditlog.write_checkpoint(f"statement.signed {year}")
     flash(_("The statement for %(year)d is signed and locked.", year=year), "success")
     return redirect(url_for("statements.show", year=year))
 
 
-@bp.route("/statements/<int:year>/addenda", methods=["POST"])
-@role_required("reviewer")
+@bp.route("/statements/<year:year>/addenda", methods=["POST"])
+@require(PREPARE_STATEMENT)
 def addendum(year: int):
     item = access.statement_or_404(_me(), year)
     form = AddendumForm()
@@ -120,8 +121,8 @@ def _locale() -> str:
     return str(get_locale() or "zh_CN")
 
 
-@bp.route("/statements/<int:year>.pdf")
-@role_required(*STATEMENT_ROLES)
+@bp.route("/statements/<year:year>.pdf")
+@require(STATEMENTS)
 def pdf(year: int):
     item = access.statement_or_404(_me(), year)
     with force_locale(_locale()):
@@ -131,11 +132,11 @@ def pdf(year: int):
     return exports.send(data, f"statement-{year}.pdf", "pdf")
 
 
-@bp.route("/statements/<int:year>.xlsx")
-@role_required(*STATEMENT_ROLES)
+@bp.route("/statements/<year:year>.xlsx")
+@require(STATEMENTS)
 def xlsx(year: int):
     item = access.statement_or_404(_me(), year)
-    full = _me().has_role("reviewer")
+    full = access.allows(_me(), access.STATEMENT_INCIDENTS)
     with force_locale(_locale()):
         data = xlsx_bytes(item, with_incidents=full)
     auditlog.record("statement.downloaded", item, year=year, format="xlsx", incidents=full)
@@ -146,14 +147,14 @@ def xlsx(year: int):
 # The personal annual confirmation -----------------------------------------------------------
 
 @bp.route("/confirmation")
-@role_required("auditor")
+@require(CONFIRM)
 def my_confirmation():
     return redirect(url_for("statements.confirmation",
                             year=confirmations.default_year(_me().agency, clock.now())))
 
 
-@bp.route("/confirmation/<int:year>", methods=["GET", "POST"])
-@role_required("auditor")
+@bp.route("/confirmation/<year:year>", methods=["GET", "POST"])
+@require(CONFIRM)
 def confirmation(year: int):
     me, now = _me(), clock.now()
     if not confirmations.must_confirm(me, year):

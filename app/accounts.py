@@ -21,6 +21,10 @@ from app.models import Agency, Department, Outbox, User, UserRole
 from app.security import end_all_sessions
 
 EDITABLE = ("staff_no", "name", "email", "department", "roles", "joined_on")
+REVIEWER, ADMIN = "reviewer", "admin"
+# The roles an administrator's form offers; the discipline office's is not among them.
+ADMIN_GRANTABLE = ("auditor", "leader", "admin")
+NEW_ACCOUNT_ROLES = ("auditor",)  # what the new-account form offers ticked
 
 
 class AccountError(ValueError):
@@ -90,14 +94,39 @@ def _check_unique(user: User | None, staff_no: str, email: str | None) -> None:
 
 
 def _check_own_admin_role(actor: User, user: User, roles: set[str]) -> None:
-    if user.id == actor.id and "admin" not in roles:
+    if user.id == actor.id and ADMIN not in roles:
         raise AccountError(_("You cannot remove your own administrator role: ask another "
                              "administrator."))
+
+
+class OfficeRoleRefused(AccountError):
+    """An administrator tried to grant or withdraw the discipline office's role: refused, and
+    the attempt is logged by the caller (app/office.py is the only way in or out)."""
+
+
+def roles_after_edit(user: User | None, wanted: set[str], *, operator: bool = False
+                     ) -> set[str]:
+    """The roles an administrator's edit gives: the discipline office's role stays as it was
+    (the office co-opts its members, app/office.py); an attempt to change it is refused, and
+    so is the administrator role for a member of the office. The operator's command line
+    (`operator`) may grant it, as `flask office grant` does: the first members of an agency."""
+    held = user.roles if user is not None else set()
+    if operator:
+        held = held | (wanted & {REVIEWER})
+    if REVIEWER in wanted and REVIEWER not in held:
+        raise OfficeRoleRefused(_("The discipline office's role is not granted here: the "
+                                  "discipline office co-opts its own members."))
+    roles = (set(wanted) - {REVIEWER}) | (held & {REVIEWER})
+    if REVIEWER in roles and ADMIN in roles:
+        raise OfficeRoleRefused(_("A member of the discipline office cannot be an "
+                                  "administrator."))
+    return roles
 
 
 def create(agency: Agency, values: dict) -> User:
     """A new account (no password yet: it is set at first sign-in or by an administrator)."""
     _check_unique(None, values["staff_no"], values["email"])
+    values = {**values, "roles": roles_after_edit(None, set(values["roles"]))}
     user = User(agency_id=agency.id)
     for key in EDITABLE:
         setattr(user, key, values[key])
@@ -111,7 +140,8 @@ def create(agency: Agency, values: dict) -> User:
 def update(actor: User, user: User, values: dict) -> dict[str, list[object]]:
     """Apply the edited fields; returns what changed (old and new), as logged."""
     _check_unique(user, values["staff_no"], values["email"])
-    _check_own_admin_role(actor, user, set(values["roles"]))
+    values = {**values, "roles": roles_after_edit(user, set(values["roles"]))}
+    _check_own_admin_role(actor, user, values["roles"])
     before = snapshot(user)
     for key in EDITABLE:
         if _plain(key, getattr(user, key)) != _plain(key, values[key]):

@@ -108,6 +108,21 @@ def record(action: str, obj: object | None = None, *, actor_id: int | None = Non
     return entry
 
 
+def reads_of(incident: object) -> list[tuple[AuditLog, User]]:
+    """Who else opened a registration — its page, its referral sheet, one of its evidence
+    files — and when: shown to the registrant, so reading in their name is never silent."""
+    files = sa.select(Evidence.id).where(Evidence.incident_id == incident.id)
+    return list(db.session.execute(
+        sa.select(AuditLog, User).join(User, User.id == AuditLog.actor_id)
+        .where(sa.or_(
+            sa.and_(AuditLog.action == "incident.read", AuditLog.object_type == "Incident",
+                    AuditLog.object_id == incident.id),
+            sa.and_(AuditLog.action == "evidence.read", AuditLog.object_type == "Evidence",
+                    AuditLog.object_id.in_(files))),
+            AuditLog.actor_id != incident.user_id)
+        .order_by(AuditLog.id.desc())).tuples())
+
+
 def _append(entry: AuditLog) -> None:
     session = db.session
     if session.get_bind().dialect.name == "postgresql":

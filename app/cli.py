@@ -15,7 +15,18 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app import auditlog, clock, demo, passwords, projectimport, tabular, tally, userimport
+from app import (
+    accounts,
+    auditlog,
+    clock,
+    demo,
+    office,
+    passwords,
+    projectimport,
+    tabular,
+    tally,
+    userimport,
+)
 from app.extensions import db
 from app.models import Agency, Department, User
 from app.security import end_all_sessions, hash_password
@@ -169,6 +180,10 @@ def create_user_command(staff_no: str, name: str, email: str, department: str,
     """Create an account."""
     agency = _agency(agency_name)
     _check_unique(staff_no, email)
+    try:
+        roles = tuple(sorted(accounts.roles_after_edit(None, set(roles), operator=True)))
+    except accounts.AccountError as refused:
+        raise click.ClickException(str(refused)) from None
     user = User(agency=agency, department=_department(agency, department.strip()),
                 staff_no=staff_no, name=name, email=email or None,
                 password_hash=hash_password(password),
@@ -203,7 +218,7 @@ def set_password_command(staff_no: str, password: str) -> None:
 def import_users_command(file: Path, agency_name: str | None) -> None:
     """Import staff from an XLSX or CSV file (UTF-8 or GBK); all rows or none."""
     agency = _agency(agency_name)
-    _import(userimport.check(agency, file.read_bytes()),
+    _import(userimport.check(agency, file.read_bytes(), operator=True),
             lambda results: userimport.apply(agency, results, _today(agency)))
 
 
@@ -232,6 +247,52 @@ def _import(results: list[tabular.RowResult], apply: Callable[[list], int]) -> N
     counts = {a: sum(r.action == a for r in results) for a in ("create", "update", "unchanged")}
     click.echo(f"Imported: {counts['create']} created, {counts['update']} updated, "
                f"{counts['unchanged']} unchanged ({changed} changed).")
+
+
+office_group = AppGroup("office", help="The discipline office's members (the operator's path).")
+
+
+def _account(staff_no: str) -> User:
+    user = db.session.scalar(sa.select(User).where(User.staff_no == staff_no.strip()))
+    if user is None:
+        raise click.ClickException(f"No account with staff number {staff_no}.")
+    return user
+
+
+def _office_step(step: Callable[[], None], done: str) -> None:
+    try:
+        step()
+    except office.OfficeRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    db.session.commit()
+    click.echo(done)
+
+
+@office_group.command("grant")
+@click.argument("staff_no")
+def office_grant_command(staff_no: str) -> None:
+    """Make an account a member of its agency's discipline office: the first member of a new
+    agency, or a repair when the office has lost everyone. Members co-opt the others."""
+    user = _account(staff_no)
+    _office_step(lambda: office.grant_by_operator(user, clock.now()),
+                 f"{user.staff_no} ({user.name}) now belongs to the discipline office.")
+
+
+@office_group.command("withdraw")
+@click.argument("staff_no")
+def office_withdraw_command(staff_no: str) -> None:
+    """Take an account out of the discipline office."""
+    user = _account(staff_no)
+    _office_step(lambda: office.withdraw(None, user, clock.now()),
+                 f"{user.staff_no} ({user.name}) no longer belongs to the discipline office.")
+
+
+@office_group.command("list")
+@click.option("--agency", "agency_name", default=None)
+def office_list_command(agency_name: str | None) -> None:
+    """The members of an agency's discipline office."""
+    for member in office.members(_agency(agency_name).id):
+        click.echo(f"{member.staff_no}\t{member.name}")
 
 
 audit_group = AppGroup("audit", help="The tamper-evident audit log.")
@@ -272,5 +333,5 @@ def tally_rebuild_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, tally_group):
+                    audit_group, office_group, tally_group):
         app.cli.add_command(command)

@@ -327,6 +327,28 @@ class ReviewAction(db.Model):
     actor: so.Mapped[User] = so.relationship()
 
 
+class OfficeInvitation(db.Model):
+    """A member of the discipline office proposes a colleague; the role is granted only when
+    the colleague accepts (app/office.py). Kept after the answer: the history of who co-opted
+    whom."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    proposed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    proposed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="pending")
+    answered_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
+    proposed_by: so.Mapped[User | None] = so.relationship(foreign_keys=[proposed_by_id])
+
+    __table_args__ = (
+        sa.CheckConstraint("status IN ('pending', 'accepted', 'declined', 'cancelled')",
+                           name="status"),
+    )
+
+
 class AuditLog(db.Model):
     """Append-only record of every change and of reads of incident content by others."""
 

@@ -49,13 +49,19 @@ CONFIRM = "annual_confirmation"
 # e-mail is sent or the link is used or replaced; it never shows in the bell.
 SIGNIN = "signin_link"
 MAIL_ONLY = (TEST, SIGNIN)
+# Membership of the discipline office (app/office.py): told to its members and the leaders.
+OFFICE_PROPOSED, OFFICE_GRANTED, OFFICE_WITHDRAWN = (
+    "office_proposed", "office_granted", "office_withdrawn")
 STATUSES = {PENDING: _l("Pending"), SENT: _l("Sent"), FAILED: _l("Failed"),
             PORTAL: _l("In the portal only (no e-mail address)")}
 KINDS = {OPEN: _l("Period open"), APPROACHING: _l("Deadline approaching"),
          DUE_TODAY: _l("Deadline day"), OVERDUE: _l("Overdue"),
          DIGEST: _l("Digest of non-filers"), RETURNED: _l("Returned for supplement"),
          FINISHED: _l("Review finished"), TEST: _l("Test e-mail"),
-         SIGNIN: _l("Sign-in link"), CONFIRM: _l("Personal annual confirmation")}
+         SIGNIN: _l("Sign-in link"), CONFIRM: _l("Personal annual confirmation"),
+         OFFICE_PROPOSED: _l("Discipline office: colleague proposed"),
+         OFFICE_GRANTED: _l("Discipline office: member joined"),
+         OFFICE_WITHDRAWN: _l("Discipline office: member withdrawn")}
 NO_CONTENT = _l("This e-mail never contains the content of a registration: sign in to the "
                 "portal to see it.")
 BATCH = 200
@@ -175,6 +181,8 @@ def _link(row: Outbox, params: dict) -> str:
         return "/"
     if row.kind == CONFIRM:
         return f"/confirmation/{row.period}"
+    if row.kind in (OFFICE_PROPOSED, OFFICE_GRANTED, OFFICE_WITHDRAWN):
+        return "/office"
     if row.kind == SIGNIN:
         return f"/welcome/{params['token']}" if "token" in params else "/login"
     return f"/reports/{row.period}"
@@ -220,6 +228,20 @@ def content(row: Outbox) -> Content:
                      "interfere with an audit matter, or write the exceptions. The discipline "
                      "office needs every confirmation for the annual statement.",
                      year=period)]),
+        OFFICE_PROPOSED: (
+            _("%(name)s has been proposed for the discipline office", name=params.get("name")),
+            [_("A member of the discipline office has proposed %(name)s as a member. The role "
+               "is granted only when %(name)s accepts it in the portal.",
+               name=params.get("name"))]),
+        OFFICE_GRANTED: (
+            _("%(name)s has joined the discipline office", name=params.get("name")),
+            [_("%(name)s now belongs to the discipline office and can review the agency's "
+               "registrations. Every grant and withdrawal is in the audit log.",
+               name=params.get("name"))]),
+        OFFICE_WITHDRAWN: (
+            _("%(name)s no longer belongs to the discipline office", name=params.get("name")),
+            [_("The discipline office role of %(name)s has been withdrawn. Every grant and "
+               "withdrawal is in the audit log.", name=params.get("name"))]),
         TEST: (_("Test e-mail from the audit independence portal"),
                [_("If you can read this, the portal can send e-mail.")]),
     }

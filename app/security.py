@@ -65,9 +65,13 @@ def find_account(identifier: str) -> User | None:
 
 
 class LoginRefused(Exception):
-    def __init__(self, message: str) -> None:
+    """A sign-in step refused; `user` is the account the identifier named, if any (the log
+    files the attempt under its agency)."""
+
+    def __init__(self, message: str, user: User | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.user = user
 
 
 def authenticate(identifier: str, password: str) -> User:
@@ -86,7 +90,7 @@ def authenticate(identifier: str, password: str) -> User:
     if not verify_password(user, password) or user is None or not user.active:
         if user is not None:
             settle_failure(user)
-        raise LoginRefused(_("Staff number / e-mail or password is not correct."))
+        raise LoginRefused(_("Staff number / e-mail or password is not correct."), user)
     give_back_attempt(user)
     if _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
@@ -99,7 +103,7 @@ def _throttled(user: User) -> LoginRefused:
     until = user.locked_until if user.locked_until and user.locked_until > now else now
     minutes = max(1, int((until - now).total_seconds() // 60) + 1)
     return LoginRefused(
-        _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes))
+        _("Too many failed attempts. Try again in %(minutes)d minutes.", minutes=minutes), user)
 
 
 def claim_attempt(user: User) -> None:

@@ -115,8 +115,10 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
     return result
 
 
-def check(agency: Agency, raw: bytes) -> list[RowResult]:
-    """Every row with what importing it would do, or why it cannot be imported."""
+def check(agency: Agency, raw: bytes, *, operator: bool = False) -> list[RowResult]:
+    """Every row with what importing it would do, or why it cannot be imported. Only the
+    operator's command line (`operator`) may give the discipline office's role: an
+    administrator's upload cannot (app/office.py)."""
     try:
         columns, rows = tabular.read_table(
             raw, HEADERS, ("staff_no", "name"),
@@ -126,7 +128,7 @@ def check(agency: Agency, raw: bytes) -> list[RowResult]:
     departments = agency_departments(agency)
     results = [_parse_row(line, row, columns, departments) for line, row in rows]
     _flag_duplicates(results)
-    _classify(agency, results)
+    _classify(agency, results, operator)
     return results
 
 
@@ -151,7 +153,7 @@ def _email_owners(results: list[RowResult]) -> dict[str, str]:
     return {email: staff_no for email, staff_no in rows}
 
 
-def _classify(agency: Agency, results: list[RowResult]) -> None:
+def _classify(agency: Agency, results: list[RowResult], operator: bool) -> None:
     existing = {
         u.staff_no: u for u in db.session.scalars(
             sa.select(User).where(User.staff_no.in_([r.staff_no for r in results])))
@@ -165,7 +167,14 @@ def _classify(agency: Agency, results: list[RowResult]) -> None:
         user = existing.get(result.staff_no)
         if user is not None and user.agency_id != agency.id:
             result.errors.append(_("the staff number belongs to another agency"))
-        elif user is None:
+            continue
+        if "roles" in result.values:
+            try:
+                result.values["roles"] = accounts.roles_after_edit(
+                    user, result.values["roles"], operator=operator)
+            except accounts.AccountError as refused:
+                result.errors.append(str(refused))
+        if user is None:
             result.action = "create"
         else:
             result.action = "unchanged" if not _changes(user, result.values) else "update"

@@ -85,6 +85,16 @@ MATRIX = {
                                                              "*": 403}),
     # Administration: the admin role only. The POSTs carry no data, so the administrator's are
     # refused (400: no leaving date, already active, no file, no token, no state, no port).
+    "desk.office_page": ("GET", "/office", {"anonymous": 302, "reviewer": 200,
+                                            "foreign_reviewer": 200, "*": 404}),
+    "desk.propose_member": ("POST", "/office/propose", {"anonymous": 302, "reviewer": 400,
+                                                        "foreign_reviewer": 400, "*": 403}),
+    "desk.cancel_invitation": ("POST", "/office/invitations/999999/cancel", {
+        "anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403}),
+    # The agency's only member cannot leave the office empty (409); another agency's: 404.
+    "desk.withdraw_member": ("POST", "/office/members/{user}/withdraw", {
+        "anonymous": 302, "reviewer": 409, "foreign_reviewer": 404, "*": 403}),
+    "desk.answer_invitation": ("POST", "/office/invitation", {"anonymous": 302, "*": 404}),
     "admin.index": ("GET", "/admin/", _admin(302)),
     "admin.users": ("GET", "/admin/users?q=登记&role=auditor&active=1", _admin(200)),
     "admin.new_user": ("GET", "/admin/users/new", _admin(200)),

@@ -135,19 +135,19 @@ def test_editing_logs_old_and_new_values(as_admin, db, agency, make_user):
     user = make_user(staff_no="E001", name="旧名", department=old, email="e001@example.org")
     response = post_form(as_admin, f"/admin/users/{user.id}", user_form(
         staff_no="E001", name="新名", email="", department=str(new.id),
-        roles=["auditor", "reviewer"], joined_on="2024-01-01"))
+        roles=["auditor", "leader"], joined_on="2024-01-01"))
     assert response.status_code == 302
     user = fresh(db, User, user.id)
     assert (user.name, user.email, user.department, user.roles) == (
-        "新名", None, new, {"auditor", "reviewer"})
+        "新名", None, new, {"auditor", "leader"})
     [entry] = logs(db, "user.updated")
     assert entry["changes"] == {"name": ["旧名", "新名"], "email": ["e001@example.org", None],
                                 "department": ["甲科", "乙科"],
-                                "roles": [["auditor"], ["auditor", "reviewer"]]}
+                                "roles": [["auditor"], ["auditor", "leader"]]}
     # Saving again changes nothing and logs nothing.
     post_form(as_admin, f"/admin/users/{user.id}", user_form(
         staff_no="E001", name="新名", email="", department=str(new.id),
-        roles=["auditor", "reviewer"], joined_on="2024-01-01"))
+        roles=["auditor", "leader"], joined_on="2024-01-01"))
     assert len(logs(db, "user.updated")) == 1
 
 

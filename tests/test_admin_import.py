@@ -17,7 +17,12 @@ from app import uploads
 from app.models import AuditLog, AuditProject, User
 from tests import factories
 from tests.conftest import csrf_token, login, post_form
-from tests.test_userimport import HEADER_ZH, ROWS
+from tests.test_userimport import HEADER_ZH
+from tests.test_userimport import ROWS as OPERATOR_ROWS
+
+# An administrator's upload cannot give the discipline office's role (app/office.py): the
+# staff list of these tests has 审计人员 where the command line's has 纪检.
+ROWS = [OPERATOR_ROWS[0], OPERATOR_ROWS[1].replace(",纪检,", ",审计人员,"), OPERATOR_ROWS[2]]
 
 TOKEN_RE = re.compile(r'name="token" type="hidden" value="([^"]+)"')
 
@@ -97,7 +102,7 @@ def test_csv_in_every_encoding_excel_writes(as_admin, db, departments, encoding)
     assert {no: (u.name, u.department.name if u.department else None, u.roles)
             for no, u in people.items()} == {
         "A001": ("王芳", "财政审计科", {"auditor"}),
-        "A002": ("刘强", "机关纪委", {"reviewer"}),
+        "A002": ("刘强", "机关纪委", {"auditor"}),
         "A003": ("陈晓燕", "办公室", {"auditor", "leader"}),
     }
     assert "Imported: 3 created, 0 updated, 0 unchanged." in as_admin.get(
@@ -200,7 +205,7 @@ def test_importing_again_changes_nothing_and_an_updated_file_updates(as_admin, d
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog)) == count
 
     updated = preview(as_admin, csv_file(HEADER_ZH, ROWS[0],
-                                         "A002,刘强,财政审计科,liuqiang@example.org,纪检,",
+                                         "A002,刘强,财政审计科,liuqiang@example.org,审计人员,",
                                          ROWS[2], "A004,新同事,,,,"))
     assert [a for _line, a in actions(updated)] == ["unchanged", "update", "unchanged", "create"]
     apply(as_admin, updated)
@@ -384,3 +389,12 @@ def test_the_command_line_imports_projects(db, runner, tmp_path, departments):
     done = runner.invoke(import_projects_command, [str(path)])
     assert "Imported: 1 created, 0 updated, 0 unchanged (1 changed)." in done.stdout
     assert runner.invoke(import_projects_command, [str(path)]).stdout.endswith("(0 changed).\n")
+
+
+def test_an_upload_cannot_give_the_discipline_offices_role(as_admin, db, make_user):
+    make_user(staff_no="K001", name="纪检员", roles={"reviewer"})
+    response = preview(as_admin, csv_file(HEADER_ZH, OPERATOR_ROWS[1],
+                                          "K001,纪检员,,,纪检,"))
+    assert actions(response) == [("2", "error"), ("3", "unchanged")]
+    assert "co-opts its own members" in response.get_data(as_text=True)
+    assert "A002" not in staff(db)

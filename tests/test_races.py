@@ -126,3 +126,9 @@ def test_one_signin_link_used_from_eight_sessions_sets_one_password(server, make
     assert sum(a.status == 404 for a in answers) == 7
     hashes = db.session.execute(sa.select(User.password_hash).where(User.id == user.id))
     assert hashes.scalar_one() is not None
+
+
+def test_the_server_announces_no_version(server):
+    answer = live.WebSession(server.url).request("/login")
+    assert not any(c.isdigit() for c in answer.headers.get("Server", ""))
+    assert "Werkzeug" not in answer.headers.get("Server", "")

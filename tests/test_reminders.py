@@ -200,14 +200,16 @@ def test_the_scheduler_command_runs_rounds(app, runner, smtp, agency, make_user,
     seen = []
 
     def start(self):
-        [job] = self.get_jobs()
+        job = self.get_job("reminders")
         seen.append((job.trigger.interval.total_seconds(), job.max_instances))
         job.func(*job.args)  # the round APScheduler would run
+        checkpoint = self.get_job("audit-checkpoint")  # the log's head, noted outside the db
+        seen.append((checkpoint.trigger.interval.total_seconds(), checkpoint.max_instances))
         raise KeyboardInterrupt
 
     monkeypatch.setattr(BlockingScheduler, "start", start)
     monkeypatch.setattr(BlockingScheduler, "shutdown", lambda self, wait=True: None)
     result = runner.invoke(args=["scheduler"])
     assert result.exit_code == 0, result.output
-    assert seen == [(300.0, 1)]
+    assert seen == [(300.0, 1), (3600.0, 1)]
     assert len(smtp.to(user.email)) == 1

@@ -22,6 +22,7 @@ expected, 2 given, j missing.
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from datetime import UTC, date, datetime
@@ -623,3 +624,45 @@ def test_who_prepared_the_draft_cannot_also_sign_it(app, db, year, make_user):
     leader = signed_in(app, people["leader"])
     assert post_form(leader, "/statements/2025/sign", signature(people["leader"]),
                      form_url="/statements/2025").status_code == 302
+
+
+def test_a_cut_off_log_tail_is_found_by_both_verifications(app, db, year, runner, tmp_path,
+                                                           monkeypatch):
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    monkeypatch.setitem(app.config, "AUDIT_CHECKPOINT_FILE", str(checkpoints))
+    people, _cases = year
+    prepare_and_sign(app, people)
+    db.session.expire_all()
+    item = db.session.scalar(sa.select(AnnualStatement))
+    noted = json.loads(checkpoints.read_text().splitlines()[-1])
+    assert (noted["head"], noted["count"]) == (item.log_head, item.log_count)
+    expect = ["--expect-head", item.log_head, "--expect-count", str(item.log_count)]
+    result = runner.invoke(args=["audit", "verify", *expect])
+    assert result.exit_code == 0, result.output
+    assert f"{item.log_count} entries, head {item.log_head}" in result.output
+    # Whoever can write to the database deletes the signature and everything after it.
+    signed_id = db.session.scalar(sa.select(AuditLog.id).where(
+        AuditLog.action == "statement.signed"))
+    db.session.execute(sa.delete(AuditLog).where(AuditLog.id >= signed_id))
+    db.session.commit()
+    # What is left is a valid chain on its own: only a noted head shows what is missing.
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    result = runner.invoke(args=["audit", "verify", *expect])
+    assert result.exit_code == 1 and "cut off" in result.output
+    result = runner.invoke(args=["audit", "verify", "--expect-head", item.log_head])
+    assert result.exit_code == 1 and "no longer passes through" in result.output
+    result = runner.invoke(args=["statement", "verify", "2025"])
+    assert result.exit_code == 1 and "audit log" in result.output
+
+
+def test_a_rewritten_tail_after_the_signature_is_found(app, db, year, runner):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    item = db.session.scalar(sa.select(AnnualStatement))
+    last = db.session.scalar(sa.select(AuditLog).order_by(AuditLog.id.desc()).limit(1))
+    db.session.execute(sa.update(AuditLog).where(AuditLog.id == last.id)
+                       .values(detail='{"forged": true}'))
+    db.session.commit()
+    result = runner.invoke(args=["statement", "verify", str(YEAR)])
+    assert result.exit_code == 1 and "MISMATCH" in result.output
+    assert item.log_count is not None

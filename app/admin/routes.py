@@ -17,8 +17,10 @@ from wtforms.fields.choices import SelectChoice
 from app import (
     accounts,
     agencysettings,
+    auditlog,
     clock,
     mailsettings,
+    office,
     organisation,
     projectimport,
     reminders,
@@ -122,10 +124,12 @@ def new_user():
     form = UserForm()
     form.department.choices = _department_choices()
     if request.method == "GET":
-        form.roles.data, form.joined_on.data = ["auditor"], _today()
+        form.roles.data, form.joined_on.data = list(accounts.NEW_ACCOUNT_ROLES), _today()
     if form.validate_on_submit():
         try:
             user = accounts.create(_agency(), _user_values(form))
+        except accounts.OfficeRoleRefused as error:
+            return _office_role_refused(None, form, error)
         except accounts.AccountError as error:
             form.form_errors.append(str(error))
         else:
@@ -133,7 +137,25 @@ def new_user():
             flash(_("Account %(staff_no)s created.", staff_no=user.staff_no), "success")
             return redirect(url_for("admin.edit_user", user_id=user.id))
     status = 400 if request.method == "POST" else 200
-    return render_template("admin/user_form.html", form=form, user=None), status
+    return _new_user_page(form, status)
+
+
+def _new_user_page(form: UserForm, status: int):
+    return render_template("admin/user_form.html", form=form, user=None, in_office=False,
+                           grantable=accounts.ADMIN_GRANTABLE), status
+
+
+def _office_role_refused(user: User | None, form: UserForm, error: accounts.AccountError):
+    """An administrator reaching for the discipline office's role: nothing changes, the
+    attempt stays in the log (a forged form is the only way to send it)."""
+    db.session.rollback()
+    auditlog.record("user.office_role_refused", user, staff_no=form.staff_no.data,
+                    roles=sorted(form.roles.data or []))
+    db.session.commit()
+    form.form_errors.append(str(error))
+    if user is None:
+        return _new_user_page(form, 403)
+    return _user_page(user, form, 403)
 
 
 def _user_page(user: User, form: UserForm, status: int = 200,
@@ -141,7 +163,9 @@ def _user_page(user: User, form: UserForm, status: int = 200,
     if deactivate is None:
         deactivate = DeactivateForm(formdata=None, left_on=_today())
     return render_template("admin/user_form.html", form=form, user=user,
-                           deactivate=deactivate, reactivate=ReactivateForm()), status
+                           deactivate=deactivate, reactivate=ReactivateForm(),
+                           in_office=office.is_member(user),
+                           grantable=accounts.ADMIN_GRANTABLE), status
 
 
 def _user_form(user: User, posted: bool = False) -> UserForm:
@@ -160,6 +184,8 @@ def edit_user(user_id: int):
     if form.validate_on_submit():
         try:
             changes = accounts.update(_me(), user, _user_values(form))
+        except accounts.OfficeRoleRefused as error:
+            return _office_role_refused(user, form, error)
         except accounts.AccountError as error:
             form.form_errors.append(str(error))
         else:

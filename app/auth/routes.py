@@ -53,7 +53,8 @@ def login():
         try:
             user = authenticate(form.identifier.data, form.password.data)
         except LoginRefused as refused:
-            auditlog.record("auth.login_failed", identifier=form.identifier.data[:64])
+            auditlog.record("auth.login_failed", refused.user,
+                            identifier=form.identifier.data[:64])
             db.session.commit()
             flash(refused.message, "danger")
             status = 401

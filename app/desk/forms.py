@@ -65,3 +65,13 @@ class ReviewStepForm(PortalForm):
         choices=[SelectChoice("", _l("— choose —")),
                  *(SelectChoice(code, label) for code, (_k, label, _e) in CATEGORIES.items())],
     )
+
+
+class ProposeMemberForm(PortalForm):
+    """A member of the discipline office proposes a colleague (granted when they accept)."""
+
+    user = SelectField(_l("Colleague"), coerce=int)
+
+
+class AnswerInvitationForm(PortalForm):
+    accept = HiddenField(validators=[AnyOf(["yes", "no"])])

@@ -1,4 +1,4 @@
-"""The discipline office's pages. Every route here is for the `reviewer` role of one agency."""
+"""The discipline office's pages: its queue, cases, log and membership, for one agency."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from app import access, auditlog, bounds, clock, exports, patterns, review
+from app import access, auditlog, bounds, clock, exports, office, patterns, review
 from app.access import AUDIT_LOG, REVIEW, require
 from app.desk import bp
-from app.desk.forms import ANY, QueueFilterForm, ReviewStepForm
+from app.desk.forms import (
+    ANY,
+    AnswerInvitationForm,
+    ProposeMemberForm,
+    QueueFilterForm,
+    ReviewStepForm,
+)
 from app.extensions import db
-from app.models import AuditLog, AuditProject, Department, User
+from app.forms import PortalForm
+from app.models import AuditLog, AuditProject, Department, OfficeInvitation, User
 from app.periods import period_of
 from app.templating import label, localtime
 
@@ -135,6 +142,7 @@ def incident(incident_id: int):
         _log_read(item)
     return render_template("desk/incident.html", incident=item, form=form,
                            allowed=review.allowed_actions(item.review, _me()),
+                           recused=not access.may_review(_me(), item),
                            statuses=review.STATUSES), status
 
 
@@ -178,3 +186,104 @@ def log():
     return render_template("desk/log.html", rows=rows[:LOG_PER_PAGE],
                            more=len(rows) > LOG_PER_PAGE, page_no=page_no,
                            object_type=object_type, object_id=object_id)
+
+
+# The discipline office's membership (app/office.py) ------------------------------------------
+
+@bp.get("/office")
+def office_page():
+    """Members and invitations for the office; the invitation itself for an invited colleague;
+    nothing for anyone else."""
+    me = _me()
+    if access.allows(me, REVIEW):
+        return _office_page(ProposeMemberForm(formdata=None))
+    invitation = office.invitation_for(me)
+    if invitation is None:
+        abort(404)
+    return render_template("desk/invitation.html", invitation=invitation,
+                           form=AnswerInvitationForm(formdata=None))
+
+
+def _office_page(form: ProposeMemberForm, status: int = 200):
+    me = _me()
+    form.user.choices = [SelectChoice(u.id, f"{u.staff_no} {u.name}")
+                         for u in office.candidates(me.agency_id)]
+    return render_template("desk/office.html", form=form, members=office.members(me.agency_id),
+                           pending=office.pending(me.agency_id),
+                           answer=AnswerInvitationForm(formdata=None)), status
+
+
+def _office_step(step, done: str):
+    """Run one membership step: on refusal show the page again (409), else commit."""
+    try:
+        step()
+    except office.OfficeRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "danger")
+        return _office_page(ProposeMemberForm(formdata=None), 409)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("desk.office_page"))
+
+
+@bp.post("/office/propose")
+@require(REVIEW)
+def propose_member():
+    form = ProposeMemberForm()
+    form.user.choices = [SelectChoice(u.id, u.name) for u in office.candidates(_me().agency_id)]
+    if not form.validate_on_submit():
+        return _office_page(form, 400)
+    candidate = db.session.get(User, form.user.data)
+    return _office_step(lambda: office.propose(_me(), candidate, clock.now()),
+                        _("%(name)s has been invited: the role is granted when they accept.",
+                          name=candidate.name))
+
+
+@bp.post("/office/invitations/<int:invitation_id>/cancel")
+@require(REVIEW)
+def cancel_invitation(invitation_id: int):
+    invitation = db.session.get(OfficeInvitation, invitation_id)
+    if invitation is None or invitation.agency_id != _me().agency_id:
+        abort(404)
+    if not PortalForm().validate_on_submit():
+        abort(400)
+    return _office_step(lambda: office.cancel(_me(), invitation, clock.now()),
+                        _("The invitation has been withdrawn."))
+
+
+@bp.post("/office/members/<int:user_id>/withdraw")
+@require(REVIEW)
+def withdraw_member(user_id: int):
+    member = db.session.get(User, user_id)
+    if member is None or member.agency_id != _me().agency_id:
+        abort(404)
+    if not PortalForm().validate_on_submit():
+        abort(400)
+    return _office_step(lambda: office.withdraw(_me(), member, clock.now()),
+                        _("%(name)s no longer belongs to the discipline office.",
+                          name=member.name))
+
+
+@bp.post("/office/invitation")
+def answer_invitation():
+    me = _me()
+    invitation = office.invitation_for(me)
+    form = AnswerInvitationForm()
+    if invitation is None:
+        abort(404)
+    if not form.validate_on_submit():
+        abort(400)
+    accept = form.accept.data == "yes"
+    try:
+        office.answer(me, invitation, accept, clock.now())
+    except office.OfficeRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "danger")
+        return render_template("desk/invitation.html", invitation=invitation,
+                               form=AnswerInvitationForm(formdata=None)), 409
+    db.session.commit()
+    if accept:
+        flash(_("You now belong to the discipline office."), "success")
+        return redirect(url_for("desk.queue"))
+    flash(_("You have declined the invitation."), "info")
+    return redirect(url_for("main.index"))

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from app import access, auditlog, clock, evidence, filing
+from app import access, auditlog, clock, evidence, filing, office
 from app.access import FILE, require
 from app.extensions import db
 from app.filings import bp
@@ -137,7 +137,10 @@ def incident(incident_id: int):
     if item.user_id != user.id:
         auditlog.record("incident.read", item)
         db.session.commit()
-    return render_template("filings/incident.html", incident=item)
+        return render_template("filings/incident.html", incident=item)
+    return render_template("filings/incident.html", incident=item,
+                           reads=auditlog.reads_of(item),
+                           office_changes=office.history(item.agency_id))
 
 
 @bp.route("/incidents/<int:incident_id>/correct", methods=["GET", "POST"])

@@ -14,7 +14,7 @@ from tests.browser.test_flows import signed_in
 STAFF_CSV = (
     "工号,姓名,科室,邮箱,角色,入职日期\r\n"
     "B001,欧阳明,财政审计科,ouyang@example.org,审计人员,2025-01-02\r\n"
-    "B002,司马静,财政审计科,,纪检,\r\n"
+    "B002,司马静,财政审计科,,局领导,\r\n"
 )
 
 

@@ -37,7 +37,10 @@ def _database_url(default: str | None) -> str | None:
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-not-secret")
     SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'portal.sqlite'}")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: an error's message and the log never carry the values of a statement
+    # (they may be incident text).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")  # of the portal's log lines on stderr
 
     # Sessions: a signed cookie plus a per-user session version checked on every request,
     # so logout, a password change or deactivation end every session of that user.

@@ -21,6 +21,7 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     app.config.from_object(config_class)
     app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
+    register_logging(app)
     register_proxy(app)
     register_extensions(app)
     register_blueprints(app)
@@ -29,6 +30,12 @@ def create_app(config_name: str | None = None, **overrides: object) -> Flask:
     register_template_helpers(app)
     register_cli(app)
     return app
+
+
+def register_logging(app: Flask) -> None:
+    from app import logs
+
+    logs.register_logging(app)
 
 
 def register_proxy(app: Flask) -> None:

@@ -1,11 +1,15 @@
 """Error pages: a generic page in the user's language, never a stack trace."""
 
-from flask import Flask, render_template
+import logging
+
+from flask import Flask, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
+
+log = logging.getLogger(__name__)
 
 MESSAGES = {
     400: _l("The request could not be understood."),
@@ -35,6 +39,10 @@ FALLBACK_PAGE = (
 
 
 def _server_error(error: Exception):
+    original = getattr(error, "original_exception", None) or error
+    rule = request.url_rule.rule if request.url_rule else "(no route)"
+    log.error("unhandled %s on %s %s", type(original).__name__, request.method, rule,
+              exc_info=original)
     db.session.rollback()
     message = _l("Something went wrong on our side. Nothing has been changed; please try again.")
     try:

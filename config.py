@@ -109,6 +109,9 @@ class Config:
     REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
     REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
     REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
+    # /healthz: the scheduler's last round at most this old, no notice due for longer than that.
+    HEALTH_SCHEDULER_MINUTES = _int("HEALTH_SCHEDULER_MINUTES", 3 * REMINDER_INTERVAL_MINUTES)
+    HEALTH_OUTBOX_MINUTES = _int("HEALTH_OUTBOX_MINUTES", 60)
     # The personal annual confirmation opens on this day (MM-DD) of the year it confirms, with a
     # reminder then and every N days, K times, to those who have not confirmed.
     CONFIRMATION_OPENS = os.environ.get("CONFIRMATION_OPENS", "12-01")

@@ -15,7 +15,17 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app import auditlog, clock, demo, passwords, projectimport, tabular, tally, userimport
+from app import (
+    auditlog,
+    clock,
+    demo,
+    health,
+    passwords,
+    projectimport,
+    tabular,
+    tally,
+    userimport,
+)
 from app.extensions import db
 from app.models import Agency, Department, User
 from app.security import end_all_sessions, hash_password
@@ -259,8 +269,19 @@ def tally_rebuild_command() -> None:
     click.echo(f"Tally rebuilt: {rows} agency-period rows.")
 
 
+@click.command("doctor")
+def doctor_command() -> None:
+    """Run the health checks of /healthz and print each with its detail (exit code 1 if one
+    fails)."""
+    checks = health.run()
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, tally_group):
+                    audit_group, tally_group, doctor_command):
         app.cli.add_command(command)

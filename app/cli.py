@@ -19,6 +19,7 @@ from app import (
     auditlog,
     clock,
     demo,
+    evidence,
     health,
     passwords,
     projectimport,
@@ -108,7 +109,6 @@ def _check_timezone(ctx: click.Context, param: click.Parameter, name: str) -> st
 @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) if data exists.")
 def demo_command(force: bool, if_empty: bool) -> None:
     """Load the demo bureau (31 staff, 22 projects, a year of filings)."""
-    erased: list[Path] = []
     if demo.has_data():
         if if_empty:
             click.echo("The database already holds data; demo not loaded.")
@@ -116,12 +116,10 @@ def demo_command(force: bool, if_empty: bool) -> None:
         if not force:
             raise click.ClickException(
                 "The database already holds data. Use --force to erase it and load the demo.")
-        erased = demo.wipe()
+        demo.wipe()
     agency = demo.load()
     auditlog.record("demo.loaded", agency, force=force)
     db.session.commit()
-    for path in erased:  # the records are gone: so go their evidence files
-        path.unlink(missing_ok=True)
     click.echo(f"Demo loaded: {agency.name}. Every demo account's password: {demo.DEMO_PASSWORD}"
                f"; two-factor key of the privileged ones: {demo.DEMO_TOTP_SECRET}")
 
@@ -254,7 +252,30 @@ def audit_verify_command() -> None:
     if not verdict.ok:
         click.echo(f"FAILED after {verdict.count} good entries: {verdict.problem}", err=True)
         raise SystemExit(1)
+    problem = auditlog.verify_evidence()
+    if problem:
+        click.echo(f"FAILED: {problem}", err=True)
+        raise SystemExit(1)
     click.echo(f"OK: {verdict.count} entries, head {verdict.head}")
+
+
+evidence_group = AppGroup("evidence", help="Evidence files.")
+
+
+@evidence_group.command("import-files")
+def evidence_import_command() -> None:
+    """Copy evidence files kept under EVIDENCE_DIR (before they moved into the database) into
+    the database, each checked against its SHA-256; run once after upgrading."""
+    result = evidence.import_files()
+    if result.copied:
+        auditlog.record("evidence.imported", None, count=result.copied)
+    db.session.commit()
+    for problem in result.problems:
+        click.echo(problem, err=True)
+    click.echo(f"{result.copied} file(s) copied into the database, {len(result.problems)} "
+               "problem(s). Keep EVIDENCE_DIR until `flask audit verify` says OK.")
+    if result.problems:
+        raise SystemExit(1)
 
 
 tally_group = AppGroup("tally", help="The filing tally behind the compliance trend.")
@@ -283,5 +304,5 @@ def doctor_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, tally_group, doctor_command):
+                    audit_group, evidence_group, tally_group, doctor_command):
         app.cli.add_command(command)

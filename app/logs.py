@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 
+import sqlalchemy as sa
 from flask import Flask, Response, g, has_request_context, request
 
 LOGGER_NAME = "app"
@@ -31,10 +32,17 @@ class RequestContext(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = g.get("request_id", "-") if has_request_context() else "-"
-        # flask-login keeps the loaded user on g: reading it never queries the database.
-        user = g.get("_login_user") if has_request_context() else None
-        record.user_id = getattr(user, "id", None) or "-"
+        record.user_id = _user_id()
         return True
+
+
+def _user_id() -> object:
+    """The signed-in user's id without touching the database: flask-login keeps the loaded
+    user on g, and its identity key survives the commit that expired its attributes (a log line
+    written when the database is gone must not need it)."""
+    user = g.get("_login_user") if has_request_context() else None
+    state = sa.inspect(user, raiseerr=False) if user is not None else None
+    return state.identity[0] if state is not None and state.identity else "-"
 
 
 def _request_id() -> str:

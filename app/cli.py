@@ -17,6 +17,7 @@ from flask_babel import force_locale
 
 from app import (
     auditlog,
+    backup,
     clock,
     demo,
     evidence,
@@ -290,6 +291,55 @@ def tally_rebuild_command() -> None:
     click.echo(f"Tally rebuilt: {rows} agency-period rows.")
 
 
+backup_group = AppGroup("backup", help="Backup archives: create, verify, restore.")
+ARCHIVE = click.Path(dir_okay=False, path_type=Path)
+
+
+@backup_group.command("create")
+@click.argument("file", type=ARCHIVE)
+def backup_create_command(file: Path) -> None:
+    """Write one consistent archive of the database and the non-secret configuration, with a
+    manifest of SHA-256 digests and the audit log's head (SECRET_KEY is not in it)."""
+    try:
+        manifest = backup.create(file)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    auditlog.record("backup.created", None, file=file.name, head=manifest["audit_log"]["head"])
+    db.session.commit()
+    log = manifest["audit_log"]
+    click.echo(f"Backup written to {file}: {manifest['dialect']} database, "
+               f"{log['entries']} audit log entries, head {log['head']}")
+
+
+@backup_group.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_verify_command(file: Path) -> None:
+    """Check every member of an archive against its manifest (exit code 1 if one differs)."""
+    manifest, problems = backup.verify(file)
+    for problem in problems:
+        click.echo(f"FAILED: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"OK: {len(manifest['files'])} members match, created {manifest['created_at']}"
+               f", audit log head {manifest['audit_log']['head']}")
+
+
+@backup_group.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_restore_command(file: Path) -> None:
+    """Restore an archive into the configured database, which must be empty; then run
+    `flask audit verify` and `flask statement verify YEAR`."""
+    try:
+        manifest = backup.restore(file)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    auditlog.record("backup.restored", None, file=file.name, created_at=manifest["created_at"],
+                    head=manifest["audit_log"]["head"])
+    db.session.commit()
+    click.echo(f"Restored the backup of {manifest['created_at']}: audit log at "
+               f"{manifest['audit_log']['head']}. Now run `flask audit verify`.")
+
+
 @click.command("doctor")
 def doctor_command() -> None:
     """Run the health checks of /healthz and print each with its detail (exit code 1 if one
@@ -304,5 +354,5 @@ def doctor_command() -> None:
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, evidence_group, tally_group, doctor_command):
+                    audit_group, evidence_group, tally_group, backup_group, doctor_command):
         app.cli.add_command(command)

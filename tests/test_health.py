@@ -109,3 +109,16 @@ def test_doctor_prints_every_check_with_its_detail(app, runner, stamped, frozen)
     result = runner.invoke(args=["doctor"])
     assert result.exit_code == 0, result.output
     assert "ok   scheduler  last round 0 min ago" in result.output
+
+
+def test_a_round_logs_each_delivery_failure(app, db, smtp, auditor, stamped, frozen, caplog):
+    from app import outbox
+
+    outbox.enqueue([outbox.Notice(auditor.id, outbox.APPROACHING, "2025-03", 0, auditor.email,
+                                  {"due": "2025-04-07"})], frozen())
+    db.session.commit()
+    smtp.stop()                                       # the mail server is down
+    with caplog.at_level(logging.INFO, logger="app"):
+        scheduled_round(app)
+    assert "0 sent, 1 failed" in caplog.text
+    assert "delivery failed for 1 notice(s): connect:" in caplog.text

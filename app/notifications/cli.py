@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -73,6 +74,8 @@ def scheduled_round(app) -> None:
             db.session.commit()
             log.info("round: %d planned, %d enqueued, %d sent, %d failed", len(result.planned),
                      result.enqueued, result.delivery.sent, result.delivery.failed)
+            for error, count in Counter(result.delivery.errors).items():
+                log.warning("delivery failed for %d notice(s): %s", count, error)
         except Exception:
             log.exception("round failed")
             raise

@@ -338,6 +338,8 @@ def backup_restore_command(file: Path) -> None:
     db.session.commit()
     click.echo(f"Restored the backup of {manifest['created_at']}: audit log at "
                f"{manifest['audit_log']['head']}. Now run `flask audit verify`.")
+    if set(manifest["schema"]) != health.migration_heads():
+        click.echo("The archive's schema is not this code's: run `flask db upgrade` next.")
 
 
 @click.command("doctor")

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import current_app
 
-from app import clock
+from app import clock, outbox
 from app.extensions import db
 from app.models import Heartbeat, Outbox
 
@@ -74,9 +74,9 @@ def _scheduler(now: datetime) -> tuple[bool, str]:
 def _outbox(now: datetime) -> tuple[bool, str]:
     limit = timedelta(minutes=current_app.config["HEALTH_OUTBOX_MINUTES"])
     oldest = db.session.scalar(sa.select(sa.func.min(Outbox.next_attempt_at)).where(
-        Outbox.status == "pending"))
+        Outbox.status == outbox.PENDING))
     waiting = db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
-        Outbox.status == "pending"))
+        Outbox.status == outbox.PENDING))
     if oldest is not None and now - oldest > limit:
         return False, (f"{waiting} pending, the oldest due since {oldest:%Y-%m-%d %H:%M} UTC "
                        f"(more than {int(limit.total_seconds() // 60)} min): nobody delivers")

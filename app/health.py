@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 from flask import current_app
 
-from app import clock, outbox
+from app import clock, mailsettings, outbox
 from app.extensions import db
 from app.models import Heartbeat, Outbox
 
@@ -77,6 +77,8 @@ def _outbox(now: datetime) -> tuple[bool, str]:
         Outbox.status == outbox.PENDING))
     waiting = db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
         Outbox.status == outbox.PENDING))
+    if not mailsettings.effective().smtp_host:  # by design: e-mails wait, the bell shows them
+        return True, f"{waiting} pending; no mail server configured, e-mails wait"
     if oldest is not None and now - oldest > limit:
         return False, (f"{waiting} pending, the oldest due since {oldest:%Y-%m-%d %H:%M} UTC "
                        f"(more than {int(limit.total_seconds() // 60)} min): nobody delivers")

@@ -40,7 +40,10 @@ class Config:
     # session cookie for any account.
     SECRET_KEY = os.environ.get("SECRET_KEY") or None
     SQLALCHEMY_DATABASE_URI = _database_url(f"sqlite:///{INSTANCE_DIR / 'portal.sqlite'}")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # hide_parameters: an error's message and the log never carry the values of a statement
+    # (they may be incident text).
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")  # of the portal's log lines on stderr
 
     # Sessions: a signed cookie plus a per-user session version checked on every request,
     # so logout, a password change or deactivation end every session of that user.
@@ -119,6 +122,9 @@ class Config:
     AUDIT_CHECKPOINT_FILE = os.environ.get("AUDIT_CHECKPOINT_FILE", "")
     AUDIT_CHECKPOINT_SYSLOG = os.environ.get("AUDIT_CHECKPOINT_SYSLOG", "")
     AUDIT_CHECKPOINT_MINUTES = _int("AUDIT_CHECKPOINT_MINUTES", 60)
+    # /healthz: the scheduler's last round at most this old, no notice due for longer than that.
+    HEALTH_SCHEDULER_MINUTES = _int("HEALTH_SCHEDULER_MINUTES", 3 * REMINDER_INTERVAL_MINUTES)
+    HEALTH_OUTBOX_MINUTES = _int("HEALTH_OUTBOX_MINUTES", 60)
     # The personal annual confirmation opens on this day (MM-DD) of the year it confirms, with a
     # reminder then and every N days, K times, to those who have not confirmed.
     CONFIRMATION_OPENS = os.environ.get("CONFIRMATION_OPENS", "12-01")

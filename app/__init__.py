@@ -26,6 +26,7 @@ def create_app(config_name: str | None = None, instance_path: str | Path | None 
     app.config.from_object(config_class)
     app.config.update(overrides)
     os.makedirs(app.instance_path, exist_ok=True)
+    register_logging(app)
     register_secret_key(app)
     register_converters(app)
     register_proxy(app)
@@ -38,6 +39,10 @@ def create_app(config_name: str | None = None, instance_path: str | Path | None 
     return app
 
 
+def register_logging(app: Flask) -> None:
+    from app import logs
+
+    logs.register_logging(app)
 def register_secret_key(app: Flask) -> None:
     """Without SECRET_KEY, a random key made on first start and kept in the instance folder
     (readable by its owner only), so that no installation signs cookies with a known key and

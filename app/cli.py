@@ -18,8 +18,11 @@ from flask_babel import force_locale
 from app import (
     accounts,
     auditlog,
+    backup,
     clock,
     demo,
+    evidence,
+    health,
     office,
     passwords,
     projectimport,
@@ -109,7 +112,6 @@ def _check_timezone(ctx: click.Context, param: click.Parameter, name: str) -> st
 @click.option("--if-empty", is_flag=True, help="Do nothing (and succeed) if data exists.")
 def demo_command(force: bool, if_empty: bool) -> None:
     """Load the demo bureau (31 staff, 22 projects, a year of filings)."""
-    erased: list[Path] = []
     if demo.has_data():
         if if_empty:
             click.echo("The database already holds data; demo not loaded.")
@@ -117,12 +119,10 @@ def demo_command(force: bool, if_empty: bool) -> None:
         if not force:
             raise click.ClickException(
                 "The database already holds data. Use --force to erase it and load the demo.")
-        erased = demo.wipe()
+        demo.wipe()
     agency = demo.load()
     auditlog.record("demo.loaded", agency, force=force)
     db.session.commit()
-    for path in erased:  # the records are gone: so go their evidence files
-        path.unlink(missing_ok=True)
     click.echo(f"Demo loaded: {agency.name}. Every demo account's password: {demo.DEMO_PASSWORD}"
                f"; two-factor key of the privileged ones: {demo.DEMO_TOTP_SECRET}")
 
@@ -315,7 +315,30 @@ def audit_verify_command(expect_head: str | None, expect_count: int | None) -> N
     if not verdict.ok:
         click.echo(f"FAILED after {verdict.count} good entries: {verdict.problem}", err=True)
         raise SystemExit(1)
+    problem = auditlog.verify_evidence()
+    if problem:
+        click.echo(f"FAILED: {problem}", err=True)
+        raise SystemExit(1)
     click.echo(f"OK: {verdict.count} entries, head {verdict.head}")
+
+
+evidence_group = AppGroup("evidence", help="Evidence files.")
+
+
+@evidence_group.command("import-files")
+def evidence_import_command() -> None:
+    """Copy evidence files kept under EVIDENCE_DIR (before they moved into the database) into
+    the database, each checked against its SHA-256; run once after upgrading."""
+    result = evidence.import_files()
+    if result.copied:
+        auditlog.record("evidence.imported", None, count=result.copied)
+    db.session.commit()
+    for problem in result.problems:
+        click.echo(problem, err=True)
+    click.echo(f"{result.copied} file(s) copied into the database, {len(result.problems)} "
+               "problem(s). Keep EVIDENCE_DIR until `flask audit verify` says OK.")
+    if result.problems:
+        raise SystemExit(1)
 
 
 tally_group = AppGroup("tally", help="The filing tally behind the compliance trend.")
@@ -330,8 +353,71 @@ def tally_rebuild_command() -> None:
     click.echo(f"Tally rebuilt: {rows} agency-period rows.")
 
 
+backup_group = AppGroup("backup", help="Backup archives: create, verify, restore.")
+ARCHIVE = click.Path(dir_okay=False, path_type=Path)
+
+
+@backup_group.command("create")
+@click.argument("file", type=ARCHIVE)
+def backup_create_command(file: Path) -> None:
+    """Write one consistent archive of the database and the non-secret configuration, with a
+    manifest of SHA-256 digests and the audit log's head (SECRET_KEY is not in it)."""
+    try:
+        manifest = backup.create(file)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    auditlog.record("backup.created", None, file=file.name, head=manifest["audit_log"]["head"])
+    db.session.commit()
+    log = manifest["audit_log"]
+    click.echo(f"Backup written to {file}: {manifest['dialect']} database, "
+               f"{log['entries']} audit log entries, head {log['head']}")
+
+
+@backup_group.command("verify")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_verify_command(file: Path) -> None:
+    """Check every member of an archive against its manifest (exit code 1 if one differs)."""
+    manifest, problems = backup.verify(file)
+    for problem in problems:
+        click.echo(f"FAILED: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"OK: {len(manifest['files'])} members match, created {manifest['created_at']}"
+               f", audit log head {manifest['audit_log']['head']}")
+
+
+@backup_group.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def backup_restore_command(file: Path) -> None:
+    """Restore an archive into the configured database, which must be empty; then run
+    `flask audit verify` and `flask statement verify YEAR`."""
+    try:
+        manifest = backup.restore(file)
+    except backup.BackupError as error:
+        raise click.ClickException(str(error)) from None
+    auditlog.record("backup.restored", None, file=file.name, created_at=manifest["created_at"],
+                    head=manifest["audit_log"]["head"])
+    db.session.commit()
+    click.echo(f"Restored the backup of {manifest['created_at']}: audit log at "
+               f"{manifest['audit_log']['head']}. Now run `flask audit verify`.")
+    if set(manifest["schema"]) != health.migration_heads():
+        click.echo("The archive's schema is not this code's: run `flask db upgrade` next.")
+
+
+@click.command("doctor")
+def doctor_command() -> None:
+    """Run the health checks of /healthz and print each with its detail (exit code 1 if one
+    fails)."""
+    checks = health.run()
+    for check in checks:
+        click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
+    if not all(c.ok for c in checks):
+        raise SystemExit(1)
+
+
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, office_group, tally_group):
+                    audit_group, office_group, evidence_group, tally_group, backup_group,
+                    doctor_command):
         app.cli.add_command(command)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock, evidence, filing, review, twofactor
+from app import clock, filing, review, twofactor
 from app.extensions import db
-from app.models import Agency, AuditProject, Department, Evidence, Incident, User
+from app.models import Agency, AuditProject, Department, Incident, User
 from app.periods import Period, period_of
 from app.security import hash_password
 
@@ -78,15 +77,13 @@ def has_data() -> bool:
                for model in (Agency, User))
 
 
-def wipe() -> list[Path]:
-    """Delete every row; returns the evidence files to delete once that is committed."""
-    files = [evidence.path_of(e) for e in db.session.scalars(sa.select(Evidence))]
+def wipe() -> None:
+    """Delete every row (evidence content included: it lives in the database)."""
     for table in reversed(db.metadata.sorted_tables):
         db.session.execute(table.delete())
     # The rows are gone behind the ORM's back: forget every object it still holds, or a new
     # row reusing an id would collide with a stale one in the identity map.
     db.session.expunge_all()
-    return files
 
 
 def _at(day: date, hour: int, tz: ZoneInfo) -> datetime:

@@ -271,7 +271,11 @@ class IncidentVersion(db.Model):
 
 
 class Evidence(db.Model):
-    """An uploaded file; the bytes live under EVIDENCE_DIR, outside the static folder."""
+    """An uploaded file's record; its bytes are an EvidenceContent row (see that class).
+
+    `storage_key` named the file under EVIDENCE_DIR before the bytes moved into the database;
+    it stays (a random name for new rows) because the audit log's seals cover every column.
+    """
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), index=True)
@@ -283,6 +287,19 @@ class Evidence(db.Model):
     uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     incident: so.Mapped[Incident] = so.relationship(back_populates="evidence")
+    content: so.Mapped[EvidenceContent | None] = so.relationship(cascade="all, delete-orphan")
+
+
+class EvidenceContent(db.Model):
+    """The bytes of one evidence file, in the database beside its record.
+
+    They commit or roll back with the registration (a killed upload leaves nothing behind),
+    every web server sees them, one backup holds them, and content encryption at rest can
+    work on rows. Apart from Evidence, so listing evidence never loads the bytes.
+    """
+
+    evidence_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("evidence.id"), primary_key=True)
+    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
 
 
 class Review(db.Model):
@@ -519,3 +536,11 @@ class SignInLink(db.Model):
     used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
+
+
+class Heartbeat(db.Model):
+    """When a background process last finished a round (`name`: "scheduler"): /healthz and
+    `flask doctor` say whether that is recent."""
+
+    name: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)

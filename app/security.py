@@ -26,7 +26,8 @@ from app.bounds import has_control_character
 from app.extensions import db, login_manager
 from app.models import User
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.second_step", "auth.welcome", "main.set_language"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.second_step", "auth.welcome", "main.set_language",
+                    "main.healthz"}
 # All a privileged account without a second factor may reach until it has enrolled.
 ENROLMENT_ENDPOINTS = {"auth.two_factor", "auth.logout", "main.set_language"}
 

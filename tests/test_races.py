@@ -26,7 +26,7 @@ WRONG = "not the password at all"
 @pytest.fixture(scope="module")
 def server(app, tmp_path_factory):
     with live.gunicorn(app.config["SQLALCHEMY_DATABASE_URI"],
-                       tmp_path_factory.mktemp("instance")) as running:
+                       tmp_path_factory.mktemp("server")) as running:
         yield running
 
 
@@ -50,8 +50,8 @@ def at_once(count: int, step: Callable[[int], live.Answer]) -> list[live.Answer]
 
 def sessions(server, count: int, path: str) -> list[tuple[live.WebSession, str]]:
     """`count` browsers, each on `path` with its form's CSRF token."""
-    browsers = [live.WebSession(server.url) for _ in range(count)]
-    return [(browser, browser.token(path)) for browser in browsers]
+    browsers = [live.WebSession(server) for _ in range(count)]
+    return [(browser, browser.csrf(path)) for browser in browsers]
 
 
 def fresh(user_id: int) -> User:
@@ -63,7 +63,7 @@ def test_simultaneous_wrong_passwords_each_count_and_the_sixth_is_refused(server
     user = make_user()
     staff_no = user.staff_no  # read here: the threads have no application context
     browsers = sessions(server, 12, "/login")
-    answers = at_once(12, lambda i: browsers[i][0].request("/login", {
+    answers = at_once(12, lambda i: browsers[i][0].send("/login", {
         "csrf_token": browsers[i][1], "identifier": staff_no, "password": WRONG}))
     wrong = [a for a in answers if "密码不正确" in a.text]
     throttled = [a for a in answers if "登录尝试次数过多" in a.text]
@@ -71,7 +71,7 @@ def test_simultaneous_wrong_passwords_each_count_and_the_sixth_is_refused(server
     assert (len(wrong), len(throttled)) == (5, 7)
     assert fresh(user.id).locked_until > clock.now()
     # Locked: even the right password is refused now.
-    right = live.WebSession(server.url).post(
+    right = live.WebSession(server).post(
         "/login", {"identifier": staff_no, "password": PASSWORD})
     assert right.status == 401
 
@@ -80,10 +80,10 @@ def half_signed_in(server, user: User, count: int) -> list[tuple[live.WebSession
     """`count` browsers past the password step of `user`, on the code step."""
     half = []
     for _ in range(count):
-        browser = live.WebSession(server.url)
+        browser = live.WebSession(server)
         answer = browser.post("/login", {"identifier": user.staff_no, "password": PASSWORD})
         assert answer.location.endswith("/login/code"), answer.text[-500:]
-        half.append((browser, browser.token("/login/code")))
+        half.append((browser, browser.csrf("/login/code")))
     return half
 
 
@@ -95,7 +95,7 @@ def two_factor_user(make_user):
 def test_one_fresh_totp_code_from_eight_sessions_signs_in_exactly_one(server, two_factor_user):
     browsers = half_signed_in(server, two_factor_user, 8)
     code = pyotp.TOTP(two_factor_user.totp_secret).now()
-    answers = at_once(8, lambda i: browsers[i][0].request("/login/code", {
+    answers = at_once(8, lambda i: browsers[i][0].send("/login/code", {
         "csrf_token": browsers[i][1], "code": code}))
     assert sum(a.status == 302 for a in answers) == 1
     assert sum(a.status == 401 for a in answers) == 7
@@ -105,7 +105,7 @@ def test_one_recovery_code_from_eight_sessions_signs_in_exactly_one(server, two_
     code = twofactor.new_recovery_codes(two_factor_user)[0]
     db.session.commit()
     browsers = half_signed_in(server, two_factor_user, 8)
-    answers = at_once(8, lambda i: browsers[i][0].request("/login/code", {
+    answers = at_once(8, lambda i: browsers[i][0].send("/login/code", {
         "csrf_token": browsers[i][1], "code": code}))
     assert sum(a.status == 302 for a in answers) == 1
     assert twofactor.remaining_recovery_codes(fresh(two_factor_user.id)) == 9
@@ -119,7 +119,7 @@ def test_one_signin_link_used_from_eight_sessions_sets_one_password(server, make
     db.session.commit()
     path = "/welcome/" + url.rsplit("/", 1)[1]
     browsers = sessions(server, 8, path)
-    answers = at_once(8, lambda i: browsers[i][0].request(path, {
+    answers = at_once(8, lambda i: browsers[i][0].send(path, {
         "csrf_token": browsers[i][1], "new": f"Lantern orbit {i} velvet canyon",
         "confirm": f"Lantern orbit {i} velvet canyon"}))
     assert sum(a.status == 302 for a in answers) == 1
@@ -129,6 +129,6 @@ def test_one_signin_link_used_from_eight_sessions_sets_one_password(server, make
 
 
 def test_the_server_announces_no_version(server):
-    answer = live.WebSession(server.url).request("/login")
+    answer = live.WebSession(server).send("/login")
     assert not any(c.isdigit() for c in answer.headers.get("Server", ""))
     assert "Werkzeug" not in answer.headers.get("Server", "")

@@ -1,5 +1,7 @@
 """The auditor's filing pages: the month, its report, incidents and their evidence."""
 
+import io
+import logging
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
@@ -21,6 +23,8 @@ from app.filings.forms import (
 )
 from app.models import AuditProject, Incident, User
 from app.periods import Period
+
+log = logging.getLogger(__name__)
 
 
 def _me() -> User:
@@ -169,5 +173,9 @@ def download_evidence(evidence_id: int):
     if item.incident.user_id != user.id:
         auditlog.record("evidence.read", item, incident_id=item.incident_id)
         db.session.commit()
-    return send_file(evidence.path_of(item), mimetype=item.content_type, as_attachment=True,
+    data = evidence.data_of(item)
+    if data is None:
+        log.error("evidence %s has no content (see `flask audit verify`)", item.id)
+        abort(404)
+    return send_file(io.BytesIO(data), mimetype=item.content_type, as_attachment=True,
                      download_name=item.filename, max_age=0)

@@ -1,9 +1,9 @@
-from flask import redirect, render_template, session, url_for
+from flask import jsonify, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import auditlog, clock, filing
+from app import auditlog, clock, filing, health
 from app.access import FILE, can_file, require
-from app.extensions import db
+from app.extensions import csrf, db
 from app.main import bp
 from app.main.forms import LanguageForm
 from app.periods import period_of
@@ -56,3 +56,15 @@ def set_language():
             db.session.commit()
     target = form.next.data
     return redirect(target if is_safe_next(target) else url_for("main.index"))
+
+
+@bp.route("/healthz")
+@csrf.exempt
+def healthz():
+    """For a load balancer or monitor, without sign-in: ok / not ok per check, no detail (the
+    detail is for the operator: `flask doctor`)."""
+    checks = health.run()
+    ok = all(c.ok for c in checks)
+    body = {"status": "ok" if ok else "fail", "checks": {c.name: "ok" if c.ok else "fail"
+                                                         for c in checks}}
+    return jsonify(body), 200 if ok else 503

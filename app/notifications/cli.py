@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -9,9 +11,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from app import auditlog, clock, outbox, reminders
+from app import auditlog, clock, health, outbox, reminders
 from app.extensions import db
 from app.models import User
+
+log = logging.getLogger(__name__)
 
 reminders_group = AppGroup("reminders", help="Scheduled reminders and the outbox.")
 
@@ -57,10 +61,24 @@ def send_command() -> None:
 
 
 def scheduled_round(app) -> None:
-    """One job run: its own app context, so the session is fresh and closed afterwards."""
+    """One job run: its own app context, so the session is fresh and closed afterwards.
+
+    A round that finishes is logged and leaves a heartbeat (/healthz checks it is recent); one
+    that fails is logged with its traceback and leaves none.
+    """
     with app.app_context():
         try:
-            reminders.run(clock.now())
+            now = clock.now()
+            result = reminders.run(now)
+            health.beat(health.SCHEDULER, now)
+            db.session.commit()
+            log.info("round: %d planned, %d enqueued, %d sent, %d failed", len(result.planned),
+                     result.enqueued, result.delivery.sent, result.delivery.failed)
+            for error, count in Counter(result.delivery.errors).items():
+                log.warning("delivery failed for %d notice(s): %s", count, error)
+        except Exception:
+            log.exception("round failed")
+            raise
         finally:
             db.session.remove()
 

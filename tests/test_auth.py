@@ -234,3 +234,17 @@ def test_production_refuses_to_start_without_secrets(monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(RuntimeError, match="SECRET_KEY"):
         create_app("production")
+
+
+def test_a_hash_of_the_old_parameters_is_rehashed_at_the_next_sign_in(client, db, make_user):
+    """Argon2id at OWASP's m=19 MiB, t=2, p=1; hashes of argon2-cffi's heavier default (what
+    the portal used before) still open the account, and are replaced as it signs in."""
+    from argon2 import PasswordHasher, extract_parameters
+
+    user = make_user(password_hash=PasswordHasher().hash(PASSWORD))
+    assert extract_parameters(user.password_hash).memory_cost == 65536
+    login(client, user)
+    db.session.expire_all()
+    parameters = extract_parameters(db.session.get(type(user), user.id).password_hash)
+    assert (parameters.memory_cost, parameters.time_cost, parameters.parallelism) == (
+        19 * 1024, 2, 1)

@@ -205,6 +205,32 @@ def test_bad_incident_input_is_refused_with_nothing_changed(client, me, db, fiel
     assert count(db, Incident) == 0
 
 
+FACTS = ("category", "channel", "actor_relation", "stage", "response")
+
+
+def test_no_fact_is_pre_selected_on_the_incident_form(client, me):
+    page = client.get("/incidents/new").get_data(as_text=True)
+    for name in FACTS:
+        select = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S).group(0)
+        assert "selected" not in select, name
+        assert re.search(r'<option[^>]*value=""', select), name
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    ("channel", "请选择方式"),
+    ("actor_relation", "请选择对方与您或审计事项的关系"),
+    ("stage", "请选择当时所处的审计阶段"),
+    ("response", "请选择您的应对方式"),
+    ("actor_name", "请填写对方的姓名"),
+    ("description", "请描述对方说了什么、做了什么"),
+])
+def test_an_unanswered_fact_is_named_in_the_error(client, me, db, field, message):
+    response = register(client, **{field: ""})
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert count(db, Incident) == 0
+
+
 def test_a_late_registration_asks_for_the_reason(client, me, db):
     response = register(client, occurred_at="2025-03-10T09:00")
     assert response.status_code == 400

@@ -24,6 +24,7 @@ from app.vocab import CATEGORIES, CHANNELS, KINDS, RELATIONS, RESPONSES, STAGES
 TEXT_MAX = 5000
 DECLARATION = _l("I declare that what I report is true and complete.")
 NOTE_MAX = 2000
+CHOOSE = SelectChoice("", _l("— choose —"))
 
 
 def _choices(vocabulary: dict) -> list[SelectChoice]:
@@ -43,19 +44,25 @@ class IncidentForm(PortalForm):
     )
     category = SelectField(_l("What was done"),
                            validators=[DataRequired(message=_l("Choose what was done."))])
-    channel = SelectField(_l("Channel"), validators=[InputRequired()])
-    actor_name = StringField(_l("Name of the person"),
-                             validators=[DataRequired(), Length(max=64)])
-    actor_org = StringField(_l("Their organisation"),
-                            validators=[DataRequired(), Length(max=120)])
+    # Every choice that states a fact starts empty and must be made: a hurried registration
+    # must not say "a leading cadre, in person" when nobody said so (the statement counts it).
+    channel = SelectField(_l("Channel"), validators=[
+        DataRequired(message=_l("Choose how it was done: in person, by phone, …"))])
+    actor_name = StringField(_l("Name of the person"), validators=[
+        DataRequired(message=_l("Enter the name of the person (as much as you know).")),
+        Length(max=64)])
+    actor_org = StringField(_l("Their organisation"), validators=[
+        DataRequired(message=_l("Enter the person's organisation.")), Length(max=120)])
     actor_position = StringField(_l("Their position"), validators=[Optional(), Length(max=64)])
-    actor_relation = SelectField(_l("Relation to you or the audit"),
-                                 validators=[InputRequired()])
+    actor_relation = SelectField(_l("Relation to you or the audit"), validators=[
+        DataRequired(message=_l("Choose the person's relation to you or the audit."))])
     project = SelectField(_l("Audit project concerned"), coerce=int)
-    stage = SelectField(_l("Stage of the audit"), validators=[InputRequired()])
-    description = TextAreaField(_l("What was said or done"),
-                                validators=[DataRequired(), Length(max=TEXT_MAX)])
-    response = SelectField(_l("How you responded"), validators=[InputRequired()])
+    stage = SelectField(_l("Stage of the audit"), validators=[
+        DataRequired(message=_l("Choose the stage the audit was at."))])
+    description = TextAreaField(_l("What was said or done"), validators=[
+        DataRequired(message=_l("Describe what was said or done.")), Length(max=TEXT_MAX)])
+    response = SelectField(_l("How you responded"), validators=[
+        DataRequired(message=_l("Choose how you responded."))])
     response_detail = TextAreaField(_l("Details of your response"),
                                     validators=[Optional(), Length(max=NOTE_MAX)])
     delay_reason = TextAreaField(_l("Reason for registering late"),
@@ -67,11 +74,11 @@ class IncidentForm(PortalForm):
         super().__init__(**kwargs)
         self.tz = tz
         self.uploads: list[evidence.Upload] = []
-        self.category.choices = [SelectChoice("", _l("— choose —")), *_category_choices()]
-        self.channel.choices = _choices(CHANNELS)
-        self.actor_relation.choices = _choices(RELATIONS)
-        self.stage.choices = _choices(STAGES)
-        self.response.choices = _choices(RESPONSES)
+        self.category.choices = [CHOOSE, *_category_choices()]
+        self.channel.choices = [CHOOSE, *_choices(CHANNELS)]
+        self.actor_relation.choices = [CHOOSE, *_choices(RELATIONS)]
+        self.stage.choices = [CHOOSE, *_choices(STAGES)]
+        self.response.choices = [CHOOSE, *_choices(RESPONSES)]
         self.project.choices = [SelectChoice(0, _l("Not tied to an audit project")), *projects]
 
     def occurred_utc(self) -> datetime:

@@ -309,3 +309,20 @@ def test_the_log_entry_of_a_failed_sign_in_names_the_agency(client, db, auditor)
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "auth.login_failed"))
     assert entry.agency_id == auditor.agency_id
 
+
+
+def test_the_statement_appendix_survives_control_characters_already_stored(
+        client, db, make_user, auditor, frozen):
+    from app import clock, statement
+
+    reviewer = make_user(roles={"reviewer"})
+    make_incident(auditor)
+    db.session.execute(sa.update(User).where(User.id == auditor.id).values(name="张\x01伟"))
+    statement.prepare(auditor.agency, 2025, reviewer, clock.now())
+    db.session.commit()
+    login(client, reviewer)
+    response = client.get("/statements/2025.xlsx")
+    assert response.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(response.data))
+    cells = [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
+    assert not any(isinstance(v, str) and "\x01" in v for v in cells)

@@ -164,6 +164,9 @@ class MonthlyReport(db.Model):
     period: so.Mapped[str] = so.mapped_column(sa.String(7))
     first_filed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     late: so.Mapped[bool]
+    # Filed after its year's statement was signed: outside the signed figures, shown against
+    # the statement until the discipline office records an addendum for it.
+    after_signing: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     user: so.Mapped[User] = so.relationship()
     versions: so.Mapped[list[ReportVersion]] = so.relationship(
@@ -228,6 +231,8 @@ class Incident(db.Model):
     # The period of the current version's occurred_at, kept here for filtering by month.
     period: so.Mapped[str] = so.mapped_column(sa.String(7), index=True)
     registered_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # Registered after its year's statement was signed (see MonthlyReport.after_signing).
+    after_signing: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     user: so.Mapped[User] = so.relationship()
     versions: so.Mapped[list[IncidentVersion]] = so.relationship(
@@ -457,6 +462,11 @@ class StatementAddendum(db.Model):
     author_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     text: so.Mapped[str] = so.mapped_column(sa.Text)
+    # The record filed after signing that this addendum accounts for, if any.
+    incident_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("incident.id"),
+                                                          index=True)
+    report_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("monthly_report.id"),
+                                                        index=True)
 
     statement: so.Mapped[AnnualStatement] = so.relationship(back_populates="addenda")
     author: so.Mapped[User] = so.relationship()

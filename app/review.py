@@ -98,7 +98,8 @@ def act(review: Review, actor: User, action: str, decision: Decision,
         raise ReviewRefused(_("Unknown action."))
     if action == "supplement" and actor.id != review.incident.user_id:
         raise ReviewRefused(_("Only the registrant can supplement a registration."))
-    yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused)
+    yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused,
+                         after_signing=review.incident.after_signing)
     _check(review, action, decision)
     before = review.status
     target = TRANSITIONS[action][1] or before

@@ -137,7 +137,8 @@ def incident(incident_id: int):
     if item.user_id != user.id:
         auditlog.record("incident.read", item)
         db.session.commit()
-    return render_template("filings/incident.html", incident=item)
+    return render_template("filings/incident.html", incident=item,
+                           correctable=filing.incident_correctable(item))
 
 
 @bp.route("/incidents/<int:incident_id>/correct", methods=["GET", "POST"])

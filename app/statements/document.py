@@ -13,6 +13,7 @@ Everything here renders in the current locale: callers force the one they want.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from fontTools.ttLib import TTCollection
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
@@ -108,6 +110,24 @@ def title(year: int) -> str:
     return _("Annual statement on audit independence for %(year)d", year=year)
 
 
+def late_record_label(record: statement.LateRecord) -> str:
+    """How the discipline office picks a record filed after signing: no content, only what
+    identifies it."""
+    what = (_("Registration no. %(id)d", id=record.id) if record.kind == statement.INCIDENT
+            else _("Monthly report no. %(id)d", id=record.id))
+    return f"{what} · {record.period} · {record.staff_no}"
+
+
+def late_records_line(count: int) -> str:
+    return ngettext("%(num)d registration after signing waits for an addendum.",
+                    "%(num)d registrations after signing wait for an addendum.", count)
+
+
+# Every page of a draft says so, in both languages whatever the reader's: a printed page
+# separated from the others must not pass for the signed statement.
+DRAFT_MARK = "草稿 / DRAFT"
+
+
 # PDF ----------------------------------------------------------------------------------------
 
 RED = (200, 16, 16)
@@ -124,15 +144,26 @@ def _face(path: str) -> int:
 
 
 class _Document(FPDF):
-    def __init__(self, footer_text: str) -> None:
+    def __init__(self, footer_text: str, draft_mark: str = "") -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.footer_text = footer_text
+        self.draft_mark = draft_mark
         # GB/T 9704 margins: 37 mm top, 28 mm left, 26 mm right, 35 mm bottom.
         self.set_margins(28, 37, 26)
         self.set_auto_page_break(True, margin=35)
         for style, key in (("", "PDF_FONT"), ("B", "PDF_FONT_BOLD")):
             path = current_app.config[key]
             self.add_font(FONT, style, path, collection_font_number=_face(path))
+
+    def header(self) -> None:
+        if not self.draft_mark:
+            return
+        self.set_y(18)
+        self.set_font(FONT, "B", size=11)
+        self.set_text_color(*RED)
+        self.multi_cell(0, 5.5, self.draft_mark, align=Align.C)
+        self.set_text_color(0, 0, 0)
+        self.set_y(self.t_margin)
 
     def footer(self) -> None:
         self.set_y(-28)
@@ -205,11 +236,21 @@ def footer_text(item: AnnualStatement) -> str:
     return text
 
 
-def pdf_bytes(item: AnnualStatement) -> bytes:
-    """The statement as stored (a draft's preview, or the figures as signed)."""
+def draft_mark(item: AnnualStatement, now: datetime) -> str:
+    """The line at the top of every page of a draft; a provisional one says why."""
+    if item.status == statement.LOCKED:
+        return ""
+    if statement.is_provisional(item, now):
+        return DRAFT_MARK + "\n" + _("Provisional: %(year)d is not over, the figures will "
+                                       "still change.", year=item.year)
+    return DRAFT_MARK
+
+
+def pdf_bytes(item: AnnualStatement, now: datetime) -> bytes:
+    """The statement as stored (a draft's preview, or the figures as signed) at `now`."""
     f = statement.stored(item)
     agency = item.agency.name
-    pdf = _Document(footer_text(item))
+    pdf = _Document(footer_text(item), draft_mark(item, now))
     pdf.set_title(title(item.year))
     pdf.set_author(agency)
     pdf.set_creation_date(item.signed_at or item.prepared_at)
@@ -229,10 +270,13 @@ def pdf_bytes(item: AnnualStatement) -> bytes:
         if table.rows:
             _heading(pdf, table.title)
             _table(pdf, table)
-    if item.addenda:
+    pending = statement.pending_late_records(item)
+    if item.addenda or pending:
         _heading(pdf, _("Addenda"))
         for addendum in item.addenda:
             _paragraph(pdf, f"{addendum.at.date().isoformat()} {addendum.text}")
+        if pending:
+            _paragraph(pdf, late_records_line(len(pending)))
     _signature(pdf, agency, item)
     return bytes(pdf.output())
 

@@ -131,7 +131,8 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     now = clock.now() if today is None else _at(today, 12, tz)
     last = period_of(now, tz).previous()
     city = Agency(name="天津市审计局")
-    agency = Agency(name="西青区审计局", parent=city, rules_text=RULES_TEXT)
+    agency = Agency(name="西青区审计局", parent=city, rules_text=RULES_TEXT,
+                    document_number_pattern="西审〔{year}〕{n}号")
     departments = [Department(agency=agency, name=name) for name in DEPARTMENTS]
     db.session.add_all([city, agency, *departments])
     db.session.flush()

@@ -46,6 +46,10 @@ class Agency(db.Model):
     deadline_day: so.Mapped[int] = so.mapped_column(default=5)
     shift_to_workday: so.Mapped[bool] = so.mapped_column(default=False)
     rules_text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # The annual statement's document number (发文字号), e.g. "西审〔{year}〕{n}号": {year} the
+    # year of signing, {n} the agency's count of statements signed that year. "": none.
+    document_number_pattern: so.Mapped[str] = so.mapped_column(sa.String(60), default="",
+                                                               server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     # The reminder schedule (app/reminders.py); NULL: the REMINDER_* configuration default.
     reminder_hour: so.Mapped[int | None]
@@ -441,6 +445,9 @@ class AnnualStatement(db.Model):
     signed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
     signed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     log_head: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    # Given at signing from the agency's pattern, and kept as signed.
+    document_number: so.Mapped[str] = so.mapped_column(sa.String(80), default="",
+                                                       server_default="")
 
     agency: so.Mapped[Agency] = so.relationship()
     prepared_by: so.Mapped[User] = so.relationship(foreign_keys=[prepared_by_id])

@@ -555,6 +555,21 @@ def prepare(agency: Agency, year: int, actor: User, now: datetime) -> AnnualStat
     return statement
 
 
+def document_number(agency: Agency, at: datetime) -> str:
+    """The document number (发文字号) of a statement signed at `at`, from the agency's pattern:
+    {year} the local year of signing, {n} one more than the statements it signed that year."""
+    pattern = agency.document_number_pattern
+    if not pattern:
+        return ""
+    tz = filing.deadline_rule(agency).tz
+    year = at.astimezone(tz).year
+    start, end = (datetime(y, 1, 1, tzinfo=tz).astimezone(UTC) for y in (year, year + 1))
+    signed = db.session.scalar(sa.select(sa.func.count()).select_from(AnnualStatement).where(
+        AnnualStatement.agency_id == agency.id, AnnualStatement.status == LOCKED,
+        AnnualStatement.signed_at >= start, AnnualStatement.signed_at < end))
+    return pattern.replace("{year}", str(year)).replace("{n}", str(signed + 1))
+
+
 def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     """Lock the draft, if the record still gives exactly what was prepared and previewed."""
     # No change of the year's records, and no second signature, while this one is checked.
@@ -575,6 +590,7 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     if current != statement.figures or digest != statement.records_digest:
         raise StatementError(_("The record has changed since the draft was prepared: the "
                                "discipline office must prepare the statement again."))
+    statement.document_number = document_number(statement.agency, now)
     statement.status, statement.signed_by, statement.signed_at = LOCKED, leader, now
     statement.log_head = _log_head()
     db.session.flush()

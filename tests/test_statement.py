@@ -494,7 +494,7 @@ def test_leaders_see_no_incident_content_and_their_appendix_has_no_incident_tabl
                      for c in row)
     for secret in SECRET_TEXTS:
         assert secret not in page and secret not in cells
-    matrix = leader_book.worksheets[0]
+    matrix = leader_book.worksheets[1]  # after the cover
     rows = {row[0]: row for row in matrix.iter_rows(values_only=True)}
     assert set(rows) >= {"A01", "B01", "J01", "L01"} and "F01" not in rows
     assert len(rows["J01"]) == 15  # staff number, name, department and twelve months
@@ -782,3 +782,62 @@ def test_an_incident_of_a_locked_year_is_saved_queued_counted_and_cleared_by_an_
                       {"record": f"incident:{late_one.id}", "text": "重复"},
                       form_url="/statements/2025")
     assert again.status_code == 400  # no longer a choice: it has its addendum
+
+
+# The statement as an official document ------------------------------------------------------
+
+def lone_characters(data: bytes) -> list[str]:
+    """Lines of the PDF holding a single Chinese character: a cell too narrow for its text."""
+    lines = [line.replace("\x00", "").strip() for page in PdfReader(io.BytesIO(data)).pages
+             for line in page.extract_text().splitlines()]
+    return [line for line in lines if re.fullmatch(r"[\u4e00-\u9fff]", line)]
+
+
+def test_the_signed_pdf_is_an_official_document(app, db, agency, year):
+    people, _cases = year
+    agency.document_number_pattern = "测审〔{year}〕{n}号"
+    people["a"].department.name = "固定资产投资审计科"  # nine characters: one too many
+    db.session.commit()
+    _reviewer, leader = prepare_and_sign(app, people)
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert item.document_number == "测审〔2026〕1号"
+    data = leader.get("/statements/2025.pdf").data
+    text = pdf_text(data)
+    assert "测审〔2026〕1号" in text and "2026年1月10日" in text and "盖章处" in text
+    assert "起始月份" in text and "来源地址" not in text and "DRAFT" not in text
+    assert lone_characters(data) == []
+    cover = openpyxl.load_workbook(io.BytesIO(leader.get("/statements/2025.xlsx").data)
+                                   ).worksheets[0]
+    values = [cell for row in cover.iter_rows(values_only=True) for cell in row]
+    assert "已签发并锁定" in values and item.records_digest in values
+    assert "测审〔2026〕1号" in values
+
+
+def test_a_draft_says_so_on_every_page_and_in_its_appendix(app, db, year):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    pages = PdfReader(io.BytesIO(reviewer.get("/statements/2025.pdf").data)).pages
+    assert len(pages) > 1
+    assert all("草稿/DRAFT" in re.sub(r"[\s\x00]+", "", p.extract_text()) for p in pages)
+    cover = openpyxl.load_workbook(io.BytesIO(reviewer.get("/statements/2025.xlsx").data)
+                                   ).worksheets[0]
+    values = [cell for row in cover.iter_rows(values_only=True) for cell in row]
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert "草稿 / DRAFT" in values and item.records_digest in values
+
+
+def test_the_document_number_pattern_is_checked_on_the_settings_page(app, db, agency,
+                                                                     make_user):
+    admin = make_user(name="管理员", staff_no="AD1", roles={"admin"})
+    client = signed_in(app, admin)
+    form = {"name": agency.name, "timezone": agency.timezone, "deadline_day": "5"}
+    bad = post_form(client, "/admin/settings", {**form, "document_number_pattern": "西审{x}"})
+    assert bad.status_code == 400 and "只能使用" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert agency.document_number_pattern == ""
+    good = post_form(client, "/admin/settings",
+                     {**form, "document_number_pattern": "西审〔{year}〕{n}号"})
+    assert good.status_code == 302
+    db.session.expire_all()
+    assert agency.document_number_pattern == "西审〔{year}〕{n}号"

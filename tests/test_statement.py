@@ -801,6 +801,7 @@ def test_the_signed_pdf_is_an_official_document(app, db, agency, year):
     _reviewer, leader = prepare_and_sign(app, people)
     item = db.session.scalar(sa.select(AnnualStatement))
     assert item.document_number == "测审〔2026〕1号"
+    assert "测审〔2026〕1号" in leader.get("/statements/2025").get_data(as_text=True)
     data = leader.get("/statements/2025.pdf").data
     text = pdf_text(data)
     assert "测审〔2026〕1号" in text and "2026年1月10日" in text and "盖章处" in text

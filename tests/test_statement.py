@@ -35,6 +35,7 @@ from pypdf import PdfReader
 
 from app import confirmations, filing, outbox, reminders, review, statement, yearlock
 from app.compliance import Figures as ReportFigures
+from app.dashboard.routes import STATUS_LABELS
 from app.models import (
     AnnualConfirmation,
     AnnualStatement,
@@ -411,6 +412,12 @@ def test_a_late_report_of_a_locked_year_is_accepted_and_shown_against_the_statem
     item = db.session.scalar(sa.select(AnnualStatement))
     assert statement.stored(item).reports.missing == 2  # the signed figures stay as signed
     assert statement.verify(item).ok
+    matrix = openpyxl.load_workbook(io.BytesIO(leader.get("/statements/2025.xlsx").data)
+                                    ).worksheets[1]
+    rows = list(matrix.iter_rows(values_only=True))
+    b_june = next(row for row in rows if row[0] == "B01")[rows[0].index("2025-06")]
+    with force_locale("zh_CN"):
+        assert b_june == str(STATUS_LABELS[filing.MISSING])  # as the statement counts it
     response = post_form(reviewer, "/statements/2025/addenda",
                          {"record": f"report:{report.id}", "text": "乙已补报2025年6月零报告。"},
                          form_url="/statements/2025")

@@ -350,7 +350,8 @@ OUT_OF_SCOPE = _l("Not in post")
 
 
 def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
-    """One line per auditor in scope, one column per month: the month's filing status."""
+    """One line per auditor in scope, one column per month: the month's filing status, as
+    the statement counts it (a report filed after signing is shown against it, not here)."""
     periods = Period(item.year, 1).until(Period(item.year, 12))
     rule = filing.deadline_rule(item.agency)
     moment = item.signed_at or item.prepared_at
@@ -363,7 +364,7 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     late = {(user_id, period): was_late for user_id, period, was_late in db.session.execute(
         sa.select(MonthlyReport.user_id, MonthlyReport.period, MonthlyReport.late)
         .join(User, User.id == MonthlyReport.user_id)
-        .where(User.agency_id == item.agency_id,
+        .where(User.agency_id == item.agency_id, MonthlyReport.after_signing.is_(False),
                MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12")))}
     labels = {code: str(text) for code, text in STATUS_LABELS.items()}
     unfiled = {p: filing.status_of(None, p, rule, moment) for p in periods}

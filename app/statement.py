@@ -18,6 +18,12 @@ Workflow: the discipline office prepares a draft (figures and the digest of the 
 came from are stored); a leader signs it after entering their password again, which locks it
 only if the record still gives exactly the draft; the audit log's head hash at that moment is
 stored with it. `verify` recomputes both later.
+
+A year is signed only once it is over and its December reports are due (`signable_from`):
+before that a draft is a provisional preview. After the lock nothing a person must record is
+refused: a registration or monthly report of the signed year is accepted, marked after_signing,
+kept out of the figures and the digest (so `verify` still matches what was signed), and shown
+against the statement (`late_records`) until an addendum accounts for it.
 """
 
 from __future__ import annotations

@@ -43,12 +43,13 @@ AUDIT_LOG = _policy("audit_log", "reviewer", "admin")  # entries carry no conten
 STATEMENTS = _policy("statements", "reviewer", "leader")  # read the annual statements
 PREPARE_STATEMENT = _policy("prepare_statement", "reviewer")  # drafts and addenda
 SIGN_STATEMENT = _policy("sign_statement", "leader")
+LEAD = _policy("lead", "leader")  # the year at a glance: compliance, reviews, the statement
 # The statement appendix's table of incidents (categories, channels, persons): content.
 STATEMENT_INCIDENTS = _policy("statement_incidents", "reviewer")
 ADMINISTER = _policy("administer", "admin")  # accounts, organisation, settings, outbox
 POLICIES = {policy.name: policy for policy in (
     FILE, CONFIRM, REVIEW, COMPLIANCE, AUDIT_LOG, STATEMENTS, PREPARE_STATEMENT,
-    SIGN_STATEMENT, STATEMENT_INCIDENTS, ADMINISTER)}
+    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER)}
 
 
 def allows(user: User, policy: Policy) -> bool:

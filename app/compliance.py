@@ -274,7 +274,8 @@ def _filed_from_tally(agency: Agency, periods: list[Period]) -> dict[str, tuple[
 
 def _filed_from_records(agency: Agency,
                         periods: list[Period]) -> dict[str, tuple[int, int, int]]:
-    """period -> (filed, late, with incidents), counting the reports of in-scope auditors."""
+    """period -> (filed, late, with incidents), counting the reports of in-scope auditors
+    (not those filed after the year's statement was signed: they are shown against it)."""
     first_day = sa.case({str(p): p.first_day for p in periods}, value=MonthlyReport.period)
     last_day = sa.case({str(p): p.last_day for p in periods}, value=MonthlyReport.period)
     rows = db.session.execute(
@@ -282,7 +283,8 @@ def _filed_from_records(agency: Agency,
         .select_from(User)
         .join(UserRole, _auditor_role())
         .join(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
-                                     MonthlyReport.period.in_([str(p) for p in periods])))
+                                     MonthlyReport.period.in_([str(p) for p in periods]),
+                                     MonthlyReport.after_signing.is_(False)))
         .outerjoin(ReportVersion, _latest_with_incidents())
         .where(*_in_scope(agency.id, first_day, last_day))
         .group_by(MonthlyReport.period)

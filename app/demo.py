@@ -1,7 +1,10 @@
 """The demo bureau: a district audit bureau like the one in the seed document.
 
-31 staff in 7 departments, 22 audit projects of the kinds the bureau's 2025 report names, and a
-year of monthly filings ending last month: mostly zero reports, a handful of incidents, some late
+31 staff in 7 departments, 22 audit projects of the kinds the bureau's 2025 report names, and the
+monthly filings of a whole cycle: the last calendar year that can be signed (every month, its
+cases reviewed, the personal confirmations given but two, its statement prepared by the
+discipline office and signed by the leader, then one registration remembered after signing),
+and the months since, up to last month. Mostly zero reports, a handful of incidents, some late
 reports and a few missing ones. Everything is generated through the same services the portal
 uses, with a fixed random seed, relative to the day it is loaded.
 """
@@ -14,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock, filing, review, twofactor
+from app import clock, confirmations, filing, review, statement, twofactor
 from app.extensions import db
 from app.models import Agency, AuditProject, Department, Incident, User
 from app.periods import Period, period_of
@@ -111,17 +114,27 @@ def _staff(agency: Agency, departments: list[Department], year_start: date) -> l
     return users
 
 
+def signed_year(agency: Agency, now: datetime) -> int:
+    """The last year whose statement can be signed a day before `now`: last year, or the year
+    before while last December's reports are not yet due."""
+    year = now.astimezone(ZoneInfo(agency.timezone)).year - 1
+    return year if statement.signable_from(agency, year) + SIGNING_AFTER <= now else year - 1
+
+
 def load(today: date | None = None, seed: int = 2025) -> Agency:
-    """Create the demo bureau with a year of filings ending with last month's period."""
-    rng = random.Random(seed)
-    tz = ZoneInfo("Asia/Shanghai")
+    """Create the demo bureau: the last signable year whole, reviewed, confirmed, its
+    statement signed and locked, then the following months up to last month's period."""
+    rng, tz = random.Random(seed), TZ
     now = clock.now() if today is None else _at(today, 12, tz)
     last = period_of(now, tz).previous()
-    first = Period(last.year - 1, last.month).next()
     city = Agency(name="天津市审计局")
-    agency = Agency(name="西青区审计局", parent=city, rules_text=RULES_TEXT)
+    agency = Agency(name="西青区审计局", parent=city, rules_text=RULES_TEXT,
+                    document_number_pattern="西审〔{year}〕{n}号")
     departments = [Department(agency=agency, name=name) for name in DEPARTMENTS]
     db.session.add_all([city, agency, *departments])
+    db.session.flush()
+    year = signed_year(agency, now)
+    first = Period(year, 1)
     projects = [
         AuditProject(agency=agency, code=f"XQSJ-{first.year + (i >= 11)}-{i % 11 + 1:02d}",
                      name=name, year=first.year + (i >= 11))
@@ -130,25 +143,81 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     db.session.add_all(projects)
     users = _staff(agency, departments, first.first_day)
     db.session.flush()
+    people = {u.staff_no: u for u in users}
     auditors = [u for u in users if u.has_role("auditor")]
-    _history(rng, auditors, projects, first.until(last), tz, now)
-    _reviews(next(u for u in users if u.staff_no == "XQ003"), now)
+    signing = statement.signable_from(agency, year) + SIGNING_AFTER
+    closed, later = first.until(Period(year, 12)), Period(year + 1, 1).until(last)
+    split = len(INCIDENTS) - (3 if later else 0)  # the last three stories are this year's
+    history = Filer(rng, auditors, projects, tz, now)
+    history.run(closed, INCIDENTS[:split], until=signing)
+    _reviews(people["XQ003"], _incidents_of(agency, closed), CLOSED_YEAR_PLANS, signing)
+    _confirm(auditors, year, signing)
+    _sign(agency, year, people["XQ003"], people["XQ001"], signing)
+    _registered_after_signing(history, people["XQ015"], year, signing)
+    history.run(later, INCIDENTS[split:], until=now)
+    _reviews(people["XQ003"], _incidents_of(agency, later), LATER_PLANS, now)
     return agency
 
 
-def _reviews(office: User, now: datetime) -> None:
-    """The discipline office has handled the older cases: most closed, one referred, one
-    returned for supplement; the newest are still waiting."""
-    incidents = db.session.scalars(
-        sa.select(Incident).where(Incident.agency_id == office.agency_id)
-        .order_by(Incident.registered_at)).all()
-    plans = ["close", "close", "refer", "close", "return", "close"]
+# A week after the year can first be signed, the discipline office prepares the statement and
+# the leader signs it: every December report filed on time or up to six days late is in.
+SIGNING_AFTER = timedelta(days=7, hours=10)  # at 10:00 local time
+# The signed year's cases are all finished (the statement lists no open review); this year's
+# newest still wait, one is back with its registrant.
+CLOSED_YEAR_PLANS = ["close", "close", "refer", "close", "close", "close", "close", "close"]
+LATER_PLANS = ["close", "return"]
+# Auditors who have not given the personal confirmation of the signed year (the statement
+# names them).
+UNCONFIRMED = ("XQ020", "XQ027")
+
+
+def _incidents_of(agency: Agency, periods: list[Period]) -> list[Incident]:
+    if not periods:
+        return []
+    return list(db.session.scalars(
+        sa.select(Incident).where(Incident.agency_id == agency.id,
+                                  Incident.period.between(str(periods[0]), str(periods[-1])))
+        .order_by(Incident.registered_at)))
+
+
+def _reviews(office: User, incidents: list[Incident], plans: list[str], until: datetime
+             ) -> None:
+    """The discipline office handles the cases in order of registration, each a few days
+    after it came in (never after `until`); those beyond `plans` still wait."""
     for incident, plan in zip(incidents, plans, strict=False):
-        when = min(incident.registered_at + timedelta(days=3), now)
+        when = min(incident.registered_at + timedelta(days=3), until - timedelta(hours=3))
         case = incident.review
         review.act(case, office, "start", review.Decision(), when)
-        review.act(case, office, plan, DECISIONS[plan], when + timedelta(hours=2))
+        review.act(case, office, plan, DECISIONS[plan], when + timedelta(hours=1))
 
+
+def _confirm(auditors: list[User], year: int, before: datetime) -> None:
+    """The personal confirmations, given in the first days they are open."""
+    opens = confirmations.opens_on(year)
+    for n, user in enumerate(auditors):
+        if confirmations.must_confirm(user, year) and user.staff_no not in UNCONFIRMED:
+            day = opens + timedelta(days=n % 9)
+            confirmations.confirm(user, year, "", min(_at(day, 9, TZ), before))
+
+
+def _sign(agency: Agency, year: int, office: User, leader: User, at: datetime) -> None:
+    draft = statement.prepare(agency, year, office, at - timedelta(hours=2))
+    statement.sign(draft, leader, at)
+
+
+def _registered_after_signing(history: Filer, user: User, year: int, signing: datetime) -> None:
+    """Remembered late: a November incident registered after the statement was signed, which
+    the discipline office still has to account for with an addendum."""
+    occurred = _at(date(year, 11, 18), 15, TZ)
+    registered = signing + min(timedelta(days=20), (history.now - signing) / 2)
+    history.incident(user, LATE_STORY, Period(year, 11), registered, occurred=occurred,
+                     delay_reason="年底整理工作笔记时发现当时未登记，现补登。")
+
+
+LATE_STORY = ("plead", "phone", "relative_friend", "某物业公司", "经理",
+              "以亲戚关系来电说情，请求对其公司承接的老旧小区改造项目结算问题从宽处理。",
+              "refused")
+TZ = ZoneInfo("Asia/Shanghai")
 
 DECISIONS = {
     "close": review.Decision(affected=False, determination="审计人员当场拒绝并如实登记，"
@@ -160,45 +229,59 @@ DECISIONS = {
 }
 
 
-def _history(rng: random.Random, auditors: list[User], projects: list[AuditProject],
-             periods: list[Period], tz: ZoneInfo, now: datetime) -> None:
-    rule = filing.deadline_rule(auditors[0].agency)
-    slots = [(u.id, p) for u in auditors for p in periods if filing.in_scope(u, p)]
-    stories = dict(zip(rng.sample(slots, len(INCIDENTS)), INCIDENTS, strict=True))
-    for period in periods:
-        for user in auditors:
-            left_open = user.staff_no == "XQ010" and period == periods[-1]
-            if left_open or not filing.in_scope(user, period):
-                continue  # the main demo login leaves last month open to try filing
-            if (user.id, period) in stories:
-                _incident(rng, user, stories[user.id, period], projects, period, tz, now)
-            roll = rng.random()
-            if roll < 0.02 and period != periods[0]:
-                continue  # missing
-            due = rule.due_date(period)
-            late = roll < 0.08
-            day = due + timedelta(days=rng.randint(1, 6)) if late else due - timedelta(
-                days=rng.randint(0, 4))
-            if _at(day, 10, tz) > now:
-                continue  # early in the month: this one has not filed last month yet
-            zero = not filing.period_incidents(user, period)
-            filing.file_report(user, period, zero=zero, now=_at(day, 10, tz))
+class Filer:
+    """Monthly filings and registrations of the demo's auditors, through the portal's rules,
+    with a fixed random sequence."""
 
+    def __init__(self, rng: random.Random, auditors: list[User], projects: list[AuditProject],
+                 tz: ZoneInfo, now: datetime) -> None:
+        self.rng, self.auditors, self.projects, self.tz, self.now = (
+            rng, auditors, projects, tz, now)
+        self.rule = filing.deadline_rule(auditors[0].agency)
 
-def _incident(rng: random.Random, user: User, story: tuple, projects: list[AuditProject],
-              period: Period, tz: ZoneInfo, now: datetime) -> None:
-    category, channel, relation, org, position, text, response = story
-    day = period.first_day + timedelta(days=rng.randint(0, 25))
-    occurred = _at(day, 15, tz)
-    data = filing.IncidentData(
-        occurred_at=occurred, category=category, channel=channel,
-        actor_name=rng.choice(["张某某", "李某", "王某某", "陈某"]), actor_org=org,
-        actor_position=position, actor_relation=relation,
-        project_id=rng.choice(projects).id, stage=rng.choice(["fieldwork", "reporting"]),
-        description=text, response=response,
-    )
-    registered = min(occurred + timedelta(days=rng.randint(0, 3)), now)  # never in the future
-    filing.register_incident(user, data, [], registered)
+    def run(self, periods: list[Period], stories: list[tuple], *, until: datetime) -> None:
+        """The months `periods`: `stories` spread over them, reports filed before `until`."""
+        slots = [(u.id, p) for u in self.auditors for p in periods if filing.in_scope(u, p)]
+        placed = dict(zip(self.rng.sample(slots, len(stories)), stories, strict=True))
+        for period in periods:
+            for user in self.auditors:
+                left_open = user.staff_no == "XQ010" and period == periods[-1] and (
+                    period.next() == period_of(self.now, self.tz))
+                if left_open or not filing.in_scope(user, period):
+                    continue  # the main demo login leaves last month open to try filing
+                if (user.id, period) in placed:
+                    day = period.first_day + timedelta(days=self.rng.randint(0, 25))
+                    occurred = _at(day, 15, self.tz)
+                    registered = occurred + timedelta(days=self.rng.randint(0, 3))
+                    self.incident(user, placed[user.id, period], period,
+                                  min(registered, until), occurred=occurred)
+                self._report(user, period, until)
+
+    def _report(self, user: User, period: Period, until: datetime) -> None:
+        roll = self.rng.random()
+        if roll < 0.02 and period.month != 1:
+            return  # missing
+        due = self.rule.due_date(period)
+        late = roll < 0.08
+        day = due + timedelta(days=self.rng.randint(1, 6)) if late else due - timedelta(
+            days=self.rng.randint(0, 4))
+        if _at(day, 10, self.tz) > until:
+            return  # early in the month: this one has not filed last month yet
+        zero = not filing.period_incidents(user, period)
+        filing.file_report(user, period, zero=zero, now=_at(day, 10, self.tz))
+
+    def incident(self, user: User, story: tuple, period: Period, registered: datetime, *,
+                 occurred: datetime, delay_reason: str = "") -> Incident:
+        category, channel, relation, org, position, text, response = story
+        data = filing.IncidentData(
+            occurred_at=occurred, category=category, channel=channel,
+            actor_name=self.rng.choice(["张某某", "李某", "王某某", "陈某"]), actor_org=org,
+            actor_position=position, actor_relation=relation,
+            project_id=self.rng.choice(self.projects).id,
+            stage=self.rng.choice(["fieldwork", "reporting"]), description=text,
+            response=response, delay_reason=delay_reason,
+        )
+        return filing.register_incident(user, data, [], registered)
 
 
 RULES_TEXT = """《天津市审计机关打探干预审计事项行为登记报告办法（试行）》要点

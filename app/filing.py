@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
 
-from app import auditlog, evidence, review, tally, yearlock
+from app import auditlog, evidence, outbox, review, tally, yearlock
 from app.extensions import db
 from app.models import (
     Agency,
@@ -89,6 +89,13 @@ class Month:
     deadline: datetime
     report: MonthlyReport | None
     incidents: list[Incident]
+    year_locked: bool = False
+
+    @property
+    def report_correctable(self) -> bool:
+        """A filed report the portal would accept a correction of: not one of a signed year,
+        unless it was itself filed after signing."""
+        return self.report is not None and (not self.year_locked or self.report.after_signing)
 
     @property
     def report_is_stale(self) -> bool:
@@ -124,9 +131,10 @@ def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[
         sa.select(Incident).where(Incident.user_id == user.id).order_by(Incident.id)
     ):
         incidents.setdefault(incident.period, []).append(incident)
+    locked = yearlock.locked_years(user.agency_id)
     return [
         Month(p, status_of(reports.get(str(p)), p, rule, now), rule.deadline(p),
-              reports.get(str(p)), incidents.get(str(p), []))
+              reports.get(str(p)), incidents.get(str(p), []), p.year in locked)
         for p in reversed(periods)
     ]
 
@@ -139,7 +147,7 @@ def month(user: User, period: Period, now: datetime) -> Month:
         )
     )
     return Month(period, status_of(report, period, rule, now), rule.deadline(period), report,
-                 period_incidents(user, period))
+                 period_incidents(user, period), yearlock.locked(user.agency_id, period.year))
 
 
 def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetime) -> None:
@@ -149,7 +157,6 @@ def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetim
     if not in_scope(user, period):
         raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
                             period=period))
-    yearlock.ensure_open(user.agency_id, str(period), FilingError)
 
 
 def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
@@ -181,7 +188,8 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
         raise AlreadyFiled(existing)
     listed = _report_contents(user, period, zero)
     report = MonthlyReport(user=user, period=str(period), first_filed_at=now,
-                           late=now >= rule.deadline(period))
+                           late=now >= rule.deadline(period),
+                           after_signing=yearlock.is_signed(user.agency_id, str(period)))
     report.versions.append(ReportVersion(
         number=1, is_zero=zero, declared=True, submitted_at=now,
         submitted_from=auditlog.client_address(), incident_versions=listed,
@@ -195,8 +203,10 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
     tally.add(user.agency_id, str(period), filed=1, late=int(report.late),
               with_incidents=int(not zero))
     auditlog.record("report.filed", report, actor_id=user.id, period=str(period), zero=zero,
-                    late=report.late,
+                    late=report.late, after_signing=report.after_signing,
                     seal=[report, report.current])
+    if report.after_signing:
+        outbox.after_signing_notice(report, user.agency_id)
     return report
 
 
@@ -204,7 +214,8 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     """A new version of a filed report listing the month's incidents as they stand now."""
     if not reason.strip():
         raise FilingError(_("A correction needs a reason."))
-    yearlock.ensure_open(report.user.agency_id, report.period, FilingError)
+    yearlock.ensure_open(report.user.agency_id, report.period, FilingError,
+                         after_signing=report.after_signing)
     incidents = period_incidents(report.user, Period.parse(report.period))
     was_zero = report.current.is_zero
     version = ReportVersion(
@@ -255,17 +266,27 @@ def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upl
                       now: datetime) -> Incident:
     version = _version_from(data, now, now)
     version.number = 1
-    incident = Incident(agency_id=user.agency_id, user=user, registered_at=now,
-                        period=str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone))))
-    yearlock.ensure_open(user.agency_id, incident.period, FilingError)
+    period = str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone)))
+    # A signed year still takes what happened in it: marked, outside the signed figures.
+    incident = Incident(agency_id=user.agency_id, user=user, registered_at=now, period=period,
+                        after_signing=yearlock.is_signed(user.agency_id, period))
     incident.versions.append(version)
     review.open_review(incident, now)
     db.session.add(incident)
     saved = [evidence.save(incident, upload, now) for upload in uploads]
     db.session.flush()
     auditlog.record("incident.registered", incident, actor_id=user.id, period=incident.period,
-                    evidence=len(uploads), seal=[version, incident.review, *saved])
+                    evidence=len(uploads), after_signing=incident.after_signing,
+                    seal=[version, incident.review, *saved])
+    if incident.after_signing:
+        outbox.after_signing_notice(incident, user.agency_id)
     return incident
+
+
+def incident_correctable(incident: Incident) -> bool:
+    """Whether the portal would accept a correction of `incident` (see Month)."""
+    return incident.after_signing or not yearlock.locked(incident.agency_id,
+                                                         int(incident.period[:4]))
 
 
 def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
@@ -274,8 +295,13 @@ def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
         raise FilingError(_("A correction needs a reason."))
     version = _version_from(data, incident.registered_at, now)
     moved_to = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
+    if incident.after_signing and moved_to[:4] != incident.period[:4]:
+        raise FilingError(_("This registration was made after the statement for %(year)s was "
+                            "signed and stays in that year: register the other date as a new "
+                            "registration.", year=incident.period[:4]))
     for period in (incident.period, moved_to):  # neither out of nor into a locked year
-        yearlock.ensure_open(incident.agency_id, period, FilingError)
+        yearlock.ensure_open(incident.agency_id, period, FilingError,
+                             after_signing=incident.after_signing)
     version.number = incident.current.number + 1
     version.reason = reason.strip()
     incident.versions.append(version)

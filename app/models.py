@@ -46,6 +46,10 @@ class Agency(db.Model):
     deadline_day: so.Mapped[int] = so.mapped_column(default=5)
     shift_to_workday: so.Mapped[bool] = so.mapped_column(default=False)
     rules_text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # The annual statement's document number (发文字号), e.g. "西审〔{year}〕{n}号": {year} the
+    # year of signing, {n} the agency's count of statements signed that year. "": none.
+    document_number_pattern: so.Mapped[str] = so.mapped_column(sa.String(60), default="",
+                                                               server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     # The reminder schedule (app/reminders.py); NULL: the REMINDER_* configuration default.
     reminder_hour: so.Mapped[int | None]
@@ -164,6 +168,9 @@ class MonthlyReport(db.Model):
     period: so.Mapped[str] = so.mapped_column(sa.String(7))
     first_filed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     late: so.Mapped[bool]
+    # Filed after its year's statement was signed: outside the signed figures, shown against
+    # the statement until the discipline office records an addendum for it.
+    after_signing: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     user: so.Mapped[User] = so.relationship()
     versions: so.Mapped[list[ReportVersion]] = so.relationship(
@@ -228,6 +235,8 @@ class Incident(db.Model):
     # The period of the current version's occurred_at, kept here for filtering by month.
     period: so.Mapped[str] = so.mapped_column(sa.String(7), index=True)
     registered_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # Registered after its year's statement was signed (see MonthlyReport.after_signing).
+    after_signing: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     user: so.Mapped[User] = so.relationship()
     versions: so.Mapped[list[IncidentVersion]] = so.relationship(
@@ -481,6 +490,9 @@ class AnnualStatement(db.Model):
     # must still pass through them (a log cut back to before the signature is detected).
     log_head: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     log_count: so.Mapped[int | None]
+    # Given at signing from the agency's pattern, and kept as signed.
+    document_number: so.Mapped[str] = so.mapped_column(sa.String(80), default="",
+                                                       server_default="")
 
     agency: so.Mapped[Agency] = so.relationship()
     prepared_by: so.Mapped[User] = so.relationship(foreign_keys=[prepared_by_id])
@@ -502,6 +514,11 @@ class StatementAddendum(db.Model):
     author_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     text: so.Mapped[str] = so.mapped_column(sa.Text)
+    # The record filed after signing that this addendum accounts for, if any.
+    incident_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("incident.id"),
+                                                          index=True)
+    report_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("monthly_report.id"),
+                                                        index=True)
 
     statement: so.Mapped[AnnualStatement] = so.relationship(back_populates="addenda")
     author: so.Mapped[User] = so.relationship()

@@ -37,7 +37,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app import clock, mailsettings
 from app.extensions import db
-from app.models import Outbox, ReviewAction, User, UTCDateTime
+from app.models import Incident, MonthlyReport, Outbox, ReviewAction, User, UserRole, UTCDateTime
 
 PENDING, SENT, FAILED, PORTAL = "pending", "sent", "failed", "portal"
 OPEN, APPROACHING, DUE_TODAY, OVERDUE, DIGEST = (
@@ -48,6 +48,9 @@ CONFIRM = "annual_confirmation"
 # A one-time link to set a password (app/auth_tokens.py). Its row holds the token only until the
 # e-mail is sent or the link is used or replaced; it never shows in the bell.
 SIGNIN = "signin_link"
+# A registration or a monthly report of a year whose statement is signed (app/filing.py): to the
+# discipline office, which accounts for it with an addendum. Its `seq` is the record's id.
+LATE_INCIDENT, LATE_REPORT = "incident_after_signing", "report_after_signing"
 MAIL_ONLY = (TEST, SIGNIN)
 # Membership of the discipline office (app/office.py): told to its members and the leaders.
 OFFICE_PROPOSED, OFFICE_GRANTED, OFFICE_WITHDRAWN = (
@@ -61,7 +64,9 @@ KINDS = {OPEN: _l("Period open"), APPROACHING: _l("Deadline approaching"),
          SIGNIN: _l("Sign-in link"), CONFIRM: _l("Personal annual confirmation"),
          OFFICE_PROPOSED: _l("Discipline office: colleague proposed"),
          OFFICE_GRANTED: _l("Discipline office: member joined"),
-         OFFICE_WITHDRAWN: _l("Discipline office: member withdrawn")}
+         OFFICE_WITHDRAWN: _l("Discipline office: member withdrawn"),
+         LATE_INCIDENT: _l("Registration after signing"),
+         LATE_REPORT: _l("Monthly report after signing")}
 NO_CONTENT = _l("This e-mail never contains the content of a registration: sign in to the "
                 "portal to see it.")
 BATCH = 200
@@ -154,6 +159,19 @@ def review_notice(step: ReviewAction) -> None:
                     {"incident": incident.id})], clock.now())
 
 
+def after_signing_notice(record: Incident | MonthlyReport, agency_id: int) -> None:
+    """Tell the agency's discipline office, once per record, that a record of a signed year has
+    come in: it must read it and account for it with an addendum to the statement."""
+    incident = isinstance(record, Incident)
+    reviewers = db.session.execute(
+        sa.select(User.id, User.email).join(UserRole, UserRole.user_id == User.id)
+        .where(User.agency_id == agency_id, User.active, UserRole.role == "reviewer"))
+    params = {"incident": record.id} if incident else {"year": record.period[:4]}
+    kind = LATE_INCIDENT if incident else LATE_REPORT
+    enqueue([Notice(user_id, kind, record.period, record.id, email, params)
+             for user_id, email in reviewers], clock.now())
+
+
 def test_mail(actor: User, address: str) -> Outbox:
     """A test e-mail an administrator sends to check the SMTP settings."""
     row = Outbox(key=f"test:{uuid.uuid4().hex}", user_id=actor.id, kind=TEST, email=address,
@@ -175,6 +193,10 @@ class Content:
 def _link(row: Outbox, params: dict) -> str:
     if row.kind in (RETURNED, FINISHED):
         return f"/incidents/{params['incident']}"
+    if row.kind == LATE_INCIDENT:
+        return f"/review/incidents/{params['incident']}"
+    if row.kind == LATE_REPORT:
+        return f"/statements/{params['year']}"
     if row.kind == DIGEST:
         return "/compliance/"
     if row.kind == TEST:
@@ -242,6 +264,16 @@ def content(row: Outbox) -> Content:
             _("%(name)s no longer belongs to the discipline office", name=params.get("name")),
             [_("The discipline office role of %(name)s has been withdrawn. Every grant and "
                "withdrawal is in the audit log.", name=params.get("name"))]),
+        LATE_INCIDENT: (_("A registration of %(period)s came in after the statement was signed",
+                          period=period),
+                        [_("A registration of %(period)s was made after the annual statement "
+                           "of its year was signed. Please review it and record an addendum to "
+                           "the statement for it.", period=period)]),
+        LATE_REPORT: (_("A monthly report of %(period)s came in after the statement was signed",
+                        period=period),
+                      [_("A monthly report of %(period)s was filed after the annual statement "
+                         "of its year was signed. Please record an addendum to the statement "
+                         "for it.", period=period)]),
         TEST: (_("Test e-mail from the audit independence portal"),
                [_("If you can read this, the portal can send e-mail.")]),
     }

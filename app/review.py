@@ -101,7 +101,8 @@ def act(review: Review, actor: User, action: str, decision: Decision,
     if action != "supplement" and not access.may_review(actor, review.incident):
         raise ReviewRefused(_("This is your own registration: another member of the "
                               "discipline office must review it."))
-    yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused)
+    yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused,
+                         after_signing=review.incident.after_signing)
     _check(review, action, decision)
     before = review.status
     target = TRANSITIONS[action][1] or before

@@ -18,6 +18,12 @@ Workflow: the discipline office prepares a draft (figures and the digest of the 
 came from are stored); a leader signs it after entering their password again, which locks it
 only if the record still gives exactly the draft; the audit log's head hash at that moment is
 stored with it. `verify` recomputes both later.
+
+A year is signed only once it is over and its December reports are due (`signable_from`):
+before that a draft is a provisional preview. After the lock nothing a person must record is
+refused: a registration or monthly report of the signed year is accepted, marked after_signing,
+kept out of the figures and the digest (so `verify` still matches what was signed), and shown
+against the statement (`late_records`) until an addendum accounts for it.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
-from flask_babel import get_locale, ngettext
+from flask_babel import format_date, get_locale, ngettext
 from flask_babel import gettext as _
 
 from app import access, auditlog, compliance, confirmations, filing, review, security, yearlock
@@ -216,15 +222,19 @@ def missing_query(agency_id: int, periods: list[Period]) -> sa.Select:
         .outerjoin(Department, Department.id == User.department_id)
         .where(User.agency_id == agency_id,
                ~sa.exists().where(MonthlyReport.user_id == User.id,
-                                  MonthlyReport.period == months.c.period))
+                                  MonthlyReport.period == months.c.period,
+                                  MonthlyReport.after_signing.is_(False)))
         .order_by(months.c.period, Department.name.is_(None), Department.name, User.staff_no)
         .limit(LIST_LIMIT)
     )
 
 
 def incidents_of_year(agency_id: int, year: int) -> sa.ColumnElement[bool]:
+    """The agency's incidents of `year` the statement rests on: those registered after it was
+    signed are shown against it (late_records), never in its figures."""
     return sa.and_(Incident.agency_id == agency_id,
-                   Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"))
+                   Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"),
+                   Incident.after_signing.is_(False))
 
 
 def current_incident_versions(agency_id: int, year: int) -> sa.Select:
@@ -440,10 +450,10 @@ def _record_queries(agency_id: int, year: int) -> list[tuple[str, sa.Select]]:
     first, last = f"{year:04d}-01", f"{year:04d}-12"
     people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
     reports = sa.select(MonthlyReport.id).where(MonthlyReport.user_id.in_(people),
-                                                MonthlyReport.period.between(first, last))
+                                                MonthlyReport.period.between(first, last),
+                                                MonthlyReport.after_signing.is_(False))
     versions = sa.select(ReportVersion.id).where(ReportVersion.report_id.in_(reports))
-    incidents = sa.select(Incident.id).where(Incident.agency_id == agency_id,
-                                             Incident.period.between(first, last))
+    incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
     link = report_version_incident.c
     return [
         # Who was in scope, not what an administrator may later rename or move: names and
@@ -494,6 +504,30 @@ def stored(statement: AnnualStatement) -> Figures:
     return Figures.from_json(statement.figures)
 
 
+def signable_from(agency: Agency, year: int) -> datetime:
+    """When the statement of `year` may be signed: once the year is over and the deadline of
+    its December reports has passed (agency time zone, working-day shift included). Before
+    that, a clean conclusion would state what the record cannot know yet."""
+    return filing.deadline_rule(agency).deadline(Period(year, 12))
+
+
+def signing_refusal(agency: Agency, year: int, now: datetime) -> str | None:
+    """Why the statement of `year` cannot be signed at `now`, in the user's language; None
+    once it can. Shown on the page before any signing form, and checked again by `sign`."""
+    start = signable_from(agency, year)
+    if now >= start:
+        return None
+    day = start.astimezone(filing.deadline_rule(agency).tz).date()
+    return _("The statement for %(year)d can be signed from %(day)s, once the year is over and "
+             "the deadline of its December reports has passed. Until then the draft is a "
+             "provisional preview.", year=year, day=format_date(day, "long"))
+
+
+def is_provisional(item: AnnualStatement, now: datetime) -> bool:
+    """A draft of a year that cannot be signed yet: its figures will still change."""
+    return item.status == DRAFT and signing_refusal(item.agency, item.year, now) is not None
+
+
 def confirm_signer(user: User, password: str, code: str) -> str | None:
     """The check a leader passes again before signing: their password and their second factor
     (a fresh code). Returns what is wrong, in the user's language, or None."""
@@ -521,6 +555,21 @@ def prepare(agency: Agency, year: int, actor: User, now: datetime) -> AnnualStat
     return statement
 
 
+def document_number(agency: Agency, at: datetime) -> str:
+    """The document number (发文字号) of a statement signed at `at`, from the agency's pattern:
+    {year} the local year of signing, {n} one more than the statements it signed that year."""
+    pattern = agency.document_number_pattern
+    if not pattern:
+        return ""
+    tz = filing.deadline_rule(agency).tz
+    year = at.astimezone(tz).year
+    start, end = (datetime(y, 1, 1, tzinfo=tz).astimezone(UTC) for y in (year, year + 1))
+    signed = db.session.scalar(sa.select(sa.func.count()).select_from(AnnualStatement).where(
+        AnnualStatement.agency_id == agency.id, AnnualStatement.status == LOCKED,
+        AnnualStatement.signed_at >= start, AnnualStatement.signed_at < end))
+    return pattern.replace("{year}", str(year)).replace("{n}", str(signed + 1))
+
+
 def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     """Lock the draft, if the record still gives exactly what was prepared and previewed."""
     # No change of the year's records, and no second signature, while this one is checked.
@@ -533,11 +582,15 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
         raise StatementError(_("Only a bureau leader can sign the statement."))
     if statement.prepared_by_id == leader.id:  # four eyes: who prepares does not also sign
         raise StatementError(_("You prepared this draft: another leader must sign it."))
+    refusal = signing_refusal(statement.agency, statement.year, now)
+    if refusal:
+        raise StatementError(refusal)
     current = figures(statement.agency, statement.year, now).to_json()
     digest = records_digest(statement.agency, statement.year)
     if current != statement.figures or digest != statement.records_digest:
         raise StatementError(_("The record has changed since the draft was prepared: the "
                                "discipline office must prepare the statement again."))
+    statement.document_number = document_number(statement.agency, now)
     statement.status, statement.signed_by, statement.signed_at = LOCKED, leader, now
     db.session.flush()
     auditlog.record("statement.signed", statement, actor_id=leader.id, year=statement.year,
@@ -547,18 +600,73 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     statement.log_head, statement.log_count = auditlog.head()
 
 
-def add_addendum(statement: AnnualStatement, author: User, text: str,
-                 now: datetime) -> StatementAddendum:
+# Records filed after signing ----------------------------------------------------------------
+
+INCIDENT, REPORT = "incident", "report"
+
+
+@dataclass(frozen=True)
+class LateRecord:
+    """A registration or monthly report of a signed year, filed after the signature: outside
+    the signed figures, shown against the statement until an addendum accounts for it."""
+
+    kind: str
+    id: int
+    period: str
+    staff_no: str
+    filed_at: datetime
+    addendum_id: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def late_records(item: AnnualStatement) -> list[LateRecord]:
+    """The records of the statement's year filed after it was signed, oldest first."""
+    first, last = f"{item.year:04d}-01", f"{item.year:04d}-12"
+    incidents = (sa.select(sa.literal(INCIDENT), Incident.id, Incident.period, User.staff_no,
+                           Incident.registered_at, StatementAddendum.id)
+                 .join(User, User.id == Incident.user_id)
+                 .outerjoin(StatementAddendum, StatementAddendum.incident_id == Incident.id)
+                 .where(Incident.agency_id == item.agency_id, Incident.after_signing,
+                        Incident.period.between(first, last)))
+    reports = (sa.select(sa.literal(REPORT), MonthlyReport.id, MonthlyReport.period,
+                         User.staff_no, MonthlyReport.first_filed_at, StatementAddendum.id)
+               .join(User, User.id == MonthlyReport.user_id)
+               .outerjoin(StatementAddendum, StatementAddendum.report_id == MonthlyReport.id)
+               .where(User.agency_id == item.agency_id, MonthlyReport.after_signing,
+                      MonthlyReport.period.between(first, last)))
+    rows = [LateRecord(*row) for query in (incidents, reports)
+            for row in db.session.execute(query)]
+    return sorted(rows, key=lambda r: (r.filed_at, r.kind, r.id))
+
+
+def pending_late_records(item: AnnualStatement) -> list[LateRecord]:
+    """Those no addendum accounts for yet: "N registrations after signing"."""
+    return [record for record in late_records(item) if record.addendum_id is None]
+
+
+def add_addendum(statement: AnnualStatement, author: User, text: str, now: datetime,
+                 record: str = "") -> StatementAddendum:
+    """An addendum to the signed statement, accounting for `record` (a LateRecord key) if
+    given."""
     if statement.status != LOCKED:
         raise StatementError(_("Addenda are for signed statements: prepare the draft again "
                                "instead."))
     if not text.strip():
         raise StatementError(_("Please write the text."))
-    addendum = StatementAddendum(statement=statement, author=author, at=now, text=text.strip())
+    late = next((r for r in pending_late_records(statement) if r.key == record), None)
+    if record and late is None:
+        raise StatementError(_("That record is not one filed after signing that still waits "
+                               "for an addendum."))
+    addendum = StatementAddendum(statement=statement, author=author, at=now, text=text.strip(),
+                                 incident_id=late.id if late and late.kind == INCIDENT else None,
+                                 report_id=late.id if late and late.kind == REPORT else None)
     db.session.add(addendum)
     db.session.flush()
     auditlog.record("statement.addendum", statement, actor_id=author.id, year=statement.year,
-                    addendum=addendum.id)
+                    addendum=addendum.id, record=record or None)
     return addendum
 
 

@@ -37,11 +37,27 @@ def locked(agency_id: int, year: int) -> bool:
     ) is not None
 
 
-def ensure_open(agency_id: int, period: str, error: type[Exception]) -> None:
-    """Raise `error` if the year of `period` ('2025-03' or '2025') is locked."""
-    year = int(str(period)[:4])
+def locked_years(agency_id: int) -> set[int]:
+    """The agency's locked years, for pages that must not offer a change they would refuse."""
+    return set(db.session.scalars(
+        sa.select(AnnualStatement.year).where(AnnualStatement.agency_id == agency_id,
+                                              AnnualStatement.status == LOCKED)))
+
+
+def is_signed(agency_id: int, period: str) -> bool:
+    """Whether the year of `period` ('2025-03' or '2025') is locked, holding the shared lock
+    until the caller commits: a record filed now is either in the signed figures or marked as
+    filed after signing, never lost between the two."""
     db.session.execute(agency_lock(agency_id, exclusive=False))
-    if locked(agency_id, year):
+    return locked(agency_id, int(str(period)[:4]))
+
+
+def ensure_open(agency_id: int, period: str, error: type[Exception], *,
+                after_signing: bool = False) -> None:
+    """Raise `error` if the year of `period` is locked. A record filed `after_signing` is not
+    part of what was signed: its own review and correction stay open."""
+    if is_signed(agency_id, period) and not after_signing:
+        year = int(str(period)[:4])
         raise error(_("The annual statement for %(year)d is signed and locked: records of that "
                       "year can no longer be changed here. The discipline office records any "
                       "correction as an addendum to the statement.", year=year))

@@ -119,7 +119,8 @@ MATRIX = {
     "admin.add_calendar_day": ("POST", "/admin/settings/calendar", _admin(400)),
     "admin.remove_calendar_day": ("POST", "/admin/settings/calendar/999999/delete", _admin(404)),
     # The annual statement: the discipline office and leaders of the agency (the world holds a
-    # draft for 2025); another agency's answers 404. Only a leader signs (no password: 400).
+    # draft for 2025); another agency's answers 404. Only a leader signs (2025 is still in
+    # progress at the world's date: 409, before any password is asked).
     "statements.index": ("GET", "/statements/", {
         "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "*": 403}),
     # Without a year the draft is not prepared (400).
@@ -129,7 +130,7 @@ MATRIX = {
     "statements.pdf": ("GET", "/statements/2025.pdf", _statement_reader()),
     "statements.xlsx": ("GET", "/statements/2025.xlsx", _statement_reader()),
     "statements.sign": ("POST", "/statements/2025/sign", {
-        "anonymous": 302, "leader": 400, "*": 403}),
+        "anonymous": 302, "leader": 409, "*": 403}),
     "statements.addendum": ("POST", "/statements/2025/addenda", {
         "anonymous": 302, "reviewer": 400, "foreign_reviewer": 404, "*": 403}),
     "statements.my_confirmation": ("GET", "/confirmation", {

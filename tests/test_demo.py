@@ -7,16 +7,18 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from app import demo, evidence, filing
+from app import demo, evidence, filing, outbox, statement
 from app.cli import demo_command
 from app.models import (
     Agency,
+    AnnualStatement,
     AuditLog,
     AuditProject,
     Department,
     EvidenceContent,
     Incident,
     MonthlyReport,
+    Outbox,
     ReportVersion,
     User,
 )
@@ -24,9 +26,10 @@ from app.periods import Period
 from app.vocab import ROLES
 from tests import factories
 from tests.conftest import login, post_form
+from tests.test_statement import embedded_fonts, pdf_text
 
-TODAY = date(2025, 11, 26)  # a Wednesday: the year shown is 2024-11 .. 2025-10
-FIRST, LAST = Period(2024, 11), Period(2025, 10)
+TODAY = date(2025, 11, 26)  # a Wednesday: 2024 whole and signed, then 2025-01 .. 2025-10
+FIRST, LAST = Period(2024, 1), Period(2025, 10)
 
 
 def table_counts(db) -> dict[str, int]:
@@ -74,11 +77,12 @@ EXPECTED = {
     "agencies": 2,  # the city bureau and the district bureau under it
     "departments": 7,
     "projects": 22,
-    "reports": 317,
-    "late": 13,
-    "zero": 309,
-    "incidents": 8,
-    "expected": 327,  # 28 auditors, one joining in April and one leaving in June
+    "reports": 584,
+    "late": 30,
+    "zero": 576,
+    "incidents": 9,  # one of 2024 registered after its statement was signed
+    "expected": 597,  # 28 auditors over 22 months, one joining in June and one leaving in
+                      # August 2024
     "periods": [str(p) for p in FIRST.until(LAST)],
 }
 
@@ -89,7 +93,7 @@ def test_load_builds_a_year_of_a_district_bureau(db):
     assert agency.name == "西青区审计局" and agency.parent.name == "天津市审计局"
     assert summary(db) == EXPECTED
     missing = EXPECTED["expected"] - EXPECTED["reports"]
-    assert missing == 10
+    assert missing == 13
     assert EXPECTED["zero"] > EXPECTED["reports"] * 0.9  # most reports are zero reports
 
 
@@ -99,15 +103,15 @@ def test_every_role_and_the_staff_changes_of_the_year(db):
     users = list(db.session.scalars(sa.select(User)))
     assert set().union(*(u.roles for u in users)) == set(ROLES)
     leavers = [u for u in users if not u.active]
-    assert [(u.staff_no, u.left_on) for u in leavers] == [("XQ035", date(2025, 6, 29))]
+    assert [(u.staff_no, u.left_on) for u in leavers] == [("XQ035", date(2024, 8, 28))]
     joiners = [u for u in users if u.joined_on > FIRST.first_day]
-    assert [(u.staff_no, u.joined_on) for u in joiners] == [("XQ036", date(2025, 4, 10))]
+    assert [(u.staff_no, u.joined_on) for u in joiners] == [("XQ036", date(2024, 6, 9))]
     # Neither files outside their time in post.
     periods = {u.staff_no: set(db.session.scalars(
         sa.select(MonthlyReport.period).where(MonthlyReport.user_id == u.id)))
         for u in leavers + joiners}
-    assert max(periods["XQ035"]) <= "2025-06"
-    assert min(periods["XQ036"]) >= "2025-04"
+    assert max(periods["XQ035"]) <= "2024-08"
+    assert min(periods["XQ036"]) >= "2024-06"
     assert all(u.department is not None and u.email for u in users)
 
 
@@ -119,6 +123,8 @@ def test_incidents_are_spread_over_the_year_and_listed_in_their_reports(db):
     assert len({i.period for i in incidents}) >= 4
     assert {i.current.kind for i in incidents} >= {"probing", "interfering", "duty_inquiry"}
     for incident in incidents:
+        if incident.after_signing:
+            continue  # registered after its month was filed and its year signed
         report = db.session.scalar(sa.select(MonthlyReport).where(
             MonthlyReport.user_id == incident.user_id, MonthlyReport.period == incident.period))
         if report is not None:
@@ -153,6 +159,44 @@ def test_nothing_is_filed_or_registered_in_the_future(db, today):
     assert filing.DUE in statuses
 
 
+@pytest.mark.parametrize("today, year", [
+    (date(2026, 12, 1), 2025),
+    (date(2027, 1, 3), 2025),   # 2026's December reports are not due yet: 2025 is signed
+    (date(2027, 1, 20), 2026),
+])
+def test_the_demo_holds_a_whole_signed_year_and_the_months_since(db, today, year):
+    demo.load(today=today)
+    db.session.commit()
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert (item.year, item.status) == (year, "locked")
+    assert (item.prepared_by.staff_no, item.signed_by.staff_no) == ("XQ003", "XQ001")
+    assert item.signed_at >= statement.signable_from(item.agency, year)
+    assert statement.verify(item).ok
+    last = Period(today.year, today.month).previous()
+    periods = sorted(db.session.scalars(sa.select(MonthlyReport.period).distinct()))
+    assert periods == [str(p) for p in Period(year, 1).until(last)]
+    f = statement.stored(item)
+    assert (f.open_reviews, f.violations, f.confirmations_missing) == (0, 0, 2)
+    assert [r.staff_no for r in statement.pending_late_records(item)] == ["XQ015"]
+    notified = db.session.scalars(sa.select(Outbox).where(
+        Outbox.kind == outbox.LATE_INCIDENT)).all()
+    assert {user(db, "XQ003").id, user(db, "XQ004").id} == {n.user_id for n in notified}
+
+
+def test_the_demo_statement_of_last_year_builds_a_signed_pdf(db, runner, frozen, tmp_path):
+    frozen.set(2026, 12, 1, 4)
+    assert runner.invoke(demo_command).exit_code == 0
+    out = tmp_path / "out.pdf"
+    result = runner.invoke(args=["statement", "build", "2025", "--pdf", str(out)])
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    text = pdf_text(data)
+    assert "西青区审计局" in text and "王建国" in text and "DRAFT" not in text
+    assert "签发后登记1项" in text
+    fonts = embedded_fonts(data)
+    assert fonts and all(fonts)
+
+
 def test_the_demo_password_signs_in_through_the_login_form(db, client):
     demo.load(today=TODAY)
     db.session.commit()
@@ -180,8 +224,10 @@ def test_command_loads_the_demo_relative_to_today(db, runner):
     last = Period(today.year, today.month).previous()
     periods = {Period.parse(p) for p in db.session.scalars(sa.select(MonthlyReport.period))}
     assert max(periods) <= last
-    assert min(periods) == Period(last.year - 1, last.month).next()
-    assert len(periods) >= 11  # the twelfth, last month, may not be filed yet early in a month
+    year = db.session.scalar(sa.select(AnnualStatement.year))
+    assert min(periods) == Period(year, 1)
+    assert year in (today.year - 1, today.year - 2)  # the year before in early January
+    assert len(periods) >= 12
     assert count(db, sa.select(User)) == 31
     zhang = user(db, "XQ010")
     assert db.session.scalar(sa.select(MonthlyReport).where(

@@ -25,7 +25,7 @@ import io
 import json
 import os
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import openpyxl
 import pyotp
@@ -36,10 +36,12 @@ from pypdf import PdfReader
 
 from app import confirmations, filing, outbox, reminders, review, statement, yearlock
 from app.compliance import Figures as ReportFigures
+from app.dashboard.routes import STATUS_LABELS
 from app.models import (
     AnnualConfirmation,
     AnnualStatement,
     AuditLog,
+    CalendarDay,
     Incident,
     MonthlyReport,
     Outbox,
@@ -367,12 +369,15 @@ def test_records_of_a_locked_year_cannot_be_changed_in_the_portal(app, db, year)
     reviewer, _leader = prepare_and_sign(app, people)
     owner = signed_in(app, people["b"])
     reports = db.session.scalar(sa.select(sa.func.count()).select_from(ReportVersion))
+    page = owner.get("/reports/2025-03").get_data(as_text=True)
+    assert "/reports/2025-03/correct" not in page and 'data-testid="locked-record"' in page
+    assert "告知机关纪委" in page  # what to do instead
+    assert f"/incidents/{cases['b'].id}/correct" not in owner.get(
+        f"/incidents/{cases['b'].id}").get_data(as_text=True)
     response = post_form(owner, "/reports/2025-03/correct",
                          {"reason": "补正", "declaration": "y"})
     assert response.status_code == 409
     assert "2025" in response.get_data(as_text=True)
-    response = post_form(owner, "/reports/2025-06", {"zero": "1", "declaration": "y"})
-    assert response.status_code == 409
     response = post_form(owner, f"/incidents/{cases['b'].id}/correct",
                          {**incident_form(), "reason": "补正"},
                          form_url=f"/incidents/{cases['b'].id}/correct")
@@ -386,10 +391,42 @@ def test_records_of_a_locked_year_cannot_be_changed_in_the_portal(app, db, year)
     assert db.session.get(Incident, cases["j"].id).review.actions == []
     # A correction is an addendum the statement page shows, to leaders too.
     response = post_form(reviewer, "/statements/2025/addenda",
-                         {"text": "2025年6月乙的月度报告于锁定后补报。"},
+                         {"text": "2025年3月乙的月度报告应为按期报送。"},
                          form_url="/statements/2025")
     assert response.status_code == 302
-    assert "锁定后补报" in _leader.get("/statements/2025").get_data(as_text=True)
+    assert "应为按期报送" in _leader.get("/statements/2025").get_data(as_text=True)
+
+
+def test_a_late_report_of_a_locked_year_is_accepted_and_shown_against_the_statement(
+        app, db, year):
+    people, _cases = year
+    reviewer, leader = prepare_and_sign(app, people)
+    owner = signed_in(app, people["b"])
+    assert 'data-testid="year-signed"' in owner.get("/reports/2025-06").get_data(as_text=True)
+    response = post_form(owner, "/reports/2025-06", {"zero": "1", "declaration": "y"})
+    assert response.status_code == 302
+    report = db.session.scalar(sa.select(MonthlyReport).where(
+        MonthlyReport.user_id == people["b"].id, MonthlyReport.period == "2025-06"))
+    assert report.after_signing and report.late
+    notices = db.session.scalars(sa.select(Outbox).where(
+        Outbox.kind == outbox.LATE_REPORT)).all()
+    assert [(n.user_id, n.period, n.seq) for n in notices] == [
+        (people["reviewer"].id, "2025-06", report.id)]
+    assert "签发后登记 1 项" in leader.get("/statements/2025").get_data(as_text=True)
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert statement.stored(item).reports.missing == 2  # the signed figures stay as signed
+    assert statement.verify(item).ok
+    matrix = openpyxl.load_workbook(io.BytesIO(leader.get("/statements/2025.xlsx").data)
+                                    ).worksheets[1]
+    rows = list(matrix.iter_rows(values_only=True))
+    b_june = next(row for row in rows if row[0] == "B01")[rows[0].index("2025-06")]
+    with force_locale("zh_CN"):
+        assert b_june == str(STATUS_LABELS[filing.MISSING])  # as the statement counts it
+    response = post_form(reviewer, "/statements/2025/addenda",
+                         {"record": f"report:{report.id}", "text": "乙已补报2025年6月零报告。"},
+                         form_url="/statements/2025")
+    assert response.status_code == 302
+    assert "签发后登记" not in leader.get("/statements/2025").get_data(as_text=True)
 
 
 def test_verify_matches_until_a_record_is_changed_in_the_database(app, db, year, runner):
@@ -468,7 +505,7 @@ def test_leaders_see_no_incident_content_and_their_appendix_has_no_incident_tabl
                      for c in row)
     for secret in SECRET_TEXTS:
         assert secret not in page and secret not in cells
-    matrix = leader_book.worksheets[0]
+    matrix = leader_book.worksheets[1]  # after the cover
     rows = {row[0]: row for row in matrix.iter_rows(values_only=True)}
     assert set(rows) >= {"A01", "B01", "J01", "L01"} and "F01" not in rows
     assert len(rows["J01"]) == 15  # staff number, name, department and twelve months
@@ -666,3 +703,193 @@ def test_a_rewritten_tail_after_the_signature_is_found(app, db, year, runner):
     result = runner.invoke(args=["statement", "verify", str(YEAR)])
     assert result.exit_code == 1 and "MISMATCH" in result.output
     assert item.log_count is not None
+# When a year can be signed ------------------------------------------------------------------
+
+def beijing(month: int, day: int, hour: int, year_: int = 2026) -> datetime:
+    """A Beijing wall-clock time as UTC (UTC+8, no daylight saving)."""
+    return datetime(year_, month, day, hour, tzinfo=UTC) - timedelta(hours=8)
+
+
+@pytest.mark.parametrize("shift, day_off, first_day", [
+    (False, False, date(2026, 1, 6)),
+    (True, False, date(2026, 1, 6)),   # 5 January 2026 is a Monday: nothing moves
+    (False, True, date(2026, 1, 6)),   # a day off moves nothing without the shift
+    (True, True, date(2026, 1, 7)),    # the agency's day off on the 5th moves it to the 6th
+])
+def test_a_year_can_be_signed_once_its_december_deadline_has_passed(
+        db, agency, shift, day_off, first_day):
+    agency.shift_to_workday = shift
+    if day_off:
+        db.session.add(CalendarDay(agency_id=agency.id, day=date(2026, 1, 5), is_workday=False))
+    db.session.flush()
+    start = statement.signable_from(agency, 2025)
+    assert start == beijing(first_day.month, first_day.day, 0)
+    assert statement.signing_refusal(agency, 2025, start) is None
+    with force_locale("zh_CN"):
+        refusal = statement.signing_refusal(agency, 2025, start - timedelta(seconds=1))
+    assert f"2026年1月{first_day.day}日" in refusal
+
+
+def sign_at(app, people, frozen, moment: datetime):
+    """Prepare and try to sign at `moment`: the leader's response and page before it."""
+    frozen.value = moment
+    reviewer = signed_in(app, people["reviewer"])
+    assert post_form(reviewer, "/statements/prepare", {"year": "2025"},
+                     form_url="/statements/").status_code == 302
+    leader = signed_in(app, people["leader"])
+    page = leader.get("/statements/2025").get_data(as_text=True)
+    return post_form(leader, "/statements/2025/sign", signature(people["leader"]),
+                     form_url="/statements/2025"), page
+
+
+def signing_attempts(db) -> list[str]:
+    return list(db.session.scalars(sa.select(AuditLog.action).where(
+        AuditLog.action.in_(["statement.sign_refused", "statement.signed"]))))
+
+
+@pytest.mark.parametrize("shift", [False, True])
+def test_signing_is_refused_until_the_year_and_its_december_deadline_are_over(
+        app, db, agency, year, frozen, shift):
+    people, _cases = year
+    agency.shift_to_workday = shift
+    if shift:  # the agency made 5 January a day off: the deadline moves to the 6th
+        db.session.add(CalendarDay(agency_id=agency.id, day=date(2026, 1, 5), is_workday=False))
+    db.session.commit()
+    last_refused, first_allowed = ((beijing(1, 6, 23), beijing(1, 7, 0)) if shift
+                                   else (beijing(1, 5, 23), beijing(1, 6, 0)))
+    for moment in (beijing(12, 2, 10, 2025), beijing(1, 5, 10), last_refused):
+        response, page = sign_at(app, people, frozen, moment)
+        assert 'data-testid="sign-form"' not in page and 'data-testid="sign-not-yet"' in page
+        assert response.status_code == 409
+        assert f"自2026年1月{7 if shift else 6}日起方可签发" in response.get_data(as_text=True)
+        db.session.expire_all()
+        assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
+    assert signing_attempts(db) == []  # refused before any password was checked
+    response, page = sign_at(app, people, frozen, first_allowed)
+    assert 'data-testid="sign-form"' in page
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(AnnualStatement.status)) == "locked"
+
+
+def test_a_draft_of_the_year_in_progress_is_a_provisional_preview(app, db, year, frozen):
+    people, _cases = year
+    frozen.value = beijing(12, 2, 10, 2025)
+    reviewer = signed_in(app, people["reviewer"])
+    assert post_form(reviewer, "/statements/prepare", {"year": "2025"},
+                     form_url="/statements/").status_code == 302
+    page = reviewer.get("/statements/2025").get_data(as_text=True)
+    assert 'data-testid="provisional"' in page and "临时数据" in page
+    data = reviewer.get("/statements/2025.pdf").data
+    pages = PdfReader(io.BytesIO(data)).pages
+    assert len(pages) > 1
+    for one in pages:
+        text = re.sub(r"[\s\x00]+", "", one.extract_text())
+        assert "草稿/DRAFT" in text and "临时数据" in text
+    frozen.value = NOW  # the year is over: the same draft is no longer provisional
+    reviewer = signed_in(app, people["reviewer"])
+    assert 'data-testid="provisional"' not in reviewer.get("/statements/2025").get_data(
+        as_text=True)
+
+
+# After the lock -----------------------------------------------------------------------------
+
+def test_an_incident_of_a_locked_year_is_saved_queued_counted_and_cleared_by_an_addendum(
+        app, db, year, runner):
+    people, _cases = year
+    reviewer, leader = prepare_and_sign(app, people)
+    owner = signed_in(app, people["a"])
+    response = post_form(owner, "/incidents/new",
+                         incident_form(occurred_at="2025-11-20T10:00", delay_reason="年底回忆起"),
+                         form_url="/incidents/new")
+    assert response.status_code == 302, response.get_data(as_text=True)
+    late_one = db.session.scalar(sa.select(Incident).order_by(Incident.id.desc()).limit(1))
+    assert (late_one.period, late_one.after_signing) == ("2025-11", True)
+    assert "年度报告签发后登记" in owner.get(f"/incidents/{late_one.id}").get_data(as_text=True)
+    queue = reviewer.get("/review/").get_data(as_text=True)
+    assert f'data-incident="{late_one.id}"' in queue and "年度报告签发后登记" in queue
+    notices = db.session.scalars(sa.select(Outbox).where(
+        Outbox.kind == outbox.LATE_INCIDENT)).all()
+    assert [(n.user_id, n.seq) for n in notices] == [(people["reviewer"].id, late_one.id)]
+    with force_locale("zh_CN"):
+        assert "签发后" in outbox.content(notices[0]).subject
+        assert "来电" not in " ".join(outbox.content(notices[0]).paragraphs)  # no content
+    for who in (leader, reviewer):
+        assert "签发后登记 1 项" in who.get("/statements/2025").get_data(as_text=True)
+    assert "签发后登记1项" in pdf_text(leader.get("/statements/2025.pdf").data)
+    # It is reviewed like any other; the signed record still verifies.
+    assert post_form(reviewer, f"/review/incidents/{late_one.id}",
+                     {"action": "comment", "note": "已阅"}).status_code == 302
+    assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 0
+    response = post_form(reviewer, "/statements/2025/addenda",
+                         {"record": f"incident:{late_one.id}",
+                          "text": "2025年11月另有一项请托于签发后补登，经审核未影响独立性。"},
+                         form_url="/statements/2025")
+    assert response.status_code == 302
+    page = leader.get("/statements/2025").get_data(as_text=True)
+    assert "签发后登记" not in page.split('data-testid="addenda"')[0]
+    assert f"登记第{late_one.id}号" in page  # the addendum names the registration
+    again = post_form(reviewer, "/statements/2025/addenda",
+                      {"record": f"incident:{late_one.id}", "text": "重复"},
+                      form_url="/statements/2025")
+    assert again.status_code == 400  # no longer a choice: it has its addendum
+
+
+# The statement as an official document ------------------------------------------------------
+
+def lone_characters(data: bytes) -> list[str]:
+    """Lines of the PDF holding a single Chinese character: a cell too narrow for its text."""
+    lines = [line.replace("\x00", "").strip() for page in PdfReader(io.BytesIO(data)).pages
+             for line in page.extract_text().splitlines()]
+    return [line for line in lines if re.fullmatch(r"[\u4e00-\u9fff]", line)]
+
+
+def test_the_signed_pdf_is_an_official_document(app, db, agency, year):
+    people, _cases = year
+    agency.document_number_pattern = "测审〔{year}〕{n}号"
+    people["a"].department.name = "固定资产投资审计科"  # nine characters: one too many
+    db.session.commit()
+    _reviewer, leader = prepare_and_sign(app, people)
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert item.document_number == "测审〔2026〕1号"
+    assert "测审〔2026〕1号" in leader.get("/statements/2025").get_data(as_text=True)
+    data = leader.get("/statements/2025.pdf").data
+    text = pdf_text(data)
+    assert "测审〔2026〕1号" in text and "2026年1月10日" in text and "盖章处" in text
+    assert "起始月份" in text and "来源地址" not in text and "DRAFT" not in text
+    assert lone_characters(data) == []
+    cover = openpyxl.load_workbook(io.BytesIO(leader.get("/statements/2025.xlsx").data)
+                                   ).worksheets[0]
+    values = [cell for row in cover.iter_rows(values_only=True) for cell in row]
+    assert "已签发并锁定" in values and item.records_digest in values
+    assert "测审〔2026〕1号" in values
+
+
+def test_a_draft_says_so_on_every_page_and_in_its_appendix(app, db, year):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    pages = PdfReader(io.BytesIO(reviewer.get("/statements/2025.pdf").data)).pages
+    assert len(pages) > 1
+    assert all("草稿/DRAFT" in re.sub(r"[\s\x00]+", "", p.extract_text()) for p in pages)
+    cover = openpyxl.load_workbook(io.BytesIO(reviewer.get("/statements/2025.xlsx").data)
+                                   ).worksheets[0]
+    values = [cell for row in cover.iter_rows(values_only=True) for cell in row]
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert "草稿 / DRAFT" in values and item.records_digest in values
+
+
+def test_the_document_number_pattern_is_checked_on_the_settings_page(app, db, agency,
+                                                                     make_user):
+    admin = make_user(name="管理员", staff_no="AD1", roles={"admin"})
+    client = signed_in(app, admin)
+    form = {"name": agency.name, "timezone": agency.timezone, "deadline_day": "5"}
+    bad = post_form(client, "/admin/settings", {**form, "document_number_pattern": "西审{x}"})
+    assert bad.status_code == 400 and "只能使用" in bad.get_data(as_text=True)
+    db.session.expire_all()
+    assert agency.document_number_pattern == ""
+    good = post_form(client, "/admin/settings",
+                     {**form, "document_number_pattern": "西审〔{year}〕{n}号"})
+    assert good.status_code == 302
+    db.session.expire_all()
+    assert agency.document_number_pattern == "西审〔{year}〕{n}号"

@@ -1,3 +1,4 @@
+import re
 from functools import cache
 from zoneinfo import available_timezones
 
@@ -142,6 +143,9 @@ class AgencyForm(PortalForm):
                                 validators=[InputRequired(), NumberRange(1, 28)])
     shift_to_workday = BooleanField(
         _l("A deadline on a day off moves to the next working day"))
+    document_number_pattern = StringField(
+        _l("Document number of the annual statement (发文字号)"),
+        validators=[Length(max=60)], filters=[_stripped])
     reminder_hour = _optional_int(_l("Hour of the reminders (local time)"), 0, 23)
     reminder_approaching_days = _optional_int(
         _l("“Deadline approaching” this many days before"), 1, 20)
@@ -155,6 +159,14 @@ class AgencyForm(PortalForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.timezone.choices = _timezones()
+
+    def validate_document_number_pattern(self, field: StringField) -> None:
+        """Only {year} and {n}, and {n} present: two statements never share a number."""
+        pattern = field.data or ""
+        rest = re.sub(r"\{year\}|\{n\}", "", pattern)
+        if pattern and ("{n}" not in pattern or "{" in rest or "}" in rest):
+            raise ValidationError(_l("Use {year} and {n} only, with {n}: for example "
+                                     "西审〔{year}〕{n}号."))
 
 
 class MailForm(PortalForm):

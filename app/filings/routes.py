@@ -143,6 +143,7 @@ def incident(incident_id: int):
         db.session.commit()
         return render_template("filings/incident.html", incident=item)
     return render_template("filings/incident.html", incident=item,
+                           correctable=filing.incident_correctable(item),
                            reads=auditlog.reads_of(item),
                            office_changes=office.history(item.agency_id))
 

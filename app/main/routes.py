@@ -1,26 +1,28 @@
+from datetime import datetime
+
 from flask import jsonify, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import auditlog, clock, filing, health
+from app import access, auditlog, clock, filing, health, overview
 from app.access import FILE, can_file, require
 from app.extensions import csrf, db
 from app.main import bp
 from app.main.forms import LanguageForm
+from app.models import User
 from app.periods import period_of
 from app.security import is_safe_next
 
 
 @bp.route("/")
 def index():
-    user = current_user._get_current_object()
-    context = {}
+    user, now = current_user._get_current_object(), clock.now()
+    context = _role_panels(user, now)
     if can_file(user):
-        now = clock.now()
         rule = filing.deadline_rule(user.agency)
         history = filing.months(user, now, rule)
         current = period_of(now, rule.tz)
         due = rule.period_due(now)
-        context = {
+        context |= {
             "now": now,
             "due": next((m for m in history if m.period == due), None),
             "current": next((m for m in history if m.period == current), None),
@@ -30,6 +32,17 @@ def index():
                          if i.review is not None and i.review.status == "returned"],
         }
     return render_template("main/index.html", **context)
+
+
+def _role_panels(user: User, now: datetime) -> dict:
+    """The glance each role of `user` gets on the home page (one person may hold several)."""
+    return {name: glance(user, now) for policy, name, glance in PANELS
+            if access.allows(user, policy)}
+
+
+PANELS = ((access.LEAD, "lead", overview.leader_glance),
+          (access.REVIEW, "office", overview.office_glance),
+          (access.ADMINISTER, "setup", overview.setup_gaps))
 
 
 @bp.route("/history")

@@ -8,7 +8,7 @@ import click
 import sqlalchemy as sa
 from flask_babel import force_locale
 
-from app import statement
+from app import clock, statement
 from app.extensions import db
 from app.models import Agency, AnnualStatement
 from app.statements import bp
@@ -66,7 +66,7 @@ def build_command(year: int, pdf_path: Path | None, xlsx_path: Path | None,
     item = _statement(year, agency_name)
     with force_locale(locale):
         if pdf_path:
-            pdf_path.write_bytes(pdf_bytes(item))
+            pdf_path.write_bytes(pdf_bytes(item, clock.now()))
             click.echo(f"PDF written: {pdf_path}")
         if xlsx_path:
             xlsx_path.write_bytes(xlsx_bytes(item, with_incidents=True))

@@ -13,11 +13,13 @@ Everything here renders in the current locale: callers force the one they want.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from fontTools.ttLib import TTCollection
@@ -98,7 +100,8 @@ def tables(f: statement.Figures) -> list[Table]:
             [_("Missing"), f.confirmations_missing],
         ]),
         Table("partial", _("Joined or left during the year"),
-              [_("Staff number"), _("Name"), _("Department"), _("From"), _("To"), _("Months")],
+              [_("Staff number"), _("Name"), _("Department"), _("First month in scope"),
+               _("Last month in scope"), _("Months")],
               [[s.staff_no, s.name, s.department, s.first, s.last, s.months]
                for s in f.partial_staff]),
     ]
@@ -106,6 +109,24 @@ def tables(f: statement.Figures) -> list[Table]:
 
 def title(year: int) -> str:
     return _("Annual statement on audit independence for %(year)d", year=year)
+
+
+def late_record_label(record: statement.LateRecord) -> str:
+    """How the discipline office picks a record filed after signing: no content, only what
+    identifies it."""
+    what = (_("Registration no. %(id)d", id=record.id) if record.kind == statement.INCIDENT
+            else _("Monthly report no. %(id)d", id=record.id))
+    return f"{what} · {record.period} · {record.staff_no}"
+
+
+def late_records_line(count: int) -> str:
+    return ngettext("%(num)d registration after signing waits for an addendum.",
+                    "%(num)d registrations after signing wait for an addendum.", count)
+
+
+# Every page of a draft says so, in both languages whatever the reader's: a printed page
+# separated from the others must not pass for the signed statement.
+DRAFT_MARK = "草稿 / DRAFT"
 
 
 # PDF ----------------------------------------------------------------------------------------
@@ -124,15 +145,26 @@ def _face(path: str) -> int:
 
 
 class _Document(FPDF):
-    def __init__(self, footer_text: str) -> None:
+    def __init__(self, footer_text: str, draft_mark: str = "") -> None:
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.footer_text = footer_text
+        self.draft_mark = draft_mark
         # GB/T 9704 margins: 37 mm top, 28 mm left, 26 mm right, 35 mm bottom.
         self.set_margins(28, 37, 26)
         self.set_auto_page_break(True, margin=35)
         for style, key in (("", "PDF_FONT"), ("B", "PDF_FONT_BOLD")):
             path = current_app.config[key]
             self.add_font(FONT, style, path, collection_font_number=_face(path))
+
+    def header(self) -> None:
+        if not self.draft_mark:
+            return
+        self.set_y(18)
+        self.set_font(FONT, "B", size=11)
+        self.set_text_color(*RED)
+        self.multi_cell(0, 5.5, self.draft_mark, align=Align.C)
+        self.set_text_color(0, 0, 0)
+        self.set_y(self.t_margin)
 
     def footer(self) -> None:
         self.set_y(-28)
@@ -144,10 +176,14 @@ class _Document(FPDF):
         self.set_text_color(0, 0, 0)
 
 
-def _masthead(pdf: _Document, agency: str) -> None:
+def _masthead(pdf: _Document, agency: str, number: str) -> None:
     pdf.set_font(FONT, "B", size=24)
     pdf.set_text_color(*RED)
     pdf.cell(0, 14, agency, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if number:  # 发文字号: centred between the masthead and the red line (GB/T 9704)
+        pdf.set_font(FONT, size=12)
+        pdf.set_text_color(0, 0, 0)
+        pdf.cell(0, 9, number, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_draw_color(*RED)
     pdf.set_line_width(0.8)
     pdf.line(pdf.l_margin, pdf.get_y() + 2, pdf.w - pdf.r_margin, pdf.get_y() + 2)
@@ -169,18 +205,68 @@ def _heading(pdf: _Document, text: str) -> None:
     pdf.cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
 
+def _column_widths(pdf: _Document, rows: list[list[str]]) -> list[float]:
+    """Widths sized to the content: the body and the totals on one line, each heading on one
+    line or, when the page is too narrow, on two of which the second never holds a single
+    character (a heading of n characters gets at most n - 2 per line)."""
+    pad = 2 * pdf.c_margin + 1.5
+    char = pdf.get_string_width("字")
+    body = [max(pdf.get_string_width(str(row[i])) for row in rows[1:]) + pad
+            for i in range(len(rows[0]))]
+    heading = [pdf.get_string_width(str(text)) + pad for text in rows[0]]
+    natural = [max(b, h) for b, h in zip(body, heading, strict=True)]
+    room = pdf.epw - sum(natural)
+    if room >= 0:
+        return [w + room * w / sum(natural) for w in natural]
+    widths = natural[:]
+    for i in sorted(range(len(widths)), key=lambda i: heading[i] - body[i], reverse=True):
+        if room >= 0:
+            break
+        lowest = max(body[i], (heading[i] - pad) / 2 + pad + char)  # two lines at most
+        highest = max(lowest, heading[i] - 2 * char)  # at least two characters on the second
+        narrower = max(lowest, min(highest, widths[i] + room))
+        room += widths[i] - narrower
+        widths[i] = narrower
+    return widths
+
+
 def _table(pdf: _Document, table: Table) -> None:
     if not table.rows:
         return
     pdf.set_font(FONT, size=8 if len(table.header) > 4 else 10)
     rows = [table.header, *table.rows, *([table.total] if table.total else [])]
     with pdf.table(text_align="CENTER", line_height=pdf.font_size * 1.7,
+                   col_widths=(widths := _column_widths(pdf, rows)),
+                   width=min(sum(widths), pdf.epw),
                    first_row_as_headings=True) as grid:
         for values in rows:
             row = grid.row()
             for value in values:
                 row.cell(str(value))
     pdf.ln(2)
+
+
+SEAL = 40  # mm: the diameter of an agency's round seal, and the space left for it
+
+
+def signing_date(item: AnnualStatement) -> str:
+    """The local day of signing in the reader's form: 2026年1月8日, 8 January 2026."""
+    assert item.signed_at is not None
+    return format_date(item.signed_at.astimezone(ZoneInfo(item.agency.timezone)).date(),
+                       "long")
+
+
+def _seal_space(pdf: _Document, x: float, y: float) -> None:
+    """A dashed circle labelled 盖章处 where the seal goes."""
+    pdf.set_draw_color(150, 150, 150)
+    with pdf.local_context(dash_pattern={"dash": 1.5, "gap": 1.5}):
+        pdf.circle(x + SEAL / 2, y + SEAL / 2, SEAL / 2)
+    pdf.set_font(FONT, size=9)
+    pdf.set_text_color(150, 150, 150)
+    pdf.set_xy(x, y + SEAL / 2 - 3)
+    pdf.cell(SEAL, 6, _("(Seal here)"), align=Align.C)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
 
 
 def _signature(pdf: _Document, agency: str, item: AnnualStatement) -> None:
@@ -192,10 +278,18 @@ def _signature(pdf: _Document, agency: str, item: AnnualStatement) -> None:
                  new_y=YPos.NEXT)
         pdf.set_text_color(0, 0, 0)
         return
-    when = item.signed_at.astimezone(ZoneInfo(item.agency.timezone)).strftime("%Y-%m-%d %H:%M")
-    for line in (agency, _("Signed by: %(name)s", name=item.signed_by.name),
-                 _("Signed at: %(time)s", time=when)):
-        pdf.cell(0, 8, line, align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if pdf.will_page_break(SEAL + 4):
+        pdf.add_page()
+    lines = (_("Signed by: %(name)s", name=item.signed_by.name), agency, signing_date(item))
+    block = max(pdf.get_string_width(line) for line in lines) + 4
+    top = pdf.get_y()
+    # Beside the signature, left of it: the seal is stamped there on the printed copy.
+    _seal_space(pdf, pdf.w - pdf.r_margin - block - 8 - SEAL, top + 2)
+    pdf.set_font(FONT, size=12)
+    pdf.set_xy(pdf.l_margin, top + 6)
+    for line in lines:
+        pdf.cell(0, 9, line, align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(max(pdf.get_y(), top + SEAL + 4))
 
 
 def footer_text(item: AnnualStatement) -> str:
@@ -208,16 +302,26 @@ def footer_text(item: AnnualStatement) -> str:
     return text
 
 
-def pdf_bytes(item: AnnualStatement) -> bytes:
-    """The statement as stored (a draft's preview, or the figures as signed)."""
+def draft_mark(item: AnnualStatement, now: datetime) -> str:
+    """The line at the top of every page of a draft; a provisional one says why."""
+    if item.status == statement.LOCKED:
+        return ""
+    if statement.is_provisional(item, now):
+        return DRAFT_MARK + "\n" + _("Provisional: %(year)d is not over, the figures will "
+                                       "still change.", year=item.year)
+    return DRAFT_MARK
+
+
+def pdf_bytes(item: AnnualStatement, now: datetime) -> bytes:
+    """The statement as stored (a draft's preview, or the figures as signed) at `now`."""
     f = statement.stored(item)
     agency = item.agency.name
-    pdf = _Document(footer_text(item))
+    pdf = _Document(footer_text(item), draft_mark(item, now))
     pdf.set_title(title(item.year))
     pdf.set_author(agency)
     pdf.set_creation_date(item.signed_at or item.prepared_at)
     pdf.add_page()
-    _masthead(pdf, agency)
+    _masthead(pdf, agency, item.document_number)
     pdf.set_font(FONT, "B", size=18)
     pdf.multi_cell(0, 10, title(item.year), align=Align.C, new_x=XPos.LMARGIN,
                    new_y=YPos.NEXT)
@@ -232,10 +336,13 @@ def pdf_bytes(item: AnnualStatement) -> bytes:
         if table.rows:
             _heading(pdf, table.title)
             _table(pdf, table)
-    if item.addenda:
+    pending = statement.pending_late_records(item)
+    if item.addenda or pending:
         _heading(pdf, _("Addenda"))
         for addendum in item.addenda:
             _paragraph(pdf, f"{addendum.at.date().isoformat()} {addendum.text}")
+        if pending:
+            _paragraph(pdf, late_records_line(len(pending)))
     _signature(pdf, agency, item)
     return bytes(pdf.output())
 
@@ -246,7 +353,8 @@ OUT_OF_SCOPE = _l("Not in post")
 
 
 def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
-    """One line per auditor in scope, one column per month: the month's filing status."""
+    """One line per auditor in scope, one column per month: the month's filing status, as
+    the statement counts it (a report filed after signing is shown against it, not here)."""
     periods = Period(item.year, 1).until(Period(item.year, 12))
     rule = filing.deadline_rule(item.agency)
     moment = item.signed_at or item.prepared_at
@@ -259,7 +367,7 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     late = {(user_id, period): was_late for user_id, period, was_late in db.session.execute(
         sa.select(MonthlyReport.user_id, MonthlyReport.period, MonthlyReport.late)
         .join(User, User.id == MonthlyReport.user_id)
-        .where(User.agency_id == item.agency_id,
+        .where(User.agency_id == item.agency_id, MonthlyReport.after_signing.is_(False),
                MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12")))}
     labels = {code: str(text) for code, text in STATUS_LABELS.items()}
     unfiled = {p: filing.status_of(None, p, rule, moment) for p in periods}
@@ -306,11 +414,36 @@ def _incident_table(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]
     return header, table
 
 
+def _cover(item: AnnualStatement) -> list[list[Cell]]:
+    """The first sheet: which statement this is, draft or signed, and its digest, so the
+    appendix cannot pass for another version of the statement."""
+    locked = item.status == statement.LOCKED
+    rows: list[list[Cell]] = [
+        [_("Agency"), item.agency.name],
+        [_("Year"), item.year],
+        [_("Status"), _("Signed and locked") if locked else DRAFT_MARK],
+        [_("Prepared by: %(name)s", name=item.prepared_by.name),
+         item.prepared_at.astimezone(ZoneInfo(item.agency.timezone)).strftime("%Y-%m-%d %H:%M")],
+    ]
+    if locked and item.signed_by is not None:
+        rows += [[_("Document number"), item.document_number],
+                 [_("Signed by: %(name)s", name=item.signed_by.name), signing_date(item)]]
+    rows.append([_("Records digest (SHA-256)"), item.records_digest])
+    if item.log_head:
+        rows.append([_("Audit log head at signing"), item.log_head])
+    pending = statement.pending_late_records(item)
+    if pending:
+        rows.append([late_records_line(len(pending)), len(pending)])
+    return rows
+
+
 def xlsx_bytes(item: AnnualStatement, *, with_incidents: bool) -> bytes:
-    """The appendix: the staff × month filing matrix and the statement's tables; the incident
-    table only in the discipline office's copy (`with_incidents`)."""
+    """The appendix: a cover (draft or signed, with the digest), the staff × month filing
+    matrix and the statement's tables; the incident table only in the discipline office's
+    copy (`with_incidents`)."""
     header, rows = _matrix(item)
-    sheets = [(_("Filing matrix %(year)d", year=item.year), header, rows)]
+    sheets = [(_("Statement %(year)d", year=item.year), [_("Item"), _("Value")], _cover(item)),
+              (_("Filing matrix %(year)d", year=item.year), header, rows)]
     for table in tables(statement.stored(item)):
         sheets.append((table.title, table.header,
                        [*table.rows, *([table.total] if table.total else [])]))

@@ -1,5 +1,13 @@
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, IntegerField, PasswordField, SubmitField, TextAreaField
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
 
 from app.auth.forms import code_field
@@ -19,6 +27,9 @@ class SignForm(PortalForm):
 
 
 class AddendumForm(PortalForm):
+    # A record filed after signing that the addendum accounts for (choices set by the view).
+    record = SelectField(_l("Accounts for"), default="",
+                         choices=[SelectChoice("", _l("No particular record"))])
     text = TextAreaField(_l("Addendum"), validators=[DataRequired(), Length(max=5000)])
     submit = SubmitField(_l("Record the addendum"))
 

@@ -12,13 +12,14 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from app import access, auditlog, clock, confirmations, exports, statement
 from app.access import CONFIRM, PREPARE_STATEMENT, SIGN_STATEMENT, STATEMENTS, require
 from app.extensions import db
 from app.models import AnnualStatement, User
 from app.statements import bp
-from app.statements.document import pdf_bytes, tables, title, xlsx_bytes
+from app.statements.document import late_record_label, pdf_bytes, tables, title, xlsx_bytes
 from app.statements.forms import AddendumForm, ConfirmationForm, PrepareForm, SignForm
 
 
@@ -57,13 +58,24 @@ def prepare():
     return redirect(url_for("statements.show", year=item.year))
 
 
-def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None = None):
-    figures = statement.stored(item)
+def _addendum_form(pending: list[statement.LateRecord]) -> AddendumForm:
+    form = AddendumForm()
+    form.record.choices = [*form.record.choices, *(
+        SelectChoice(record.key, late_record_label(record)) for record in pending)]
+    return form
+
+
+def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None = None,
+          addendum_form: AddendumForm | None = None):
+    figures, now = statement.stored(item), clock.now()
+    pending = statement.pending_late_records(item)
     return render_template(
         "statements/show.html", item=item, figures=figures, title=title(item.year),
         conclusion=statement.conclusion(figures), clean=statement.is_clean(figures),
         tables=tables(figures), sign_form=sign_form or SignForm(),
-        addendum_form=AddendumForm(),
+        addendum_form=addendum_form or _addendum_form(pending), pending=pending,
+        signing_refusal=statement.signing_refusal(item.agency, item.year, now),
+        provisional=statement.is_provisional(item, now), late_record_label=late_record_label,
     ), status
 
 
@@ -77,6 +89,10 @@ def show(year: int):
 @require(SIGN_STATEMENT)
 def sign(year: int):
     item = access.statement_or_404(_me(), year)
+    refusal = statement.signing_refusal(item.agency, year, clock.now())
+    if refusal:  # before any password is checked: the page has said so already
+        flash(refusal, "danger")
+        return _page(item, 409)
     form = SignForm()
     if not form.validate_on_submit():
         return _page(item, 400, form)
@@ -102,15 +118,15 @@ def sign(year: int):
 @require(PREPARE_STATEMENT)
 def addendum(year: int):
     item = access.statement_or_404(_me(), year)
-    form = AddendumForm()
+    form = _addendum_form(statement.pending_late_records(item))
     if not form.validate_on_submit():
         flash(_("Please write the text."), "danger")
-        return _page(item, 400)
+        return _page(item, 400, addendum_form=form)
     try:
-        statement.add_addendum(item, _me(), form.text.data, clock.now())
+        statement.add_addendum(item, _me(), form.text.data, clock.now(), form.record.data)
     except statement.StatementError as refused:
         flash(str(refused), "danger")
-        return _page(item, 409)
+        return _page(item, 409, addendum_form=form)
     db.session.commit()
     flash(_("The addendum has been recorded."), "success")
     return redirect(url_for("statements.show", year=year))
@@ -126,7 +142,7 @@ def _locale() -> str:
 def pdf(year: int):
     item = access.statement_or_404(_me(), year)
     with force_locale(_locale()):
-        data = pdf_bytes(item)
+        data = pdf_bytes(item, clock.now())
     auditlog.record("statement.downloaded", item, year=year, format="pdf")
     db.session.commit()
     return exports.send(data, f"statement-{year}.pdf", "pdf")

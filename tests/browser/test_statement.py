@@ -57,3 +57,53 @@ def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp
     assert path.read_bytes().startswith(b"%PDF")
     assert download.value.suggested_filename == "statement-2025.pdf"
     page_problems.assert_clean()
+
+
+def test_signing_is_refused_for_the_year_in_progress(page, app, db, make_user, frozen,
+                                                     page_problems):
+    frozen.value = datetime(2026, 12, 2, 2, tzinfo=UTC)  # 2 December: 2026 is not over
+    make_user(name="张伟")
+    reviewer = make_user(name="赵敏", roles={"reviewer"})
+    leader = make_user(name="王建国", roles={"leader"})
+    db.session.commit()
+
+    signed_in(page, reviewer)
+    page.goto("/statements/")
+    page.fill("input[name=year]", "2026")
+    page.click("[data-testid=prepare-form] input[type=submit]")
+    expect(page).to_have_url(re.compile(r"/statements/2026$"))
+    expect(page.get_by_test_id("provisional")).to_contain_text("临时数据")
+    sign_out(page)
+
+    signed_in(page, leader)
+    page.goto("/statements/2026")
+    expect(page.get_by_test_id("sign-not-yet")).to_contain_text("自2027年1月6日起方可签发")
+    expect(page.get_by_test_id("sign-form")).to_have_count(0)
+    expect(page.get_by_test_id("statement")).to_have_attribute("data-status", "draft")
+    page_problems.assert_clean()
+
+
+def test_the_leader_home_shows_the_draft_waiting_for_them(page, app, db, make_user, frozen,
+                                                          page_problems):
+    frozen.value = NOW  # 10 January 2026: 2025 can be signed
+    make_user(name="张伟")
+    reviewer = make_user(name="赵敏", roles={"reviewer"})
+    leader = make_user(name="王建国", roles={"leader"})
+    db.session.commit()
+
+    signed_in(page, reviewer)
+    page.goto("/statements/")
+    page.fill("input[name=year]", "2025")
+    page.click("[data-testid=prepare-form] input[type=submit]")
+    expect(page).to_have_url(re.compile(r"/statements/2025$"))
+    sign_out(page)
+
+    signed_in(page, leader)
+    page.goto("/")
+    waiting = page.get_by_test_id("awaiting-signature")
+    expect(waiting).to_contain_text("待您签发")
+    expect(page.get_by_test_id("leader-glance")).to_contain_text("2025年度概况")
+    waiting.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(r"/statements/2025$"))
+    expect(page.get_by_test_id("sign-form")).to_be_visible()
+    page_problems.assert_clean()

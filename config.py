@@ -106,6 +106,9 @@ class Config:
     REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
     REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
     REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
+    # How long a sender holds the outbox rows it claimed; renewed before each message, so it
+    # must only outlast the slowest single send (a few SMTP_TIMEOUTs).
+    OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)
     # The personal annual confirmation opens on this day (MM-DD) of the year it confirms, with a
     # reminder then and every N days, K times, to those who have not confirmed.
     CONFIRMATION_OPENS = os.environ.get("CONFIRMATION_OPENS", "12-01")

@@ -504,3 +504,15 @@ def deliver(now: datetime | None = None, limit: int | None = None) -> Delivery:
                 break
     return result
 
+
+def send_now(row: Outbox) -> Delivery:
+    """Send this one row at once, and nothing else: the administrator's test e-mail, inside a
+    web request that must never deliver the backlog (it could outlast the worker's timeout
+    and be killed mid-batch). Commits."""
+    result = Delivery()
+    if not mailsettings.effective().smtp_host:
+        return result
+    with _Connection() as connection:
+        token, rows = claim(Outbox.id == row.id, 1)
+        _send_batch(token, rows, clock.now(), connection, result)
+    return result

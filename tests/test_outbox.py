@@ -190,7 +190,24 @@ def test_admin_outbox_page_and_test_mail(client, db, smtp, make_user, auditor, f
     bad = post_form(client, "/admin/outbox/test", {"address": "not-an-address"},
                     form_url="/admin/outbox")
     assert bad.status_code == 400
-    assert len(smtp.messages) == 2  # the test mail and the pending reminder, nothing else
+    assert len(smtp.messages) == 1
+
+
+def test_the_test_mail_sends_itself_and_never_the_backlog(client, db, smtp, make_user, frozen):
+    """A web request never delivers the backlog: with 113 waiting, a worker killed at its
+    timeout mid-batch once sent 61 of them twice."""
+    admin = make_user(roles={"admin"})
+    backlog = [make_user() for _ in range(5)]
+    outbox.enqueue([notice(user) for user in backlog], frozen())
+    db.session.commit()
+    login(client, admin)
+    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
+                         form_url="/admin/outbox", follow_redirects=True)
+    assert "测试邮件已发送至 ops@example.org" in response.get_data(as_text=True)
+    assert [m["To"] for m in smtp.messages] == ["ops@example.org"]
+    waiting = [r for r in rows() if r.kind != outbox.TEST]
+    assert {(r.status, r.attempts, r.lease) for r in waiting} == {(outbox.PENDING, 0, None)}
+    assert len(waiting) == 5
 
 
 def test_test_mail_failure_is_shown_and_kept_for_retry(client, db, smtp, make_user, frozen):

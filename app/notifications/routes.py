@@ -82,7 +82,7 @@ def test_mail():
     row = outbox.test_mail(current_user._get_current_object(), form.address.data.strip())
     auditlog.record("outbox.test_mail", row, address=row.email)
     db.session.commit()
-    outbox.deliver()
+    outbox.send_now(row)
     db.session.refresh(row)
     if not mailsettings.effective().smtp_host:
         flash(_("No mail server is configured (SMTP_HOST): the test e-mail waits in the "

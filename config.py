@@ -105,7 +105,6 @@ class Config:
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
     REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
     REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
-    REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
     # How long a sender holds the outbox rows it claimed; renewed before each message, so it
     # must only outlast the slowest single send (a few SMTP_TIMEOUTs).
     OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)

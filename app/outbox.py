@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import smtplib
 import uuid
 from collections.abc import Iterable, Sequence
@@ -40,6 +41,8 @@ from app import clock, mailsettings
 from app.extensions import db
 from app.models import Outbox, ReviewAction, User, UTCDateTime
 
+logger = logging.getLogger(__name__)
+
 PENDING, SENT, FAILED, PORTAL = "pending", "sent", "failed", "portal"
 OPEN, APPROACHING, DUE_TODAY, OVERDUE, DIGEST = (
     "period_open", "approaching", "deadline_day", "overdue", "digest")
@@ -57,12 +60,26 @@ KINDS = {OPEN: _l("Period open"), APPROACHING: _l("Deadline approaching"),
          DIGEST: _l("Digest of non-filers"), RETURNED: _l("Returned for supplement"),
          FINISHED: _l("Review finished"), TEST: _l("Test e-mail"),
          SIGNIN: _l("Sign-in link"), CONFIRM: _l("Personal annual confirmation")}
+# Why a row waits for a retry (pending) or gave up (failed); `last_error` keeps the server's words.
+UNREACHABLE, DEFERRED, REFUSED = "unreachable", "deferred", "refused"
+OBSOLETE, DEACTIVATED, REPLACED = "obsolete", "deactivated", "replaced"
+FAILURES = {UNREACHABLE: _l("The mail server could not be reached"),
+            DEFERRED: _l("The mail server asked to try again later"),
+            REFUSED: _l("The mail server refused the address or the message"),
+            OBSOLETE: _l("No longer due: filed, left, or replaced by a later notice"),
+            DEACTIVATED: _l("The account was deactivated"),
+            REPLACED: _l("Replaced by a newer link, or used")}
+# A notice that gave up for these reasons may be sent again (the outbox page, `reminders retry`):
+# an obsolete reminder that is still not due gives up again at the next round.
+RETRYABLE = (REFUSED, OBSOLETE)
 NO_CONTENT = _l("This e-mail never contains the content of a registration: sign in to the "
                 "portal to see it.")
 # Rows a sender leases at a time. The lease is renewed before each message, so a slow relay
 # never lets it lapse mid-batch; a sender killed mid-batch strands these rows until it ends.
 CLAIM = 20
-MAX_BACKOFF = timedelta(hours=6)
+# A notice is retried until it is sent or no longer true, never given up for a long outage:
+# the interval doubles up to this, so delivery resumes within half an hour of the server.
+MAX_BACKOFF = timedelta(minutes=30)
 
 
 class Notice(NamedTuple):
@@ -294,6 +311,8 @@ def render(row: Outbox, locale: str) -> Message:
 class Delivery:
     sent: int = 0
     failed: int = 0
+    gave_up: int = 0  # of the failed, those refused for good (the others wait for a retry)
+    retried: int = 0  # of the attempted, those that had failed before
     lost: int = 0  # rows not sent because their lease had run out (another sender may have them)
     errors: list[str] = field(default_factory=list)
 
@@ -314,6 +333,14 @@ class _Item(NamedTuple):
 
 class _Down(Exception):
     """The mail server cannot be reached or dropped the connection: no row is to blame."""
+
+
+def _permanent(error: smtplib.SMTPException) -> bool:
+    """A 5xx answer to this message's recipient or content: sending it again cannot succeed.
+    Everything else (4xx, a refused sender, a server gone) may pass, so it is retried."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _text in error.recipients.values())
+    return isinstance(error, smtplib.SMTPDataError) and error.smtp_code >= 500
 
 
 # Per-message statements go to the table, not the mapped class: the ORM's bulk UPDATE path
@@ -438,17 +465,23 @@ def _record(item: _Item, token: str, **values: object) -> None:
 def _sent(item: _Item, token: str, now: datetime) -> None:
     # A sent sign-in link lives in the user's mailbox only.
     wipe = {"params": "{}"} if item.kind == SIGNIN else {}
-    _record(item, token, status=SENT, sent_at=now, last_error="", **wipe)
+    _record(item, token, status=SENT, sent_at=now, last_error="", failure="", **wipe)
 
 
-def _failed(item: _Item, token: str, error: str, now: datetime, result: Delivery) -> None:
-    limit = current_app.config["REMINDER_MAX_ATTEMPTS"]
+def _failed(item: _Item, token: str, error: str, failure: str, now: datetime,
+            result: Delivery) -> None:
+    """Refused for good: failed (listed, retryable by hand); otherwise back off and retry."""
     attempts = item.attempts + 1
-    _record(item, token, attempts=attempts, last_error=error[:2000],
+    _record(item, token, attempts=attempts, last_error=error[:2000], failure=failure,
             next_attempt_at=now + _backoff(attempts),
-            status=FAILED if attempts >= limit else PENDING)
+            status=FAILED if failure == REFUSED else PENDING)
     result.failed += 1
+    result.gave_up += failure == REFUSED
     result.errors.append(error[:2000])
+    # The server's words may name the address: only at debug level.
+    logger.warning("outbox %d (%s) not delivered, attempt %d: %s", item.id, item.kind, attempts,
+                   failure)
+    logger.debug("outbox %d: %s", item.id, error)
 
 
 def _send_batch(token: str, rows: Sequence[Outbox], now: datetime, connection: _Connection,
@@ -468,16 +501,18 @@ def _send_batch(token: str, rows: Sequence[Outbox], now: datetime, connection: _
         if item.id not in held:
             result.lost += 1
             continue
+        result.retried += item.attempts > 0
         try:
             connection.send(item.message)
         except _Down as down:
             for waiting in items[index:]:
                 if waiting.id in held:
-                    _failed(waiting, token, str(down), now, result)
+                    _failed(waiting, token, str(down), UNREACHABLE, now, result)
             db.session.commit()
             return False
         except smtplib.SMTPException as error:
-            _failed(item, token, str(error), now, result)
+            _failed(item, token, str(error), REFUSED if _permanent(error) else DEFERRED, now,
+                    result)
         else:
             _sent(item, token, now)
             result.sent += 1
@@ -516,3 +551,36 @@ def send_now(row: Outbox) -> Delivery:
         token, rows = claim(Outbox.id == row.id, 1)
         _send_batch(token, rows, clock.now(), connection, result)
     return result
+
+
+def retry(ids: Sequence[int] | None = None) -> int:
+    """Send again the notices that gave up for a reason that may have passed (`ids`, or all of
+    them); returns how many. Only flushes."""
+    which = sa.and_(Outbox.status == FAILED, Outbox.failure.in_(RETRYABLE))
+    if ids is not None:
+        which = sa.and_(which, Outbox.id.in_(ids))
+    return db.session.execute(
+        sa.update(Outbox).where(which)
+        .values(status=PENDING, next_attempt_at=clock.now(), lease=None, lease_until=None)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def withdraw(ids: Sequence[int], failure: str, reason: str) -> int:
+    """Pending notices that are no longer true are not sent; they stay listed as failed with
+    the reason. Only flushes."""
+    if not ids:
+        return 0
+    return db.session.execute(
+        sa.update(Outbox).where(Outbox.id.in_(ids), Outbox.status == PENDING)
+        .values(status=FAILED, failure=failure, last_error=reason)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def backlog() -> list[tuple[str, str, int]]:
+    """(status, failure, count) of the e-mails waiting for a retry or given up: what the
+    administrator's home page reports."""
+    return [tuple(row) for row in db.session.execute(
+        sa.select(Outbox.status, Outbox.failure, sa.func.count())
+        .where(sa.or_(Outbox.status == FAILED,
+                      sa.and_(Outbox.status == PENDING, Outbox.attempts > 0)))
+        .group_by(Outbox.status, Outbox.failure).order_by(Outbox.status, Outbox.failure))]

@@ -109,20 +109,56 @@ def test_smtp_down_retries_with_backoff_and_sends_once_back(db, smtp, auditor, m
     assert {r.status for r in rows()} == {outbox.SENT}
 
 
-def test_a_row_fails_for_good_after_the_last_attempt(db, smtp, auditor, frozen, app,
-                                                     monkeypatch):
-    monkeypatch.setitem(app.config, "REMINDER_MAX_ATTEMPTS", 2)
-    smtp.stop()
+def test_a_refused_address_fails_for_good_and_the_others_go_out(db, smtp, auditor, make_user,
+                                                               frozen):
+    other = make_user()
+    smtp.sink.refused.add(auditor.email)
+    outbox.enqueue([notice(auditor), notice(other)], frozen())
+    db.session.commit()
+    result = outbox.deliver()
+    assert (result.sent, result.failed, result.gave_up) == (1, 1, 1)
+    refused, sent = rows()
+    assert (refused.status, refused.failure, refused.attempts) == (outbox.FAILED, outbox.REFUSED, 1)
+    assert "550" in refused.last_error and sent.status == outbox.SENT
+    frozen.advance(days=1)
+    assert outbox.deliver().attempted == 0  # given up: not retried on its own
+
+
+def test_an_administrator_retries_a_failed_notice_from_the_outbox_page(client, db, smtp,
+                                                                       make_user, auditor,
+                                                                       frozen):
+    smtp.sink.refused.add(auditor.email)
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
     outbox.deliver()
-    frozen.advance(hours=1)
-    outbox.deliver()
     [row] = rows()
-    assert row.status == outbox.FAILED and row.attempts == 2
-    smtp.start()
-    frozen.advance(days=1)
-    assert outbox.deliver().sent == 0
+    login(client, make_user(roles={"admin"}))
+    page = client.get("/admin/outbox").get_data(as_text=True)
+    assert f'data-testid="retry-{row.id}"' in page and "邮件服务器拒收" in page
+    assert client.post(f"/admin/outbox/{row.id}/retry").status_code == 400  # no CSRF token
+    assert rows()[0].status == outbox.FAILED
+    smtp.sink.refused.clear()  # the mailbox was created meanwhile
+    response = post_form(client, f"/admin/outbox/{row.id}/retry", {}, form_url="/admin/outbox",
+                         follow_redirects=True)
+    assert "将随下一轮重新发送" in response.get_data(as_text=True)
+    assert rows()[0].status == outbox.PENDING
+    assert outbox.deliver().sent == 1
+    assert len(smtp.to(auditor.email)) == 1
+    assert post_form(client, f"/admin/outbox/{row.id}/retry", {}, form_url="/admin/outbox",
+                     follow_redirects=True).status_code == 200
+    assert rows()[0].status == outbox.SENT  # a sent notice is not sent again
+
+
+def test_reminders_retry_sends_again_what_gave_up(runner, smtp, auditor, frozen):
+    smtp.sink.refused.add(auditor.email)
+    outbox.enqueue([notice(auditor)], frozen())
+    _db.session.commit()
+    outbox.deliver()
+    smtp.sink.refused.clear()
+    result = runner.invoke(args=["reminders", "retry"])
+    assert result.exit_code == 0 and "1 notice(s) will be sent again" in result.output
+    assert "1 sent, 0 failed" in runner.invoke(args=["reminders", "send"]).output
+    assert "0 notice(s)" in runner.invoke(args=["reminders", "retry"]).output
 
 
 def test_review_notices_carry_no_incident_content(db, smtp, auditor, make_user, frozen):

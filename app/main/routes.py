@@ -1,7 +1,7 @@
 from flask import redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import auditlog, clock, filing
+from app import auditlog, clock, filing, outbox
 from app.access import can_file, role_required
 from app.extensions import db
 from app.main import bp
@@ -29,6 +29,9 @@ def index():
             "returned": [i for m in history for i in m.incidents
                          if i.review is not None and i.review.status == "returned"],
         }
+    if user.has_role("admin"):
+        context["backlog"] = outbox.backlog()
+        context["failures"] = outbox.FAILURES
     return render_template("main/index.html", **context)
 
 

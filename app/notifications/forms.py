@@ -10,5 +10,9 @@ class TestMailForm(FlaskForm):
     submit = SubmitField(_l("Send test e-mail"))
 
 
+class RetryForm(FlaskForm):
+    submit = SubmitField(_l("Retry"))
+
+
 class MarkReadForm(FlaskForm):
     submit = SubmitField(_l("Mark all as read"))

@@ -356,6 +356,13 @@ def _due(now: datetime) -> sa.ColumnElement[bool]:
     return Outbox.next_attempt_at <= now
 
 
+def _still_pending(rows: sa.ColumnCollection) -> sa.ColumnElement[bool]:
+    """The status re-checked on rows found by their ids, in a form no index serves: SQLite
+    would otherwise walk the (status, next_attempt_at) index, every pending row of a national
+    round, instead of looking the ids up."""
+    return rows.status + "" == PENDING
+
+
 def claim(which: sa.ColumnElement[bool], limit: int = CLAIM) -> tuple[str, list[Outbox]]:
     """Lease up to `limit` pending rows matching `which` whose lease is free, and commit, so no
     other sender takes them; returns the lease token and the rows.
@@ -365,11 +372,12 @@ def claim(which: sa.ColumnElement[bool], limit: int = CLAIM) -> tuple[str, list[
     meanwhile is re-checked after its lock is released and skipped; SQLite serialises writers.
     """
     token, moment = uuid.uuid4().hex, clock.now()
-    free = sa.and_(Outbox.status == PENDING, which,
-                   sa.or_(Outbox.lease_until.is_(None), Outbox.lease_until < moment))
-    ids = sa.select(Outbox.id).where(free).order_by(Outbox.id).limit(limit)
+    free = sa.and_(which, sa.or_(Outbox.lease_until.is_(None), Outbox.lease_until < moment))
+    ids = (sa.select(Outbox.id).where(Outbox.status == PENDING, free)
+           .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
     claimed = list(db.session.scalars(
-        sa.update(Outbox).where(Outbox.id.in_(ids.scalar_subquery()), free)
+        sa.update(Outbox)
+        .where(Outbox.id.in_(ids.scalar_subquery()), _still_pending(Outbox.__table__.c), free)
         .values(lease=token, lease_until=moment + _lease()).returning(Outbox.id)
         .execution_options(synchronize_session=False)))
     db.session.commit()
@@ -389,7 +397,7 @@ def _hold(token: str, ids: Sequence[int]) -> set[int]:
     return set(db.session.scalars(
         sa.update(TABLE)
         .where(rows.id.in_(ids), rows.lease == token, rows.lease_until > moment,
-               rows.status == PENDING)
+               _still_pending(rows))
         .values(lease_until=moment + _lease()).returning(rows.id)))
 
 

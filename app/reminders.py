@@ -253,6 +253,7 @@ def run(now: datetime) -> Round:
     db.session.commit()
     delivery = outbox.deliver(now)
     logger.info("reminder round at %s: %d planned, %d enqueued, %d withdrawn, %d sent, "
-                "%d failed (%d given up), %d retried", now.isoformat(), len(notices), enqueued,
-                withdrawn, delivery.sent, delivery.failed, delivery.gave_up, delivery.retried)
+                "%d failed (%d given up), %d retried, %d left to another sender",
+                now.isoformat(), len(notices), enqueued, withdrawn, delivery.sent,
+                delivery.failed, delivery.gave_up, delivery.retried, delivery.lost)
     return Round(notices, enqueued, withdrawn, delivery)

@@ -114,7 +114,6 @@ class Config:
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
     REMINDER_INTERVAL_MINUTES = _int("REMINDER_INTERVAL_MINUTES", 5)
     REMINDER_RETRY_SECONDS = _int("REMINDER_RETRY_SECONDS", 60)
-    REMINDER_MAX_ATTEMPTS = _int("REMINDER_MAX_ATTEMPTS", 8)
     # The audit log's head is noted outside the database at each signature and every N minutes
     # of the scheduler: in the application log, and in this file (JSON lines) and/or this
     # syslog target ("/dev/log" or "host:port") when set. Keep them where the database's
@@ -125,6 +124,9 @@ class Config:
     # /healthz: the scheduler's last round at most this old, no notice due for longer than that.
     HEALTH_SCHEDULER_MINUTES = _int("HEALTH_SCHEDULER_MINUTES", 3 * REMINDER_INTERVAL_MINUTES)
     HEALTH_OUTBOX_MINUTES = _int("HEALTH_OUTBOX_MINUTES", 60)
+    # How long a sender holds the outbox rows it claimed; renewed before each message, so it
+    # must only outlast the slowest single send (a few SMTP_TIMEOUTs).
+    OUTBOX_LEASE_SECONDS = _int("OUTBOX_LEASE_SECONDS", 300)
     # The personal annual confirmation opens on this day (MM-DD) of the year it confirms, with a
     # reminder then and every N days, K times, to those who have not confirmed.
     CONFIRMATION_OPENS = os.environ.get("CONFIRMATION_OPENS", "12-01")

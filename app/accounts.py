@@ -179,7 +179,8 @@ def _cancel_pending_mail(user: User) -> int:
     are not sent after they have left; the notices stay in the outbox, marked failed."""
     result = db.session.execute(
         sa.update(Outbox).where(Outbox.user_id == user.id, Outbox.status == outbox.PENDING)
-        .values(status=outbox.FAILED, last_error="account deactivated")
+        .values(status=outbox.FAILED, failure=outbox.DEACTIVATED,
+                last_error="account deactivated")
         .execution_options(synchronize_session=False))
     return result.rowcount
 

@@ -57,7 +57,8 @@ def _retire(user: User) -> None:
     mails = sa.and_(Outbox.user_id == user.id, Outbox.kind == outbox.SIGNIN)
     db.session.execute(
         sa.update(Outbox).where(mails, Outbox.status == outbox.PENDING)
-        .values(status=outbox.FAILED, last_error="replaced by a newer link or used")
+        .values(status=outbox.FAILED, failure=outbox.REPLACED,
+                last_error="replaced by a newer link or used")
         .execution_options(synchronize_session=False))
     db.session.execute(sa.update(Outbox).where(mails).values(params="{}")
                        .execution_options(synchronize_session=False))

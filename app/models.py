@@ -421,6 +421,8 @@ class Outbox(db.Model):
     lease: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     lease_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # Why it waits for a retry or gave up, as a code the pages translate (app/outbox.py).
+    failure: so.Mapped[str] = so.mapped_column(sa.String(16), default="", server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     read_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)

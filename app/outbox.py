@@ -14,8 +14,10 @@ in the recipient's language.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import smtplib
 import uuid
 from collections.abc import Iterable, Sequence
@@ -38,6 +40,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app import clock, mailsettings
 from app.extensions import db
 from app.models import Incident, MonthlyReport, Outbox, ReviewAction, User, UserRole, UTCDateTime
+
+logger = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED, PORTAL = "pending", "sent", "failed", "portal"
 OPEN, APPROACHING, DUE_TODAY, OVERDUE, DIGEST = (
@@ -67,11 +71,26 @@ KINDS = {OPEN: _l("Period open"), APPROACHING: _l("Deadline approaching"),
          OFFICE_WITHDRAWN: _l("Discipline office: member withdrawn"),
          LATE_INCIDENT: _l("Registration after signing"),
          LATE_REPORT: _l("Monthly report after signing")}
+# Why a row waits for a retry (pending) or gave up (failed); `last_error` keeps the server's words.
+UNREACHABLE, DEFERRED, REFUSED = "unreachable", "deferred", "refused"
+OBSOLETE, DEACTIVATED, REPLACED = "obsolete", "deactivated", "replaced"
+FAILURES = {UNREACHABLE: _l("The mail server could not be reached"),
+            DEFERRED: _l("The mail server asked to try again later"),
+            REFUSED: _l("The mail server refused the address or the message"),
+            OBSOLETE: _l("No longer due: filed, left, or replaced by a later notice"),
+            DEACTIVATED: _l("The account was deactivated"),
+            REPLACED: _l("Replaced by a newer link, or used")}
+# A notice that gave up for these reasons may be sent again (the outbox page, `reminders retry`):
+# an obsolete reminder that is still not due gives up again at the next round.
+RETRYABLE = (REFUSED, OBSOLETE)
 NO_CONTENT = _l("This e-mail never contains the content of a registration: sign in to the "
                 "portal to see it.")
-BATCH = 200
-LEASE = timedelta(minutes=10)
-MAX_BACKOFF = timedelta(hours=6)
+# Rows a sender leases at a time. The lease is renewed before each message, so a slow relay
+# never lets it lapse mid-batch; a sender killed mid-batch strands these rows until it ends.
+CLAIM = 20
+# A notice is retried until it is sent or no longer true, never given up for a long outage:
+# the interval doubles up to this, so delivery resumes within half an hour of the server.
+MAX_BACKOFF = timedelta(minutes=30)
 
 
 class Notice(NamedTuple):
@@ -346,28 +365,132 @@ def render(row: Outbox, locale: str) -> Message:
 class Delivery:
     sent: int = 0
     failed: int = 0
+    gave_up: int = 0  # of the failed, those refused for good (the others wait for a retry)
+    retried: int = 0  # of the attempted, those that had failed before
+    lost: int = 0  # rows not sent because their lease had run out (another sender may have them)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.sent + self.failed
+
+
+class _Item(NamedTuple):
+    """A leased row, rendered: what the send and its record need, so that the commit after each
+    message does not make the session reload the rows still to send."""
+
+    id: int
+    kind: str
+    attempts: int
+    message: Message
+
+
+class _Down(Exception):
+    """The mail server cannot be reached or dropped the connection: no row is to blame."""
+
+
+def _permanent(error: smtplib.SMTPException) -> bool:
+    """A 5xx answer to this message's recipient or content: sending it again cannot succeed.
+    Everything else (4xx, a refused sender, a server gone) may pass, so it is retried."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _text in error.recipients.values())
+    return isinstance(error, smtplib.SMTPDataError) and error.smtp_code >= 500
+
+
+# Per-message statements go to the table, not the mapped class: the ORM's bulk UPDATE path
+# costs more than the statement itself.
+TABLE = Outbox.__table__
+
+
+def _lease() -> timedelta:
+    return timedelta(seconds=current_app.config["OUTBOX_LEASE_SECONDS"])
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    return sa.and_(Outbox.status == PENDING, Outbox.next_attempt_at <= now,
-                   sa.or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
+    return Outbox.next_attempt_at <= now
 
 
-def claim(now: datetime, limit: int = BATCH) -> list[Outbox]:
-    """Lease up to `limit` due rows and commit, so no other sender takes them.
+def _still_pending(rows: sa.ColumnCollection) -> sa.ColumnElement[bool]:
+    """The status re-checked on rows found by their ids, in a form no index serves: SQLite
+    would otherwise walk the (status, next_attempt_at) index, every pending row of a national
+    round, instead of looking the ids up."""
+    return rows.status + "" == PENDING
 
-    The UPDATE repeats the conditions: on PostgreSQL a row another sender leased meanwhile is
-    re-checked after its lock is released and skipped; SQLite serialises writers.
+
+def claim(which: sa.ColumnElement[bool], limit: int = CLAIM) -> tuple[str, list[Outbox]]:
+    """Lease up to `limit` pending rows matching `which` whose lease is free, and commit, so no
+    other sender takes them; returns the lease token and the rows.
+
+    Lease times are the real clock's, never a round's moment, so they mean the same to every
+    sender. The UPDATE repeats the conditions: on PostgreSQL a row another sender leased
+    meanwhile is re-checked after its lock is released and skipped; SQLite serialises writers.
     """
-    token = uuid.uuid4().hex
-    ids = sa.select(Outbox.id).where(_due(now)).order_by(Outbox.id).limit(limit)
-    db.session.execute(
-        sa.update(Outbox).where(Outbox.id.in_(ids.scalar_subquery()), _due(now))
-        .values(lease=token, lease_until=now + LEASE).execution_options(synchronize_session=False))
+    token, moment = uuid.uuid4().hex, clock.now()
+    free = sa.and_(which, sa.or_(Outbox.lease_until.is_(None), Outbox.lease_until < moment))
+    ids = (sa.select(Outbox.id).where(Outbox.status == PENDING, free)
+           .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
+    claimed = list(db.session.scalars(
+        sa.update(Outbox)
+        .where(Outbox.id.in_(ids.scalar_subquery()), _still_pending(Outbox.__table__.c), free)
+        .values(lease=token, lease_until=moment + _lease()).returning(Outbox.id)
+        .execution_options(synchronize_session=False)))
     db.session.commit()
-    return list(db.session.scalars(
-        sa.select(Outbox).where(Outbox.lease == token).order_by(Outbox.id)))
+    return token, list(db.session.scalars(
+        sa.select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id)))
+
+
+def _hold(token: str, ids: Sequence[int]) -> set[int]:
+    """Extend the lease on those of `ids` this sender still holds, and name them.
+
+    One UPDATE checks and extends at once: a row whose lease ran out (another sender may have
+    claimed it since) is no longer ours, and is not sent.
+    """
+    if not ids:
+        return set()
+    moment, rows = clock.now(), TABLE.c
+    return set(db.session.scalars(
+        sa.update(TABLE)
+        .where(rows.id.in_(ids), rows.lease == token, rows.lease_until > moment,
+               _still_pending(rows))
+        .values(lease_until=moment + _lease()).returning(rows.id)))
+
+
+class _Connection:
+    """One SMTP connection for a whole delivery run, opened with its first message."""
+
+    def __init__(self) -> None:
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, message: Message) -> None:
+        """Raises _Down when the server is unreachable or gone, SMTPException when it refused
+        this message."""
+        if self._smtp is None:
+            try:
+                self._smtp = _connect()
+            except OSError as error:  # smtplib's errors are OSErrors too
+                raise _Down(f"connect: {error}") from error
+        try:
+            self._smtp.send_message(message)
+        except smtplib.SMTPServerDisconnected as error:
+            self.close()
+            raise _Down(f"disconnected: {error}") from error
+        except smtplib.SMTPException:
+            raise
+        except OSError as error:  # a timeout, a reset connection
+            self.close()
+            raise _Down(f"disconnected: {error}") from error
+
+    def __enter__(self) -> _Connection:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()
 
 
 def _connect() -> smtplib.SMTP:
@@ -381,33 +504,12 @@ def _connect() -> smtplib.SMTP:
     return smtp
 
 
-def _locales(rows: Sequence[Outbox]) -> dict[int, str]:
+def _items(rows: Sequence[Outbox]) -> list[_Item]:
     ids = {row.user_id for row in rows if row.user_id is not None}
     found = dict(db.session.execute(sa.select(User.id, User.locale).where(User.id.in_(ids))).all())
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    return {user_id: locale or default for user_id, locale in found.items()}
-
-
-def _send_batch(rows: Sequence[Outbox]) -> dict[int, str]:
-    """Send over one connection; returns the error of each row that was not sent."""
-    errors: dict[int, str] = {}
-    locales = _locales(rows)
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    try:
-        smtp = _connect()
-    except (OSError, smtplib.SMTPException) as error:
-        return {row.id: f"connect: {error}" for row in rows}
-    with smtp:
-        for row in rows:
-            try:
-                smtp.send_message(render(row, locales.get(row.user_id or 0, default)))
-            except smtplib.SMTPServerDisconnected as error:
-                errors.update({r.id: f"disconnected: {error}" for r in rows
-                               if r.id not in errors and r.id >= row.id})
-                break
-            except (OSError, smtplib.SMTPException) as error:
-                errors[row.id] = str(error)
-    return errors
+    return [_Item(row.id, row.kind, row.attempts,
+                  render(row, found.get(row.user_id or 0) or default)) for row in rows]
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -415,51 +517,132 @@ def _backoff(attempts: int) -> timedelta:
     return min(base * 2 ** (attempts - 1), MAX_BACKOFF)
 
 
-def _settle(rows: Sequence[Outbox], errors: dict[int, str], now: datetime) -> Delivery:
-    result = Delivery()
-    sent_ids = [row.id for row in rows if row.id not in errors]
-    if sent_ids:
-        db.session.execute(
-            sa.update(Outbox).where(Outbox.id.in_(sent_ids))
-            .values(status=SENT, sent_at=now, lease=None, lease_until=None, last_error="")
-            .execution_options(synchronize_session=False))
-        # A sent sign-in link lives in the user's mailbox only.
-        db.session.execute(
-            sa.update(Outbox).where(Outbox.id.in_(sent_ids), Outbox.kind == SIGNIN)
-            .values(params="{}").execution_options(synchronize_session=False))
-    limit = current_app.config["REMINDER_MAX_ATTEMPTS"]
-    for row in rows:
-        if row.id in errors:
-            row.attempts += 1
-            row.last_error = errors[row.id][:2000]
-            row.next_attempt_at = now + _backoff(row.attempts)
-            row.status = FAILED if row.attempts >= limit else PENDING
-            row.lease = row.lease_until = None
-            result.errors.append(row.last_error)
+def _record(item: _Item, token: str, **values: object) -> None:
+    """The outcome of one send; the lease goes with it. Only flushes."""
+    db.session.execute(
+        sa.update(TABLE).where(TABLE.c.id == item.id, TABLE.c.lease == token)
+        .values(lease=None, lease_until=None, **values))
+
+
+def _sent(item: _Item, token: str, now: datetime) -> None:
+    # A sent sign-in link lives in the user's mailbox only.
+    wipe = {"params": "{}"} if item.kind == SIGNIN else {}
+    _record(item, token, status=SENT, sent_at=now, last_error="", failure="", **wipe)
+
+
+def _failed(item: _Item, token: str, error: str, failure: str, now: datetime,
+            result: Delivery) -> None:
+    """Refused for good: failed (listed, retryable by hand); otherwise back off and retry."""
+    attempts = item.attempts + 1
+    _record(item, token, attempts=attempts, last_error=error[:2000], failure=failure,
+            next_attempt_at=now + _backoff(attempts),
+            status=FAILED if failure == REFUSED else PENDING)
+    result.failed += 1
+    result.gave_up += failure == REFUSED
+    result.errors.append(error[:2000])
+    # The server's words may name the address: only at debug level.
+    logger.warning("outbox %d (%s) not delivered, attempt %d: %s", item.id, item.kind, attempts,
+                   failure)
+    logger.debug("outbox %d: %s", item.id, error)
+
+
+def _send_batch(token: str, rows: Sequence[Outbox], now: datetime, connection: _Connection,
+                result: Delivery) -> bool:
+    """Send the leased rows one by one, each followed by its own commit; False once the
+    server is down (the rest of the batch then waits for its back-off).
+
+    The commit right after the server accepted a message records it as sent: a crash can
+    repeat at most the one message in flight, with the same Message-ID. The same commit
+    extends the lease for the next row, checked just before it is sent.
+    """
+    items = _items(rows)
+    ids = [item.id for item in items]
+    held = _hold(token, ids)
     db.session.commit()
-    result.sent, result.failed = len(sent_ids), len(errors)
-    return result
+    for index, item in enumerate(items):
+        if item.id not in held:
+            result.lost += 1
+            continue
+        result.retried += item.attempts > 0
+        try:
+            connection.send(item.message)
+        except _Down as down:
+            for waiting in items[index:]:
+                if waiting.id in held:
+                    _failed(waiting, token, str(down), UNREACHABLE, now, result)
+            db.session.commit()
+            return False
+        except smtplib.SMTPException as error:
+            _failed(item, token, str(error), REFUSED if _permanent(error) else DEFERRED, now,
+                    result)
+        else:
+            _sent(item, token, now)
+            result.sent += 1
+        held = _hold(token, ids[index + 1:])
+        db.session.commit()
+    return True
 
 
 def deliver(now: datetime | None = None, limit: int | None = None) -> Delivery:
-    """Send every due row, batch by batch, and commit after each batch.
+    """Send every row due at `now` (default: the clock's now, read per batch), a small leased
+    batch at a time, over one SMTP connection.
 
     Without a mail server configured the rows wait (the bell shows the notices meanwhile)
     instead of burning their attempts.
     """
-    total = Delivery()
+    result = Delivery()
     if not mailsettings.effective().smtp_host:
-        return total
-    while limit is None or total.sent + total.failed < limit:
-        moment = now or clock.now()
-        rows = claim(moment, BATCH if limit is None else min(BATCH, limit - total.sent
-                                                              - total.failed))
-        if not rows:
-            break
-        batch = _settle(rows, _send_batch(rows), moment)
-        total.sent += batch.sent
-        total.failed += batch.failed
-        total.errors += batch.errors
-        if batch.failed == len(rows):  # the server is down: stop until the back-off passes
-            break
-    return total
+        return result
+    with _Connection() as connection:
+        while limit is None or result.attempted < limit:
+            size = CLAIM if limit is None else min(CLAIM, limit - result.attempted)
+            token, rows = claim(_due(now or clock.now()), size)
+            if not rows or not _send_batch(token, rows, now or clock.now(), connection, result):
+                break
+    return result
+
+
+def send_now(row: Outbox) -> Delivery:
+    """Send this one row at once, and nothing else: the administrator's test e-mail, inside a
+    web request that must never deliver the backlog (it could outlast the worker's timeout
+    and be killed mid-batch). Commits."""
+    result = Delivery()
+    if not mailsettings.effective().smtp_host:
+        return result
+    with _Connection() as connection:
+        token, rows = claim(Outbox.id == row.id, 1)
+        _send_batch(token, rows, clock.now(), connection, result)
+    return result
+
+
+def retry(ids: Sequence[int] | None = None) -> int:
+    """Send again the notices that gave up for a reason that may have passed (`ids`, or all of
+    them); returns how many. Only flushes."""
+    which = sa.and_(Outbox.status == FAILED, Outbox.failure.in_(RETRYABLE))
+    if ids is not None:
+        which = sa.and_(which, Outbox.id.in_(ids))
+    return db.session.execute(
+        sa.update(Outbox).where(which)
+        .values(status=PENDING, next_attempt_at=clock.now(), lease=None, lease_until=None)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def withdraw(ids: Sequence[int], failure: str, reason: str) -> int:
+    """Pending notices that are no longer true are not sent; they stay listed as failed with
+    the reason. Only flushes."""
+    if not ids:
+        return 0
+    return db.session.execute(
+        sa.update(Outbox).where(Outbox.id.in_(ids), Outbox.status == PENDING)
+        .values(status=FAILED, failure=failure, last_error=reason)
+        .execution_options(synchronize_session=False)).rowcount
+
+
+def backlog(scope: sa.ColumnElement[bool]) -> list[tuple[str, str, int]]:
+    """(status, failure, count) of the e-mails waiting for a retry or given up, among the rows
+    `scope` admits: what the administrator's home page reports."""
+    return [tuple(row) for row in db.session.execute(
+        sa.select(Outbox.status, Outbox.failure, sa.func.count())
+        .where(scope, sa.or_(Outbox.status == FAILED,
+                             sa.and_(Outbox.status == PENDING, Outbox.attempts > 0)))
+        .group_by(Outbox.status, Outbox.failure).order_by(Outbox.status, Outbox.failure))]

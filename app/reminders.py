@@ -13,6 +13,7 @@ left by today and have not filed. The digest lists exactly those, per department
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,11 +26,15 @@ from flask import current_app
 from app import auditlog, confirmations, outbox, yearlock
 from app.extensions import db
 from app.filing import deadline_rule
-from app.models import Agency, Department, MonthlyReport, User, UserRole
+from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
 from app.outbox import Notice
 from app.periods import DeadlineRule, Period, period_of
 
 LOOKBACK = 3  # periods examined per round: every stage of a period falls within three months
+# The notices `plan` gives; a pending one it no longer gives is no longer true.
+SCHEDULED = (outbox.OPEN, outbox.APPROACHING, outbox.DUE_TODAY, outbox.OVERDUE, outbox.DIGEST,
+             outbox.CONFIRM)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -212,15 +217,29 @@ def plan(now: datetime) -> list[Notice]:
             for notice in notices]
 
 
+def withdraw_obsolete(planned: list[Notice]) -> int:
+    """Pending reminders that the plan of this moment no longer gives are not sent: the person
+    filed, left or was deactivated, a later stage replaced the notice, or the year was locked.
+    The rule that chose them decides, so a notice held back by a mail outage is retried exactly
+    as long as it is still true. Only flushes."""
+    keys = {notice.key for notice in planned}
+    pending = db.session.execute(sa.select(Outbox.id, Outbox.key).where(
+        Outbox.status == outbox.PENDING, Outbox.kind.in_(SCHEDULED)))
+    return outbox.withdraw([row_id for row_id, key in pending if key not in keys],
+                           outbox.OBSOLETE, "no longer due")
+
+
 @dataclass(frozen=True)
 class Round:
     planned: list[Notice]
     enqueued: int
+    withdrawn: int
     delivery: outbox.Delivery
 
 
 def run(now: datetime) -> Round:
-    """One scheduler round: enqueue what is due now, then send everything pending.
+    """One scheduler round: enqueue what is due now, withdraw what is no longer true, then send
+    everything pending.
 
     The planning reads end their transaction before the insert, so on SQLite the insert's
     transaction starts with a write and waits for a concurrent round instead of failing.
@@ -230,5 +249,11 @@ def run(now: datetime) -> Round:
     enqueued = outbox.enqueue(notices, now)
     if enqueued:
         auditlog.record("reminders.enqueued", None, count=enqueued, at=now.isoformat())
+    withdrawn = withdraw_obsolete(notices)
     db.session.commit()
-    return Round(notices, enqueued, outbox.deliver(now))
+    delivery = outbox.deliver(now)
+    logger.info("reminder round at %s: %d planned, %d enqueued, %d withdrawn, %d sent, "
+                "%d failed (%d given up), %d retried, %d left to another sender",
+                now.isoformat(), len(notices), enqueued, withdrawn, delivery.sent,
+                delivery.failed, delivery.gave_up, delivery.retried, delivery.lost)
+    return Round(notices, enqueued, withdrawn, delivery)

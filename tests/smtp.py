@@ -5,6 +5,7 @@ It can be stopped and started again on the same port, to play an SMTP server tha
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -19,12 +20,27 @@ def free_port() -> int:
 
 
 class Sink:
-    """The aiosmtpd handler: every accepted message, parsed, with its envelope recipients."""
+    """The aiosmtpd handler: every accepted message, parsed, with its envelope recipients.
+
+    `delay` plays a slow relay (seconds before each message is accepted); addresses in
+    `refused` are rejected for good (550), as a server does for a mailbox that does not exist.
+    """
 
     def __init__(self) -> None:
         self.received: list[tuple[list[str], EmailMessage]] = []
+        self.delay = 0.0
+        self.refused: set[str] = set()
+        self.started = 0  # messages whose data has arrived, accepted or not yet
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refused:
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd names it so
+        self.started += 1
+        await asyncio.sleep(self.delay)
         message = message_from_bytes(envelope.content, policy=policy.default)
         self.received.append((list(envelope.rcpt_tos), message))
         return "250 Message accepted"

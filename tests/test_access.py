@@ -86,6 +86,9 @@ MATRIX = {
     # Without an address the form is refused (400): the administrator reaches it, nobody else.
     "notifications.test_mail": ("POST", "/admin/outbox/test", {"anonymous": 302, "admin": 400,
                                                              "*": 403}),
+    # No such outbox row: the administrator gets 404, nobody else reaches the route.
+    "notifications.retry": ("POST", "/admin/outbox/0/retry", {"anonymous": 302, "admin": 404,
+                                                            "*": 403}),
     # Administration: the admin role only. The POSTs carry no data, so the administrator's are
     # refused (400: no leaving date, already active, no file, no token, no state, no port).
     "desk.office_page": ("GET", "/office", {"anonymous": 302, "reviewer": 200,

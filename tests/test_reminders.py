@@ -213,3 +213,69 @@ def test_the_scheduler_command_runs_rounds(app, runner, smtp, agency, make_user,
     assert result.exit_code == 0, result.output
     assert seen == [(300.0, 1), (3600.0, 1)]
     assert len(smtp.to(user.email)) == 1
+
+
+def test_a_mail_outage_of_2h45_delays_every_notice_and_loses_none(db, smtp, agency, make_user,
+                                                                 frozen, caplog):
+    """Rounds every 5 minutes while the server is down: after it is back, each notice goes out
+    once (the old limit of 8 attempts gave up on them after about 2½ hours)."""
+    people = [make_user() for _ in range(3)]
+    caplog.set_level("INFO", logger="app")
+    frozen.value = local(2025, 4, 5, 9, 1)  # deadline day
+    smtp.stop()
+    for _minute in range(0, 165, 5):
+        reminders.run(frozen())
+        frozen.advance(minutes=5)
+    waiting = _db.session.scalars(sa.select(Outbox)).all()
+    assert {(r.status, r.failure) for r in waiting} == {(outbox.PENDING, outbox.UNREACHABLE)}
+    assert all(r.attempts > 8 for r in waiting)
+    assert max(r.next_attempt_at for r in waiting) - frozen() <= outbox.MAX_BACKOFF
+    smtp.start()
+    for _minute in range(0, 35, 5):
+        reminders.run(frozen())
+        frozen.advance(minutes=5)
+    assert [len(smtp.to(p.email)) for p in people] == [1, 1, 1]
+    assert {r.status for r in _db.session.scalars(sa.select(Outbox))} == {outbox.SENT}
+    rounds = [r.getMessage() for r in caplog.records if r.name == "app.reminders"]
+    assert any("3 planned, 3 enqueued, 0 withdrawn, 0 sent, 3 failed" in m for m in rounds)
+    assert any("0 enqueued, 0 withdrawn, 3 sent, 0 failed (0 given up), 3 retried" in m
+               for m in rounds)
+    info = [r.getMessage() for r in caplog.records if r.levelno >= 20]
+    assert not [m for m in info if any(p.email in m for p in people)]  # addresses: debug only
+
+
+def test_a_notice_held_back_by_an_outage_is_dropped_once_no_longer_true(db, smtp, agency,
+                                                                       make_user, frozen):
+    waits, files = make_user(staff_no="A1"), make_user(staff_no="A2")
+    smtp.stop()
+    reminders.run(local(2025, 4, 2, 9, 1))  # "deadline approaching", the server down
+    file(files, MARCH, local(2025, 4, 3, 10))
+    smtp.start()
+    frozen.value = local(2025, 4, 5, 9, 30)  # back on deadline day: "approaching" is past
+    result = reminders.run(frozen())
+    assert result.withdrawn == 2
+    assert [m["Subject"] for m in smtp.to(waits.email)] == ["2025-03 月度报告今日截止"]
+    assert smtp.to(files.email) == []
+    dropped = _db.session.scalars(sa.select(Outbox).where(
+        Outbox.kind == outbox.APPROACHING)).all()
+    assert {(r.status, r.failure) for r in dropped} == {(outbox.FAILED, outbox.OBSOLETE)}
+
+
+def test_the_administrators_home_page_says_what_waits_and_why(client, db, smtp, agency,
+                                                              make_user, frozen):
+    from tests.conftest import login
+
+    admin, refused = make_user(roles={"admin"}), make_user()
+    make_user()
+    smtp.sink.refused.add(refused.email)
+    frozen.value = local(2025, 4, 5, 9, 1)
+    reminders.run(frozen())
+    login(client, admin)
+    card = client.get("/").get_data(as_text=True)
+    assert 'data-testid="outbox-backlog"' in card
+    assert "1 条通知未能发送：邮件服务器拒收该地址或邮件。" in card
+    smtp.stop()
+    make_user()
+    reminders.run(frozen())
+    card = client.get("/").get_data(as_text=True)
+    assert "1 条通知等待重新发送：无法连接邮件服务器。" in card

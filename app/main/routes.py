@@ -3,7 +3,7 @@ from datetime import datetime
 from flask import jsonify, redirect, render_template, session, url_for
 from flask_login import current_user
 
-from app import access, auditlog, clock, filing, health, overview
+from app import access, auditlog, clock, filing, health, outbox, overview
 from app.access import FILE, can_file, require
 from app.extensions import csrf, db
 from app.main import bp
@@ -31,6 +31,9 @@ def index():
             "returned": [i for m in history for i in m.incidents
                          if i.review is not None and i.review.status == "returned"],
         }
+    if access.allows(user, access.ADMINISTER):
+        context["backlog"] = outbox.backlog(access.outbox_scope(user))
+        context["failures"] = outbox.FAILURES
     return render_template("main/index.html", **context)
 
 

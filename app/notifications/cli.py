@@ -60,6 +60,16 @@ def send_command() -> None:
     click.echo(f"{result.sent} sent, {result.failed} failed")
 
 
+@reminders_group.command("retry")
+@click.option("--id", "ids", type=int, multiple=True, help="Only this outbox row (repeatable).")
+def retry_command(ids: tuple[int, ...]) -> None:
+    """Send again the notices that gave up (refused by the server, or no longer due): they go
+    out with the next round or `reminders send`."""
+    count = outbox.retry(list(ids) or None)
+    db.session.commit()
+    click.echo(f"{count} notice(s) will be sent again")
+
+
 def scheduled_round(app) -> None:
     """One job run: its own app context, so the session is fresh and closed afterwards.
 

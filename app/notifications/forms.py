@@ -11,5 +11,9 @@ class TestMailForm(PortalForm):
     submit = SubmitField(_l("Send test e-mail"))
 
 
+class RetryForm(PortalForm):
+    submit = SubmitField(_l("Retry"))
+
+
 class MarkReadForm(PortalForm):
     submit = SubmitField(_l("Mark all as read"))

@@ -6,7 +6,7 @@ Neither shows incident content: notices never hold any (see app/outbox.py).
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -16,7 +16,7 @@ from app.extensions import db
 from app.models import Outbox, User
 from app.notifications import bp
 from app.notifications.cli import reminders_group, scheduler_command
-from app.notifications.forms import MarkReadForm, TestMailForm
+from app.notifications.forms import MarkReadForm, RetryForm, TestMailForm
 
 bp.cli.add_command(reminders_group)
 bp.cli.add_command(scheduler_command)
@@ -72,7 +72,25 @@ def _outbox_page(form: TestMailForm):
         .where(scope).order_by((Outbox.status == outbox.SENT).asc(), Outbox.id.desc())
         .limit(OUTBOX_SIZE)).all()
     return render_template("notifications/outbox.html", counts=counts, rows=rows, form=form,
-                           kinds=outbox.KINDS, statuses=outbox.STATUSES)
+                           kinds=outbox.KINDS, statuses=outbox.STATUSES,
+                           failures=outbox.FAILURES, retryable=outbox.RETRYABLE,
+                           retry_form=RetryForm())
+
+
+@bp.post("/admin/outbox/<int:row_id>/retry")
+@require(ADMINISTER)
+def retry(row_id: int):
+    row = db.session.scalar(sa.select(Outbox).where(Outbox.id == row_id,
+                                                    access.outbox_scope(current_user)))
+    if row is None or not RetryForm().validate_on_submit():
+        abort(404 if row is None else 400)
+    if outbox.retry([row.id]):
+        auditlog.record("outbox.retry", row, kind=row.kind, period=row.period)
+        flash(_("The notice will be sent again with the next round."), "success")
+    else:
+        flash(_("This notice cannot be sent again."), "warning")
+    db.session.commit()
+    return redirect(url_for("notifications.outbox_page"))
 
 
 @bp.post("/admin/outbox/test")
@@ -84,7 +102,7 @@ def test_mail():
     row = outbox.test_mail(current_user._get_current_object(), form.address.data.strip())
     auditlog.record("outbox.test_mail", row, address=row.email)
     db.session.commit()
-    outbox.deliver()
+    outbox.send_now(row)
     db.session.refresh(row)
     if not mailsettings.effective().smtp_host:
         flash(_("No mail server is configured (SMTP_HOST): the test e-mail waits in the "

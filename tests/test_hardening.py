@@ -326,3 +326,17 @@ def test_the_statement_appendix_survives_control_characters_already_stored(
     book = openpyxl.load_workbook(io.BytesIO(response.data))
     cells = [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
     assert not any(isinstance(v, str) and "\x01" in v for v in cells)
+
+
+def test_another_agencys_notice_cannot_be_retried(client, db, make_user, frozen):
+    stranger = factories.UserFactory(name="外局人员", email="stranger@other.example")
+    row = Outbox(user_id=stranger.id, key="y", kind="digest", period="2025-03", seq=0,
+                 email=stranger.email, params="{}", status="failed", failure="refused",
+                 created_at=frozen(), next_attempt_at=frozen())
+    _db.session.add(row)
+    _db.session.commit()
+    login(client, make_user(roles={"admin"}))
+    response = post_form(client, f"/admin/outbox/{row.id}/retry", {}, form_url="/admin/outbox")
+    assert response.status_code == 404
+    _db.session.expire_all()
+    assert _db.session.get(Outbox, row.id).status == "failed"

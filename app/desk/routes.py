@@ -213,6 +213,17 @@ def _office_page(form: ProposeMemberForm, status: int = 200):
                            answer=AnswerInvitationForm(formdata=None)), status
 
 
+def _posted_for_my_agency(model: type, record_id: int):
+    """The record a membership button acts on: of the member's own agency (else 404), sent
+    with the form's CSRF token (else 400)."""
+    record = db.session.get(model, record_id)
+    if record is None or record.agency_id != _me().agency_id:
+        abort(404)
+    if not PortalForm().validate_on_submit():
+        abort(400)
+    return record
+
+
 def _office_step(step, done: str):
     """Run one membership step: on refusal show the page again (409), else commit."""
     try:
@@ -242,11 +253,7 @@ def propose_member():
 @bp.post("/office/invitations/<int:invitation_id>/cancel")
 @require(REVIEW)
 def cancel_invitation(invitation_id: int):
-    invitation = db.session.get(OfficeInvitation, invitation_id)
-    if invitation is None or invitation.agency_id != _me().agency_id:
-        abort(404)
-    if not PortalForm().validate_on_submit():
-        abort(400)
+    invitation = _posted_for_my_agency(OfficeInvitation, invitation_id)
     return _office_step(lambda: office.cancel(_me(), invitation, clock.now()),
                         _("The invitation has been withdrawn."))
 
@@ -254,11 +261,7 @@ def cancel_invitation(invitation_id: int):
 @bp.post("/office/members/<int:user_id>/withdraw")
 @require(REVIEW)
 def withdraw_member(user_id: int):
-    member = db.session.get(User, user_id)
-    if member is None or member.agency_id != _me().agency_id:
-        abort(404)
-    if not PortalForm().validate_on_submit():
-        abort(400)
+    member = _posted_for_my_agency(User, user_id)
     return _office_step(lambda: office.withdraw(_me(), member, clock.now()),
                         _("%(name)s no longer belongs to the discipline office.",
                           name=member.name))

@@ -121,7 +121,7 @@ def reads_of(incident: object) -> list[tuple[AuditLog, User]]:
             sa.and_(AuditLog.action == "evidence.read", AuditLog.object_type == "Evidence",
                     AuditLog.object_id.in_(files))),
             AuditLog.actor_id != incident.user_id)
-        .order_by(AuditLog.id.desc())).tuples())
+        .order_by(AuditLog.id.desc())))
 
 
 def _append(entry: AuditLog) -> None:

@@ -75,7 +75,7 @@ def history(agency_id: int) -> list[tuple[AuditLog, User]]:
         sa.select(AuditLog, User).join(User, User.id == AuditLog.object_id)
         .where(AuditLog.action.in_(("office.granted", "office.withdrawn")),
                AuditLog.object_type == "User", User.agency_id == agency_id)
-        .order_by(AuditLog.id.desc())).tuples())
+        .order_by(AuditLog.id.desc())))
 
 
 def _check_member(actor: User) -> None:

@@ -37,7 +37,8 @@ def test_the_office_co_opts_a_colleague_who_accepts(page, app, make_user, frozen
     expect(page.locator("[data-invited=A001]")).to_be_visible()
     assert "reviewer" not in roles_of(app, "A001")
 
-    page.context.clear_cookies()
+    page.locator("form[action='/logout'] button").click()  # the member signs out
+    expect(page).to_have_url(re.compile(r"/login"))
     signed_in(page, colleague)
     page.goto("/office")
     expect(page.get_by_test_id("invitation")).to_contain_text("赵敏")

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from app.extensions import db as _db
 from app.models import User
-from tests.browser.test_flows import signed_in
+from tests.browser.test_flows import sign_out, signed_in
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +37,7 @@ def test_the_office_co_opts_a_colleague_who_accepts(page, app, make_user, frozen
     expect(page.locator("[data-invited=A001]")).to_be_visible()
     assert "reviewer" not in roles_of(app, "A001")
 
-    page.locator("form[action='/logout'] button").click()  # the member signs out
-    expect(page).to_have_url(re.compile(r"/login"))
+    sign_out(page)
     signed_in(page, colleague)
     page.goto("/office")
     expect(page.get_by_test_id("invitation")).to_contain_text("赵敏")

@@ -10,16 +10,19 @@ from playwright.sync_api import Page, expect
 
 from app import filing
 from app.periods import Period
-from tests.browser.test_flows import signed_in
+from tests.browser.test_flows import sign_out, signed_in
 from tests.conftest import totp_code
 from tests.factories import PASSWORD
 
 NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
 
 
-def sign_out(page: Page) -> None:
-    page.click("form[action='/logout'] button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/login"))
+def prepare(page: Page, year: int) -> None:
+    """The signed-in discipline office prepares the draft of `year` and lands on it."""
+    page.goto("/statements/")
+    page.fill("input[name=year]", str(year))
+    page.click("[data-testid=prepare-form] input[type=submit]")
+    expect(page).to_have_url(re.compile(rf"/statements/{year}$"))
 
 
 def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp_path,
@@ -34,10 +37,7 @@ def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp
     db.session.commit()
 
     signed_in(page, reviewer)
-    page.goto("/statements/")
-    page.fill("input[name=year]", "2025")
-    page.click("[data-testid=prepare-form] input[type=submit]")
-    expect(page).to_have_url(re.compile(r"/statements/2025$"))
+    prepare(page, 2025)
     expect(page.get_by_test_id("preview")).to_be_visible()
     expect(page.get_by_test_id("conclusion")).to_contain_text("2025")
     expect(page.get_by_test_id("table-reports")).to_contain_text("12")
@@ -68,10 +68,7 @@ def test_signing_is_refused_for_the_year_in_progress(page, app, db, make_user, f
     db.session.commit()
 
     signed_in(page, reviewer)
-    page.goto("/statements/")
-    page.fill("input[name=year]", "2026")
-    page.click("[data-testid=prepare-form] input[type=submit]")
-    expect(page).to_have_url(re.compile(r"/statements/2026$"))
+    prepare(page, 2026)
     expect(page.get_by_test_id("provisional")).to_contain_text("临时数据")
     sign_out(page)
 
@@ -92,10 +89,7 @@ def test_the_leader_home_shows_the_draft_waiting_for_them(page, app, db, make_us
     db.session.commit()
 
     signed_in(page, reviewer)
-    page.goto("/statements/")
-    page.fill("input[name=year]", "2025")
-    page.click("[data-testid=prepare-form] input[type=submit]")
-    expect(page).to_have_url(re.compile(r"/statements/2025$"))
+    prepare(page, 2025)
     sign_out(page)
 
     signed_in(page, leader)

@@ -84,7 +84,11 @@ def entry_digest(prev_hash: str, entry: AuditLog) -> str:
 
 
 def _agency_of(actor_id: int | None, obj: object | None) -> int | None:
-    """The agency an entry belongs to: its actor's, else its object's."""
+    """The agency an entry belongs to: its actor's, else its object's. The signed-in actor's
+    is already loaded: no query on the request's hot path (every read of content logs)."""
+    if actor_id is not None and has_request_context() and current_user.is_authenticated \
+            and current_user.id == actor_id:
+        return current_user.agency_id
     if actor_id is not None:
         return db.session.scalar(sa.select(User.agency_id).where(User.id == actor_id))
     if isinstance(obj, Agency):

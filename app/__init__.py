@@ -40,7 +40,7 @@ def create_app(config_name: str | None = None, instance_path: str | Path | None 
 
 
 def register_logging(app: Flask) -> None:
-    from app import logs
+    from app.core import logs
 
     logs.register_logging(app)
 def register_secret_key(app: Flask) -> None:
@@ -75,7 +75,7 @@ def _instance_secret(path: Path) -> str:
 def register_converters(app: Flask) -> None:
     """`<int:...>` in every URL refuses values beyond the database's integer range (404), as
     the form fields do (app/bounds.py), instead of failing in the database."""
-    from app.bounds import BoundedIntConverter, YearConverter
+    from app.core.bounds import BoundedIntConverter, YearConverter
 
     app.url_map.converters["int"] = BoundedIntConverter
     app.url_map.converters["year"] = YearConverter
@@ -91,8 +91,8 @@ def register_proxy(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     from app import models  # noqa: F401  (the models must be known to Alembic and create_all)
-    from app.extensions import babel, bootstrap, csrf, db, login_manager, migrate
-    from app.i18n import select_locale, select_timezone
+    from app.core.extensions import babel, bootstrap, csrf, db, login_manager, migrate
+    from app.core.i18n import select_locale, select_timezone
 
     db.init_app(app)
     migrate.init_app(app, db, render_as_batch=True)
@@ -103,39 +103,27 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from app.admin import bp as admin_bp
-    from app.auth import bp as auth_bp
-    from app.dashboard import bp as dashboard_bp
-    from app.desk import bp as desk_bp
-    from app.filings import bp as filings_bp
-    from app.main import bp as main_bp
-    from app.notifications import bp as notifications_bp
-    from app.statements import bp as statements_bp
+    """One blueprint per area; each package, blueprint and URL prefix share one name."""
+    from importlib import import_module
 
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(main_bp)
-    app.register_blueprint(filings_bp)
-    app.register_blueprint(desk_bp)
-    app.register_blueprint(dashboard_bp, url_prefix="/compliance")
-    app.register_blueprint(notifications_bp)
-    app.register_blueprint(statements_bp)
-    app.register_blueprint(admin_bp)
+    for area in ("auth", "home", "filing", "review", "compliance", "notices", "statement", "admin"):
+        app.register_blueprint(import_module(f"app.{area}.blueprint").bp)
 
 
 def register_security(app: Flask) -> None:
-    from app import security
+    from app.auth import security
 
     security.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:
-    from app import errors
+    from app.core import errors
 
     errors.init_app(app)
 
 
 def register_template_helpers(app: Flask) -> None:
-    from app import templating
+    from app.core import templating
 
     templating.init_app(app)
 

@@ -15,25 +15,17 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app import (
-    accounts,
-    auditlog,
-    backup,
-    clock,
-    demo,
-    evidence,
-    health,
-    office,
-    passwords,
-    projectimport,
-    tabular,
-    tally,
-    userimport,
-)
-from app.extensions import db
+from app import demo
+from app.admin import accounts, projectimport, userimport
+from app.auth import passwords
+from app.auth.security import end_all_sessions, hash_password
+from app.core import auditlog, backup, clock, health, tabular
+from app.core.codes import Role
+from app.core.extensions import db
+from app.core.vocab import ROLES
+from app.filing import evidence, tally
 from app.models import Agency, Department, User
-from app.security import end_all_sessions, hash_password
-from app.vocab import ROLES
+from app.review import office
 
 
 def _agency(name: str | None) -> Agency:
@@ -169,7 +161,7 @@ def _check_unique(staff_no: str, email: str) -> None:
 @click.option("--email", default="", prompt=True, callback=_check_email)
 @click.option("--department", default="", help="Department name (created if new).")
 @click.option("--role", "roles", multiple=True, type=click.Choice(sorted(ROLES)),
-              default=["auditor"], show_default=True)
+              default=[Role.AUDITOR.value], show_default=True)
 @click.option("--joined-on", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="Default: today.")
 @click.option("--agency", "agency_name", default=None)

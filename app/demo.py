@@ -17,11 +17,16 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from app import clock, confirmations, filing, review, statement, twofactor
-from app.extensions import db
+from app.auth import twofactor
+from app.auth.security import hash_password
+from app.core import clock
+from app.core.codes import ReviewStep, Role
+from app.core.extensions import db
+from app.filing import records
+from app.filing.periods import Period, period_of
 from app.models import Agency, AuditProject, Department, Incident, User
-from app.periods import Period, period_of
-from app.security import hash_password
+from app.review import workflow
+from app.statement import confirmations, rules
 
 DEMO_PASSWORD = "Demo-password-2025"  # noqa: S105 (documented in the README)
 # The demo's discipline office, leader and administrator must sign in with a second factor: they
@@ -33,11 +38,11 @@ DEPARTMENTS = ["办公室", "机关纪委", "法规审理科", "财政审计科"
 
 # staff number, name, department index, roles (the first five are the README's demo logins)
 NAMED_STAFF = [
-    ("XQ001", "王建国", 0, {"leader"}),
-    ("XQ002", "李明", 0, {"admin"}),
-    ("XQ003", "赵敏", 1, {"reviewer"}),
-    ("XQ004", "孙丽", 1, {"reviewer", "auditor"}),
-    ("XQ010", "张伟", 3, {"auditor"}),
+    ("XQ001", "王建国", 0, {Role.LEADER}),
+    ("XQ002", "李明", 0, {Role.ADMIN}),
+    ("XQ003", "赵敏", 1, {Role.REVIEWER}),
+    ("XQ004", "孙丽", 1, {Role.REVIEWER, Role.AUDITOR}),
+    ("XQ010", "张伟", 3, {Role.AUDITOR}),
 ]
 AUDITOR_NAMES = ["刘洋", "陈静", "杨帆", "黄磊", "周婷", "吴昊", "徐倩", "孙浩", "马超", "朱琳",
                  "胡军", "郭亮", "何雪", "高峰", "林娜", "罗斌", "郑爽", "梁宇", "谢芳", "宋涛",
@@ -96,7 +101,7 @@ def _at(day: date, hour: int, tz: ZoneInfo) -> datetime:
 def _staff(agency: Agency, departments: list[Department], year_start: date) -> list[User]:
     password = hash_password(DEMO_PASSWORD)  # one hash for all: the demo loads in a second
     rows = list(NAMED_STAFF) + [
-        (f"XQ{n + 11:03d}", name, 2 + n % 5, {"auditor"}) for n, name in enumerate(AUDITOR_NAMES)
+        (f"XQ{n + 11:03d}", name, 2 + n % 5, {Role.AUDITOR}) for n, name in enumerate(AUDITOR_NAMES)
     ]
     users = []
     for staff_no, name, dept, roles in rows:
@@ -118,7 +123,7 @@ def signed_year(agency: Agency, now: datetime) -> int:
     """The last year whose statement can be signed a day before `now`: last year, or the year
     before while last December's reports are not yet due."""
     year = now.astimezone(ZoneInfo(agency.timezone)).year - 1
-    return year if statement.signable_from(agency, year) + SIGNING_AFTER <= now else year - 1
+    return year if rules.signable_from(agency, year) + SIGNING_AFTER <= now else year - 1
 
 
 def load(today: date | None = None, seed: int = 2025) -> Agency:
@@ -144,8 +149,8 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     users = _staff(agency, departments, first.first_day)
     db.session.flush()
     people = {u.staff_no: u for u in users}
-    auditors = [u for u in users if u.has_role("auditor")]
-    signing = statement.signable_from(agency, year) + SIGNING_AFTER
+    auditors = [u for u in users if u.has_role(Role.AUDITOR)]
+    signing = rules.signable_from(agency, year) + SIGNING_AFTER
     closed, later = first.until(Period(year, 12)), Period(year + 1, 1).until(last)
     split = len(INCIDENTS) - (3 if later else 0)  # the last three stories are this year's
     history = Filer(rng, auditors, projects, tz, now)
@@ -164,8 +169,8 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
 SIGNING_AFTER = timedelta(days=7, hours=10)  # at 10:00 local time
 # The signed year's cases are all finished (the statement lists no open review); this year's
 # newest still wait, one is back with its registrant.
-CLOSED_YEAR_PLANS = ["close", "close", "refer", "close", "close", "close", "close", "close"]
-LATER_PLANS = ["close", "return"]
+CLOSED_YEAR_PLANS = [ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.REFER, ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.CLOSE]
+LATER_PLANS = [ReviewStep.CLOSE, ReviewStep.RETURN]
 # Auditors who have not given the personal confirmation of the signed year (the statement
 # names them).
 UNCONFIRMED = ("XQ020", "XQ027")
@@ -187,8 +192,8 @@ def _reviews(office: User, incidents: list[Incident], plans: list[str], until: d
     for incident, plan in zip(incidents, plans, strict=False):
         when = min(incident.registered_at + timedelta(days=3), until - timedelta(hours=3))
         case = incident.review
-        review.act(case, office, "start", review.Decision(), when)
-        review.act(case, office, plan, DECISIONS[plan], when + timedelta(hours=1))
+        workflow.act(case, office, ReviewStep.START, workflow.Decision(), when)
+        workflow.act(case, office, plan, DECISIONS[plan], when + timedelta(hours=1))
 
 
 def _confirm(auditors: list[User], year: int, before: datetime) -> None:
@@ -201,8 +206,8 @@ def _confirm(auditors: list[User], year: int, before: datetime) -> None:
 
 
 def _sign(agency: Agency, year: int, office: User, leader: User, at: datetime) -> None:
-    draft = statement.prepare(agency, year, office, at - timedelta(hours=2))
-    statement.sign(draft, leader, at)
+    draft = rules.prepare(agency, year, office, at - timedelta(hours=2))
+    rules.sign(draft, leader, at)
 
 
 def _registered_after_signing(history: Filer, user: User, year: int, signing: datetime) -> None:
@@ -220,12 +225,12 @@ LATE_STORY = ("plead", "phone", "relative_friend", "某物业公司", "经理",
 TZ = ZoneInfo("Asia/Shanghai")
 
 DECISIONS = {
-    "close": review.Decision(affected=False, determination="审计人员当场拒绝并如实登记，"
+    ReviewStep.CLOSE: workflow.Decision(affected=False, determination="审计人员当场拒绝并如实登记，"
                              "审计工作未受影响，已阅存档。"),
-    "refer": review.Decision(affected=False, determination="审计人员拒绝并及时报告，审计工作"
+    ReviewStep.REFER: workflow.Decision(affected=False, determination="审计人员拒绝并及时报告，审计工作"
                              "未受影响；对方行为涉嫌违规，移送处理。", referred_to="区纪委监委",
                              referral_reason="被审计单位负责人要求删减审计发现，涉嫌干预审计。"),
-    "return": review.Decision(note="请补充对方的原话和在场人员。"),
+    ReviewStep.RETURN: workflow.Decision(note="请补充对方的原话和在场人员。"),
 }
 
 
@@ -237,17 +242,17 @@ class Filer:
                  tz: ZoneInfo, now: datetime) -> None:
         self.rng, self.auditors, self.projects, self.tz, self.now = (
             rng, auditors, projects, tz, now)
-        self.rule = filing.deadline_rule(auditors[0].agency)
+        self.rule = records.deadline_rule(auditors[0].agency)
 
     def run(self, periods: list[Period], stories: list[tuple], *, until: datetime) -> None:
         """The months `periods`: `stories` spread over them, reports filed before `until`."""
-        slots = [(u.id, p) for u in self.auditors for p in periods if filing.in_scope(u, p)]
+        slots = [(u.id, p) for u in self.auditors for p in periods if records.in_scope(u, p)]
         placed = dict(zip(self.rng.sample(slots, len(stories)), stories, strict=True))
         for period in periods:
             for user in self.auditors:
                 left_open = user.staff_no == "XQ010" and period == periods[-1] and (
                     period.next() == period_of(self.now, self.tz))
-                if left_open or not filing.in_scope(user, period):
+                if left_open or not records.in_scope(user, period):
                     continue  # the main demo login leaves last month open to try filing
                 if (user.id, period) in placed:
                     day = period.first_day + timedelta(days=self.rng.randint(0, 25))
@@ -267,13 +272,13 @@ class Filer:
             days=self.rng.randint(0, 4))
         if _at(day, 10, self.tz) > until:
             return  # early in the month: this one has not filed last month yet
-        zero = not filing.period_incidents(user, period)
-        filing.file_report(user, period, zero=zero, now=_at(day, 10, self.tz))
+        zero = not records.period_incidents(user, period)
+        records.file_report(user, period, zero=zero, now=_at(day, 10, self.tz))
 
     def incident(self, user: User, story: tuple, period: Period, registered: datetime, *,
                  occurred: datetime, delay_reason: str = "") -> Incident:
         category, channel, relation, org, position, text, response = story
-        data = filing.IncidentData(
+        data = records.IncidentData(
             occurred_at=occurred, category=category, channel=channel,
             actor_name=self.rng.choice(["张某某", "李某", "王某某", "陈某"]), actor_org=org,
             actor_position=position, actor_relation=relation,
@@ -281,7 +286,7 @@ class Filer:
             stage=self.rng.choice(["fieldwork", "reporting"]), description=text,
             response=response, delay_reason=delay_reason,
         )
-        return filing.register_incident(user, data, [], registered)
+        return records.register_incident(user, data, [], registered)
 
 
 RULES_TEXT = """《天津市审计机关打探干预审计事项行为登记报告办法（试行）》要点

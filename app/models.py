@@ -6,17 +6,39 @@ submission or correction adds a version row. Times are stored in UTC (timezone-a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_login import UserMixin
 
-from app.extensions import db
+from app.core import vocab
+from app.core.codes import (
+    IncidentKind,
+    InvitationStatus,
+    LinkPurpose,
+    NoticeFailure,
+    NoticeKind,
+    NoticeStatus,
+    ReviewStatus,
+    ReviewStep,
+    Role,
+    StatementStatus,
+)
+from app.core.extensions import db
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def one_of(column: str, codes: Iterable[str], *, blank: bool = False) -> sa.CheckConstraint:
+    """The database refuses any value outside the column's closed set (app/core/codes.py, the
+    vocabularies of app/core/vocab.py); NULL passes, as SQL has it, where the column allows it."""
+    allowed = [str(code) for code in codes] + ([""] if blank else [])
+    return sa.CheckConstraint(f"{column} IN ({', '.join(repr(code) for code in allowed)})",
+                              name=column)
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -91,6 +113,8 @@ class Department(db.Model):
 class UserRole(db.Model):
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), primary_key=True)
     role: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+
+    __table_args__ = (one_of("role", Role),)
 
 
 class User(UserMixin, db.Model):
@@ -273,10 +297,14 @@ class IncidentVersion(db.Model):
     reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # why this correction
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
+
     incident: so.Mapped[Incident] = so.relationship(back_populates="versions")
     project: so.Mapped[AuditProject | None] = so.relationship()
 
-    __table_args__ = (sa.UniqueConstraint("incident_id", "number"),)
+    __table_args__ = (sa.UniqueConstraint("incident_id", "number"),
+                      one_of("kind", IncidentKind), one_of("category", vocab.CATEGORIES),
+                      one_of("channel", vocab.CHANNELS), one_of("actor_relation", vocab.RELATIONS),
+                      one_of("stage", vocab.STAGES), one_of("response", vocab.RESPONSES))
 
 
 class Evidence(db.Model):
@@ -321,7 +349,7 @@ class Review(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), unique=True)
-    status: so.Mapped[str] = so.mapped_column(sa.String(16), default="new", index=True)
+    status: so.Mapped[str] = so.mapped_column(sa.String(16), default=ReviewStatus.NEW, index=True)
     kind: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     category: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     affected_independence: so.Mapped[bool | None]
@@ -334,6 +362,9 @@ class Review(db.Model):
     actions: so.Mapped[list[ReviewAction]] = so.relationship(
         back_populates="review", order_by="ReviewAction.id"
     )
+
+    __table_args__ = (one_of("status", ReviewStatus), one_of("kind", IncidentKind),
+                      one_of("category", vocab.CATEGORIES))
 
 
 class ReviewAction(db.Model):
@@ -352,6 +383,9 @@ class ReviewAction(db.Model):
     review: so.Mapped[Review] = so.relationship(back_populates="actions")
     actor: so.Mapped[User] = so.relationship()
 
+    __table_args__ = (one_of("action", ReviewStep), one_of("from_status", ReviewStatus),
+                      one_of("to_status", ReviewStatus))
+
 
 class OfficeInvitation(db.Model):
     """A member of the discipline office proposes a colleague; the role is granted only when
@@ -363,15 +397,14 @@ class OfficeInvitation(db.Model):
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
     proposed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
     proposed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="pending")
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default=InvitationStatus.PENDING)
     answered_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
     proposed_by: so.Mapped[User | None] = so.relationship(foreign_keys=[proposed_by_id])
 
     __table_args__ = (
-        sa.CheckConstraint("status IN ('pending', 'accepted', 'declined', 'cancelled')",
-                           name="status"),
+        one_of("status", InvitationStatus),
     )
 
 
@@ -415,7 +448,7 @@ class Outbox(db.Model):
     params: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
     email: so.Mapped[str | None] = so.mapped_column(sa.String(254))
     # pending -> sent | failed; "portal" when there is no address (the bell only).
-    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="pending")
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default=NoticeStatus.PENDING)
     attempts: so.Mapped[int] = so.mapped_column(default=0)
     next_attempt_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     lease: so.Mapped[str | None] = so.mapped_column(sa.String(32))
@@ -430,7 +463,9 @@ class Outbox(db.Model):
     user: so.Mapped[User | None] = so.relationship()
 
     __table_args__ = (sa.Index(None, "status", "next_attempt_at"),
-                      sa.Index(None, "user_id", "read_at"))
+                      sa.Index(None, "user_id", "read_at"),
+                      one_of("kind", NoticeKind), one_of("status", NoticeStatus),
+                      one_of("failure", NoticeFailure, blank=True))
 
 
 class MailSettings(db.Model):
@@ -481,7 +516,7 @@ class AnnualStatement(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
     year: so.Mapped[int]
-    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="draft")
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default=StatementStatus.DRAFT)
     figures: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
     records_digest: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     prepared_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
@@ -503,7 +538,7 @@ class AnnualStatement(db.Model):
         back_populates="statement", order_by="StatementAddendum.id"
     )
 
-    __table_args__ = (sa.UniqueConstraint("agency_id", "year"),)
+    __table_args__ = (sa.UniqueConstraint("agency_id", "year"), one_of("status", StatementStatus))
 
 
 class StatementAddendum(db.Model):
@@ -548,13 +583,15 @@ class SignInLink(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
-    purpose: so.Mapped[str] = so.mapped_column(sa.String(16))  # "first" | "reset"
+    purpose: so.Mapped[str] = so.mapped_column(sa.String(16))
     created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
+
+    __table_args__ = (one_of("purpose", LinkPurpose),)
 
 
 class Heartbeat(db.Model):

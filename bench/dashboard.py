@@ -10,10 +10,10 @@ bulk inserts. Then it prints, as medians of 5 runs after a warm-up:
 - `dashboard_ms`: GET /compliance/?period=… through the Flask test client, signed in as a
   reviewer through the login form (the whole page: headline, 500 departments, the first 500
   non-filers, the 12-month trend);
-- `dashboard_sql_ms`: the bare queries that page needs (compliance.period_figures and
-  compliance.trend), and each of the two apart;
+- `dashboard_sql_ms`: the bare queries that page needs (rates.period_figures and
+  rates.trend), and each of the two apart;
 - `queue_ms`: GET /review/, the first page of the review queue with the pattern alerts;
-- `queue_sql_ms`: its bare queries (review.queue and patterns.alerts), and each apart.
+- `queue_sql_ms`: its bare queries (workflow.queue and patterns.alerts), and each apart.
 
 `--agencies N` spreads the same people over N agencies and times the first one: the
 national system on one database server, as PRODUCT.md describes it. `--advised-indexes` adds
@@ -45,8 +45,12 @@ from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import clock, create_app, tally
-from app.extensions import db
+from app import create_app
+from app.auth.security import hash_password
+from app.core import clock
+from app.core.extensions import db
+from app.filing import tally
+from app.filing.periods import DeadlineRule, Period
 from app.models import (
     Agency,
     Department,
@@ -59,8 +63,6 @@ from app.models import (
     UserRole,
     report_version_incident,
 )
-from app.periods import DeadlineRule, Period
-from app.security import hash_password
 
 NOW = datetime(2025, 6, 10, 2, 0, tzinfo=UTC)  # 10:00 in Beijing: May 2025 is overdue
 TZ = ZoneInfo("Asia/Shanghai")
@@ -276,10 +278,10 @@ def _incidents(rng: random.Random, pairs: dict[tuple[int, str], list[int]],
 def signed_in(bench: Bench) -> FlaskClient:
     """A test client signed in as the reviewer, through the login form and its CSRF token."""
     client = bench.app.test_client()
-    page = client.get("/login").get_data(as_text=True)
+    page = client.get("/auth/login").get_data(as_text=True)
     match = CSRF_RE.search(page)
     assert match, "no CSRF token on the login page"
-    response = client.post("/login", data={"csrf_token": match.group(1),
+    response = client.post("/auth/login", data={"csrf_token": match.group(1),
                                            "identifier": bench.reviewer_staff_no,
                                            "password": PASSWORD})
     assert response.status_code == 302, response.status_code
@@ -318,16 +320,17 @@ def bare(bench: Bench, *queries: Callable[[Agency], object]) -> Callable[[], Non
 
 
 def time_dashboard(bench: Bench) -> dict[str, float]:
-    from app import compliance, filing
+    from app.compliance import rates
+    from app.filing import records
 
     def figures(agency: Agency) -> object:
-        return compliance.period_figures(agency, bench.period, bench.now,
-                                         compliance.PAGE_NON_FILERS,
-                                         rule=filing.deadline_rule(agency))
+        return rates.period_figures(agency, bench.period, bench.now,
+                                         rates.PAGE_NON_FILERS,
+                                         rule=records.deadline_rule(agency))
 
     def trend(agency: Agency) -> object:
-        return compliance.trend(agency, bench.period, bench.now,
-                                rule=filing.deadline_rule(agency))
+        return rates.trend(agency, bench.period, bench.now,
+                                rule=records.deadline_rule(agency))
 
     return {"dashboard_ms": median_ms(page(bench, f"/compliance/?period={bench.period}")),
             "dashboard_sql_ms": median_ms(bare(bench, figures, trend)),
@@ -338,10 +341,10 @@ def time_dashboard(bench: Bench) -> dict[str, float]:
 def time_queue(bench: Bench) -> dict[str, float]:
     """The first page of the review queue (every incident of the year, newest first) with the
     pattern alerts the desk shows beside it."""
-    from app import patterns, review
+    from app.review import patterns, workflow
 
     def first_page(agency: Agency) -> object:
-        return review.queue(agency.id, review.QueueFilter(), page=1)
+        return workflow.queue(agency.id, workflow.QueueFilter(), page=1)
 
     def alerts(agency: Agency) -> object:
         return patterns.alerts(agency.id, bench.period.year)

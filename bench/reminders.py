@@ -34,9 +34,12 @@ from aiosmtpd.controller import Controller
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import clock, create_app, outbox, reminders
-from app.extensions import db
+from app import create_app
+from app.core import clock
+from app.core.codes import NoticeStatus
+from app.core.extensions import db
 from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
+from app.notices import outbox, reminders
 
 AT = datetime(2025, 4, 2, 1, 0, tzinfo=UTC)  # 2025-04-02 09:00 in Beijing
 
@@ -125,7 +128,7 @@ def send(app, count: int) -> tuple[float, int, float]:
         result = outbox.deliver(AT, limit=count)
         elapsed = time.perf_counter() - started
         assert result.failed == 0 and sink.count.value == result.sent, (result, sink.count)
-        rows = db.session.scalars(sa.select(Outbox).where(Outbox.status == outbox.SENT)
+        rows = db.session.scalars(sa.select(Outbox).where(Outbox.status == NoticeStatus.SENT)
                                   .limit(result.sent)).all()
         messages = [outbox.render(row, "zh_CN") for row in rows]
         started = time.perf_counter()
@@ -154,7 +157,7 @@ def main() -> None:
         print(f"send_floor_per_s: {sent / floor:.0f}")
         print(f"send_floor_ratio: {floor / elapsed:.2f}")
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
-            Outbox.status == outbox.SENT)) == sent
+            Outbox.status == NoticeStatus.SENT)) == sent
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 PASSWORD = "Demo-password-2025"  # noqa: S105  (the demo's published password)
 DEMO_TOTP = "DEMODEMODEMODEMODEMODEMODEMODEMO"
-PAGES = {"home": ("XQ010", "/"), "history": ("XQ010", "/history"),
+PAGES = {"home": ("XQ010", "/"), "history": ("XQ010", "/filing/history"),
          "queue": ("XQ003", "/review/"), "dashboard": ("XQ001", "/compliance/")}
 
 
@@ -124,9 +124,9 @@ class Session:
         return self.request("POST", path, {"csrf_token": match.group(1), **form})
 
     def sign_in(self, staff_no: str) -> None:
-        status, _ = self.post("/login", {"identifier": staff_no, "password": PASSWORD})
-        if status == 302 and self.location.endswith("/login/code"):
-            status, _ = self.post("/login/code", {"code": pyotp.TOTP(DEMO_TOTP).now()})
+        status, _ = self.post("/auth/login", {"identifier": staff_no, "password": PASSWORD})
+        if status == 302 and self.location.endswith("/auth/login/code"):
+            status, _ = self.post("/auth/login/code", {"code": pyotp.TOTP(DEMO_TOTP).now()})
         assert status == 302, f"{staff_no} could not sign in ({status})"
 
 

@@ -19,8 +19,9 @@ import pytest
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from app import clock, create_app
-from app.extensions import db as _db
+from app import create_app
+from app.core import clock
+from app.core.extensions import db as _db
 from app.models import User
 from tests import factories
 from tests import smtp as smtp_server
@@ -179,10 +180,10 @@ def totp_code(user_id: int) -> str:
 
 def login(client, user, password: str = factories.PASSWORD):
     """Sign in through the form, and through the code step if the account has one."""
-    response = post_form(client, "/login", {"identifier": user.staff_no, "password": password})
+    response = post_form(client, "/auth/login", {"identifier": user.staff_no, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)
-    if response.headers["Location"] == "/login/code":
-        response = post_form(client, "/login/code", {"code": totp_code(user.id)})
+    if response.headers["Location"] == "/auth/login/code":
+        response = post_form(client, "/auth/login/code", {"code": totp_code(user.id)})
         assert response.status_code == 302, response.get_data(as_text=True)
     return response
 

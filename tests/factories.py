@@ -8,9 +8,9 @@ import pyotp
 from factory.alchemy import SQLAlchemyModelFactory
 from flask import current_app
 
-from app.extensions import db
+from app.auth.security import hash_password
+from app.core.extensions import db
 from app.models import Agency, AuditProject, Department, User
-from app.security import hash_password
 
 PASSWORD = "correct horse battery"
 

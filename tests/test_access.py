@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app import clock, statement
+from app.core import clock
 from app.models import AuditLog, Evidence, Incident
+from app.statement import rules
 from tests import factories
 from tests.conftest import csrf_token, login, post_form
 from tests.test_filing import PDF, file_month, incident_form, register
@@ -30,77 +31,170 @@ def _statement_reader() -> dict[str, int]:
 
 # endpoint -> (method, url template, {role: expected status}); "*" is every other role.
 MATRIX = {
-    "auth.login": ("GET", "/login", {"anonymous": 200, "*": 302}),
-    "auth.logout": ("POST", "/logout", {"anonymous": 302, "*": 302}),
-    "auth.change_password": ("GET", "/account/password", {"anonymous": 302, "*": 200}),
+    "auth.login": ("GET", "/auth/login", {"anonymous": 200, "*": 302}),
+    "auth.logout": ("POST", "/auth/logout", {"anonymous": 302, "*": 302}),
+    "auth.change_password": ("GET", "/auth/account/password", {"anonymous": 302, "*": 200}),
     # Without a password just given, the code step sends everyone back (to sign in, or home).
-    "auth.second_step": ("GET", "/login/code", {"*": 302}),
-    "auth.two_factor": ("GET", "/account/two-factor", {"anonymous": 302, "*": 200}),
+    "auth.second_step": ("GET", "/auth/login/code", {"*": 302}),
+    "auth.two_factor": ("GET", "/auth/account/two-factor", {"anonymous": 302, "*": 200}),
     # Auditors have no second factor (sent to enrol); the others' POSTs lack the code (400).
-    "auth.new_recovery_codes": ("POST", "/account/two-factor/recovery-codes", {
-        "anonymous": 302, "owner": 302, "other_auditor": 302, "*": 400}),
-    "auth.disable_two_factor": ("POST", "/account/two-factor/disable", {
-        "anonymous": 302, "owner": 302, "other_auditor": 302, "*": 400}),
-    "auth.welcome": ("GET", "/welcome/no-such-token", {"*": 404}),
-    "auth.reset_password": ("POST", "/admin/users/{user}/reset-password", {
-        "anonymous": 302, "admin": 200, "*": 403}),
-    "main.index": ("GET", "/", {"anonymous": 302, "*": 200}),
-    "main.rules": ("GET", "/rules", {"anonymous": 302, "*": 200}),
-    "main.history": ("GET", "/history", {"anonymous": 302, "owner": 200,
-                                         "other_auditor": 200, "*": 403}),
-    "main.set_language": ("POST", "/language", {"*": 302}),
+    "auth.new_recovery_codes": (
+        "POST",
+        "/auth/account/two-factor/recovery-codes",
+        {"anonymous": 302, "owner": 302, "other_auditor": 302, "*": 400},
+    ),
+    "auth.disable_two_factor": (
+        "POST",
+        "/auth/account/two-factor/disable",
+        {"anonymous": 302, "owner": 302, "other_auditor": 302, "*": 400},
+    ),
+    "auth.welcome": ("GET", "/auth/welcome/no-such-token", {"*": 404}),
+    "admin.reset_password": (
+        "POST",
+        "/admin/users/{user}/reset-password",
+        {"anonymous": 302, "admin": 200, "*": 403},
+    ),
+    "home.index": ("GET", "/", {"anonymous": 302, "*": 200}),
+    # Addresses of mails sent before the areas had their own prefixes: a redirect for everyone.
+    "home.moved_auth_login": ("GET", "/login", {"*": 308}),
+    "home.moved_auth_welcome": ("GET", "/welcome/no-such-token", {"*": 308}),
+    "home.moved_filing_report": ("GET", "/reports/2025-03", {"anonymous": 302, "*": 308}),
+    "home.moved_filing_incident": ("GET", "/incidents/{incident}", {"anonymous": 302, "*": 308}),
+    "home.moved_statement_show": ("GET", "/statements/2025", {"anonymous": 302, "*": 308}),
+    "home.moved_statement_confirmation": (
+        "GET",
+        "/confirmation/2025",
+        {"anonymous": 302, "*": 308},
+    ),
+    "home.moved_review_office_page": ("GET", "/office", {"anonymous": 302, "*": 308}),
+    "home.moved_notices_bell": ("GET", "/notifications", {"anonymous": 302, "*": 308}),
+    "home.rules": ("GET", "/rules", {"anonymous": 302, "*": 200}),
+    "filing.history": (
+        "GET",
+        "/filing/history",
+        {"anonymous": 302, "owner": 200, "other_auditor": 200, "*": 403},
+    ),
+    "home.set_language": ("POST", "/language", {"*": 302}),
     # Public; 503 here: the test schema is not stamped and no scheduler ran (test_health.py).
-    "main.healthz": ("GET", "/healthz", {"*": 503}),
-    "filings.report": ("GET", "/reports/2025-03", {"anonymous": 302, "owner": 200,
-                                                   "other_auditor": 200, "*": 403}),
-    "filings.correct_report": ("GET", "/reports/2025-03/correct", {
-        "anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403}),
-    "filings.new_incident": ("GET", "/incidents/new", {"anonymous": 302, "owner": 200,
-                                                       "other_auditor": 200, "*": 403}),
-    "filings.incident": ("GET", "/incidents/{incident}", {
-        "anonymous": 302, "owner": 200, "reviewer": 200, "*": 404}),
-    "filings.correct_incident": ("GET", "/incidents/{incident}/correct", {
-        "anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403}),
-    "filings.download_evidence": ("GET", "/evidence/{evidence}", {
-        "anonymous": 302, "owner": 200, "reviewer": 200, "*": 404}),
-    "desk.queue": ("GET", "/review/", {"anonymous": 302, "reviewer": 200,
-                                       "foreign_reviewer": 200, "*": 403}),
-    "desk.export_queue": ("GET", "/review/export.csv", {"anonymous": 302, "reviewer": 200,
-                                                        "foreign_reviewer": 200, "*": 403}),
-    "desk.incident": ("GET", "/review/incidents/{incident}", {
-        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 404, "*": 403}),
-    "desk.referral": ("GET", "/review/incidents/{incident}/referral", {
-        "anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403}),
-    "desk.log": ("GET", "/log", {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200,
-                                 "admin": 200, "*": 403}),
-    "dashboard.index": ("GET", "/compliance/?period=2025-03", {
-        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "admin": 200,
-        "*": 403}),
-    "dashboard.export": ("GET", "/compliance/export.csv?period=2025-03", {
-        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "admin": 200,
-        "*": 403}),
-    "notifications.bell": ("GET", "/notifications", {"anonymous": 302, "*": 200}),
-    "notifications.mark_read": ("POST", "/notifications/read", {"*": 302}),
-    "notifications.outbox_page": ("GET", "/admin/outbox", {"anonymous": 302, "admin": 200,
-                                                         "*": 403}),
+    "home.healthz": ("GET", "/healthz", {"*": 503}),
+    "filing.report": (
+        "GET",
+        "/filing/reports/2025-03",
+        {"anonymous": 302, "owner": 200, "other_auditor": 200, "*": 403},
+    ),
+    "filing.correct_report": (
+        "GET",
+        "/filing/reports/2025-03/correct",
+        {"anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403},
+    ),
+    "filing.new_incident": (
+        "GET",
+        "/filing/incidents/new",
+        {"anonymous": 302, "owner": 200, "other_auditor": 200, "*": 403},
+    ),
+    "filing.incident": (
+        "GET",
+        "/filing/incidents/{incident}",
+        {"anonymous": 302, "owner": 200, "reviewer": 200, "*": 404},
+    ),
+    "filing.correct_incident": (
+        "GET",
+        "/filing/incidents/{incident}/correct",
+        {"anonymous": 302, "owner": 200, "other_auditor": 404, "*": 403},
+    ),
+    "filing.download_evidence": (
+        "GET",
+        "/filing/evidence/{evidence}",
+        {"anonymous": 302, "owner": 200, "reviewer": 200, "*": 404},
+    ),
+    "review.queue": (
+        "GET",
+        "/review/",
+        {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "*": 403},
+    ),
+    "review.export_queue": (
+        "GET",
+        "/review/export.csv",
+        {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "*": 403},
+    ),
+    "review.incident": (
+        "GET",
+        "/review/incidents/{incident}",
+        {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 404, "*": 403},
+    ),
+    "review.referral": (
+        "GET",
+        "/review/incidents/{incident}/referral",
+        {"anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403},
+    ),
+    "review.log": (
+        "GET",
+        "/review/log",
+        {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "admin": 200, "*": 403},
+    ),
+    "compliance.index": (
+        "GET",
+        "/compliance/?period=2025-03",
+        {
+            "anonymous": 302,
+            "reviewer": 200,
+            "foreign_reviewer": 200,
+            "leader": 200,
+            "admin": 200,
+            "*": 403,
+        },
+    ),
+    "compliance.export": (
+        "GET",
+        "/compliance/export.csv?period=2025-03",
+        {
+            "anonymous": 302,
+            "reviewer": 200,
+            "foreign_reviewer": 200,
+            "leader": 200,
+            "admin": 200,
+            "*": 403,
+        },
+    ),
+    "notices.bell": ("GET", "/notices/", {"anonymous": 302, "*": 200}),
+    "notices.mark_read": ("POST", "/notices/read", {"*": 302}),
+    "notices.outbox_page": ("GET", "/notices/outbox", {"anonymous": 302, "admin": 200, "*": 403}),
     # Without an address the form is refused (400): the administrator reaches it, nobody else.
-    "notifications.test_mail": ("POST", "/admin/outbox/test", {"anonymous": 302, "admin": 400,
-                                                             "*": 403}),
+    "notices.test_mail": (
+        "POST",
+        "/notices/outbox/test",
+        {"anonymous": 302, "admin": 400, "*": 403},
+    ),
     # No such outbox row: the administrator gets 404, nobody else reaches the route.
-    "notifications.retry": ("POST", "/admin/outbox/0/retry", {"anonymous": 302, "admin": 404,
-                                                            "*": 403}),
+    "notices.retry": (
+        "POST",
+        "/notices/outbox/0/retry",
+        {"anonymous": 302, "admin": 404, "*": 403},
+    ),
     # Administration: the admin role only. The POSTs carry no data, so the administrator's are
     # refused (400: no leaving date, already active, no file, no token, no state, no port).
-    "desk.office_page": ("GET", "/office", {"anonymous": 302, "reviewer": 200,
-                                            "foreign_reviewer": 200, "*": 404}),
-    "desk.propose_member": ("POST", "/office/propose", {"anonymous": 302, "reviewer": 400,
-                                                        "foreign_reviewer": 400, "*": 403}),
-    "desk.cancel_invitation": ("POST", "/office/invitations/999999/cancel", {
-        "anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403}),
+    "review.office_page": (
+        "GET",
+        "/review/office",
+        {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "*": 404},
+    ),
+    "review.propose_member": (
+        "POST",
+        "/review/office/propose",
+        {"anonymous": 302, "reviewer": 400, "foreign_reviewer": 400, "*": 403},
+    ),
+    "review.cancel_invitation": (
+        "POST",
+        "/review/office/invitations/999999/cancel",
+        {"anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "*": 403},
+    ),
     # The agency's only member cannot leave the office empty (409); another agency's: 404.
-    "desk.withdraw_member": ("POST", "/office/members/{user}/withdraw", {
-        "anonymous": 302, "reviewer": 409, "foreign_reviewer": 404, "*": 403}),
-    "desk.answer_invitation": ("POST", "/office/invitation", {"anonymous": 302, "*": 404}),
+    "review.withdraw_member": (
+        "POST",
+        "/review/office/members/{user}/withdraw",
+        {"anonymous": 302, "reviewer": 409, "foreign_reviewer": 404, "*": 403},
+    ),
+    "review.answer_invitation": ("POST", "/review/office/invitation", {"anonymous": 302, "*": 404}),
     "admin.index": ("GET", "/admin/", _admin(302)),
     "admin.users": ("GET", "/admin/users?q=登记&role=auditor&active=1", _admin(200)),
     "admin.new_user": ("GET", "/admin/users/new", _admin(200)),
@@ -124,22 +218,36 @@ MATRIX = {
     # The annual statement: the discipline office and leaders of the agency (the world holds a
     # draft for 2025); another agency's answers 404. Only a leader signs (2025 is still in
     # progress at the world's date: 409, before any password is asked).
-    "statements.index": ("GET", "/statements/", {
-        "anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "*": 403}),
+    "statement.index": (
+        "GET",
+        "/statement/",
+        {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 200, "leader": 200, "*": 403},
+    ),
     # Without a year the draft is not prepared (400).
-    "statements.prepare": ("POST", "/statements/prepare", {
-        "anonymous": 302, "reviewer": 400, "foreign_reviewer": 400, "*": 403}),
-    "statements.show": ("GET", "/statements/2025", _statement_reader()),
-    "statements.pdf": ("GET", "/statements/2025.pdf", _statement_reader()),
-    "statements.xlsx": ("GET", "/statements/2025.xlsx", _statement_reader()),
-    "statements.sign": ("POST", "/statements/2025/sign", {
-        "anonymous": 302, "leader": 409, "*": 403}),
-    "statements.addendum": ("POST", "/statements/2025/addenda", {
-        "anonymous": 302, "reviewer": 400, "foreign_reviewer": 404, "*": 403}),
-    "statements.my_confirmation": ("GET", "/confirmation", {
-        "anonymous": 302, "owner": 302, "other_auditor": 302, "*": 403}),
-    "statements.confirmation": ("GET", "/confirmation/2025", {
-        "anonymous": 302, "owner": 200, "other_auditor": 200, "*": 403}),
+    "statement.prepare": (
+        "POST",
+        "/statement/prepare",
+        {"anonymous": 302, "reviewer": 400, "foreign_reviewer": 400, "*": 403},
+    ),
+    "statement.show": ("GET", "/statement/2025", _statement_reader()),
+    "statement.pdf": ("GET", "/statement/2025.pdf", _statement_reader()),
+    "statement.xlsx": ("GET", "/statement/2025.xlsx", _statement_reader()),
+    "statement.sign": ("POST", "/statement/2025/sign", {"anonymous": 302, "leader": 409, "*": 403}),
+    "statement.addendum": (
+        "POST",
+        "/statement/2025/addenda",
+        {"anonymous": 302, "reviewer": 400, "foreign_reviewer": 404, "*": 403},
+    ),
+    "statement.my_confirmation": (
+        "GET",
+        "/statement/confirmation",
+        {"anonymous": 302, "owner": 302, "other_auditor": 302, "*": 403},
+    ),
+    "statement.confirmation": (
+        "GET",
+        "/statement/confirmation/2025",
+        {"anonymous": 302, "owner": 200, "other_auditor": 200, "*": 403},
+    ),
 }
 NOT_ROUTES = {"static", "bootstrap.static"}
 
@@ -160,10 +268,10 @@ def world(client, agency, make_user, frozen, project):
     register(client, project, files=[("证据.pdf", PDF)],
              description="机密内容：某领导请求从轻处理")
     file_month(client, zero=False)
-    client.post("/logout", data={"csrf_token": _token(client)})
+    client.post("/auth/logout", data={"csrf_token": _token(client)})
     incident = client.application.extensions["sqlalchemy"].session.scalar(sa.select(Incident))
     department = factories.DepartmentFactory(agency=agency)
-    statement.prepare(agency, 2025, people["reviewer"], clock.now())
+    rules.prepare(agency, 2025, people["reviewer"], clock.now())
     client.application.extensions["sqlalchemy"].session.commit()
     return people, {"incident": incident.id, "evidence": incident.evidence[0].id,
                     "user": owner.id, "project": project.id, "department": department.id}
@@ -200,7 +308,7 @@ def test_permission_matrix(app, db, world, role):
 
 
 def _anonymous_token(client):
-    return csrf_token(client, "/login")
+    return csrf_token(client, "/auth/login")
 
 
 def _without_values(response) -> str:
@@ -212,7 +320,7 @@ def test_forbidden_ids_look_exactly_like_missing_ones(app, db, world, role):
     people, ids = world
     client = app.test_client()
     login(client, people[role])
-    for template in ("/incidents/{}", "/evidence/{}"):
+    for template in ("/filing/incidents/{}", "/filing/evidence/{}"):
         key = "incident" if "incidents" in template else "evidence"
         forbidden = client.get(template.format(ids[key]))
         missing = client.get(template.format(ids[key] + 1000))
@@ -226,7 +334,8 @@ def test_enumerating_ids_reveals_nothing(app, db, world):
     people, ids = world
     client = app.test_client()
     login(client, people["other_auditor"])
-    statuses = {client.get(f"/incidents/{n}").status_code for n in range(1, ids["incident"] + 5)}
+    statuses = {client.get(f"/filing/incidents/{n}").status_code
+                for n in range(1, ids["incident"] + 5)}
     assert statuses == {404}
 
 
@@ -236,11 +345,11 @@ def test_leaders_and_admins_who_also_file_see_only_their_own(app, db, world, mak
         person = make_user(roles=roles)
         client = app.test_client()
         login(client, person)
-        assert client.get("/incidents/new").status_code == 200
-        assert client.get(f"/incidents/{ids['incident']}").status_code == 404
-        assert client.get(f"/evidence/{ids['evidence']}").status_code == 404
+        assert client.get("/filing/incidents/new").status_code == 200
+        assert client.get(f"/filing/incidents/{ids['incident']}").status_code == 404
+        assert client.get(f"/filing/evidence/{ids['evidence']}").status_code == 404
         assert "机密内容" not in client.get("/").get_data(as_text=True)
-        assert "机密内容" not in client.get("/history").get_data(as_text=True)
+        assert "机密内容" not in client.get("/filing/history").get_data(as_text=True)
 
 
 def test_a_reviewers_read_of_content_is_logged_and_the_owners_is_not(app, db, world):
@@ -248,10 +357,10 @@ def test_a_reviewers_read_of_content_is_logged_and_the_owners_is_not(app, db, wo
     reviewer, owner = app.test_client(), app.test_client()
     login(reviewer, people["reviewer"])
     login(owner, people["owner"])
-    owner.get(f"/incidents/{ids['incident']}")
-    owner.get(f"/evidence/{ids['evidence']}")
-    assert "机密内容" in reviewer.get(f"/incidents/{ids['incident']}").get_data(as_text=True)
-    assert reviewer.get(f"/evidence/{ids['evidence']}").status_code == 200
+    owner.get(f"/filing/incidents/{ids['incident']}")
+    owner.get(f"/filing/evidence/{ids['evidence']}")
+    assert "机密内容" in reviewer.get(f"/filing/incidents/{ids['incident']}").get_data(as_text=True)
+    assert reviewer.get(f"/filing/evidence/{ids['evidence']}").status_code == 200
     db.session.expire_all()
     reads = db.session.execute(
         sa.select(AuditLog.action, AuditLog.actor_id, AuditLog.object_id)
@@ -265,7 +374,7 @@ def test_a_reviewers_read_of_content_is_logged_and_the_owners_is_not(app, db, wo
 def test_evidence_is_stored_in_the_database_and_not_served_as_static(app, db, world):
     people, ids = world
     evidence = db.session.get(Evidence, ids["evidence"])
-    from app import evidence as storage
+    from app.filing import evidence as storage
 
     assert storage.data_of(evidence) == PDF
     assert not list(Path(app.config["EVIDENCE_DIR"]).rglob(evidence.storage_key))
@@ -279,8 +388,22 @@ def test_an_auditor_cannot_correct_someone_elses_incident_by_posting(app, db, wo
     client = app.test_client()
     login(client, people["other_auditor"])
 
-    response = post_form(client, f"/incidents/{ids['incident']}/correct",
-                         {**incident_form(), "reason": "篡改"}, form_url="/incidents/new")
+    response = post_form(client, f"/filing/incidents/{ids['incident']}/correct",
+                         {**incident_form(), "reason": "篡改"}, form_url="/filing/incidents/new")
     assert response.status_code == 404
     db.session.expire_all()
     assert len(db.session.get(Incident, ids["incident"]).versions) == 1
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("/login?next=%2Freview%2F", "/auth/login?next=/review/"),
+    ("/reports/2025-03", "/filing/reports/2025-03"),
+    ("/welcome/abc", "/auth/welcome/abc"),
+    ("/statements/2025", "/statement/2025"),
+    ("/confirmation/2025", "/statement/confirmation/2025"),
+])
+def test_a_link_from_an_older_mail_lands_on_the_new_address(client, auditor, old, new):
+    login(client, auditor)
+    response = client.get(old)
+    assert response.status_code == 308
+    assert response.location == new

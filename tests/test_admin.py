@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from app import mailsettings, reminders
+from app.core import mailsettings
 from app.models import Agency, AuditLog, AuditProject, Department, MailSettings, Outbox, User
+from app.notices import reminders
 from tests import factories
 from tests import smtp as smtp_helpers
 from tests.conftest import csrf_token, login, post_form
@@ -218,7 +219,7 @@ def test_deactivation_ends_sessions_at_once_and_keeps_history(as_admin, db, leav
     again = fresh(db, User, user.id)
     assert (again.active, again.left_on) == (False, date(2025, 4, 2))
     assert their_client.get("/").status_code == 302  # signed out at once
-    refused = post_form(their_client, "/login", {"identifier": "L001",
+    refused = post_form(their_client, "/auth/login", {"identifier": "L001",
                                                  "password": factories.PASSWORD})
     assert refused.status_code != 302
     assert len(again.role_rows) == 1 and db.session.scalar(
@@ -288,7 +289,7 @@ def test_reactivation_restores_access_and_keeps_history(app, db, as_admin, leave
     assert (again.active, again.left_on) == (True, None)
     client = app.test_client()
     login(client, again)
-    assert "2025-03" in client.get("/history").get_data(as_text=True)
+    assert "2025-03" in client.get("/filing/history").get_data(as_text=True)
     [entry] = logs(db, "user.reactivated")
     assert entry["changes"] == {"active": [False, True], "left_on": ["2025-04-01", None]}
     twice = post_form(as_admin, f"/admin/users/{user.id}/reactivate", {},
@@ -340,10 +341,10 @@ def test_projects_are_created_edited_and_archived(as_admin, db, agency, app, mak
     auditor = make_user()
     client = app.test_client()
     login(client, auditor)
-    assert "区水务局审计" in client.get("/incidents/new").get_data(as_text=True)
+    assert "区水务局审计" in client.get("/filing/incidents/new").get_data(as_text=True)
     post_form(as_admin, f"{url}/archive", {"archived": "1"}, form_url="/admin/projects")
     assert fresh(db, AuditProject, project.id).archived
-    assert "区水务局审计" not in client.get("/incidents/new").get_data(as_text=True)
+    assert "区水务局审计" not in client.get("/filing/incidents/new").get_data(as_text=True)
     assert "区水务局审计" in as_admin.get("/admin/projects").get_data(as_text=True)
 
 
@@ -454,7 +455,7 @@ def test_the_outbox_sends_through_the_mail_settings(app, db, as_admin, monkeypat
             smtp_password="", mail_from="portal@xq-audit.example",
             portal_base_url="https://portal.xq.example/"), form_url="/admin/settings")
         assert response.status_code == 302
-        post_form(as_admin, "/admin/outbox/test", {"address": "it@example.org"})
+        post_form(as_admin, "/notices/outbox/test", {"address": "it@example.org"})
         [message] = server.to("it@example.org")
         assert message["From"] == "portal@xq-audit.example"
         assert "https://portal.xq.example/" in smtp_helpers.body(message)
@@ -503,20 +504,20 @@ def test_the_account_page_offers_a_sign_in_link(as_admin, db, make_user):
 
 
 def test_declared_dates_move_deadlines_and_are_logged(as_admin, db, agency):
-    from app import filing
+    from app.filing import records
+    from app.filing.periods import Period
     from app.models import CalendarDay
-    from app.periods import Period
 
     agency.shift_to_workday = True
     db.session.commit()
     may = Period(2025, 5)
-    assert filing.deadline_rule(agency).due_date(may) == date(2025, 6, 5)
+    assert records.deadline_rule(agency).due_date(may) == date(2025, 6, 5)
     response = post_form(as_admin, "/admin/settings/calendar",
                          {"day": "2025-06-05", "is_workday": "0", "note": "临时放假"},
                          form_url="/admin/settings")
     assert response.status_code == 302
     db.session.expire_all()
-    assert filing.deadline_rule(agency).due_date(may) == date(2025, 6, 6)
+    assert records.deadline_rule(agency).due_date(may) == date(2025, 6, 6)
     again = post_form(as_admin, "/admin/settings/calendar",
                       {"day": "2025-06-05", "is_workday": "1", "note": ""},
                       form_url="/admin/settings")

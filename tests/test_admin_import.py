@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
-from app import uploads
+from app.filing import uploads
 from app.models import AuditLog, AuditProject, User
 from tests import factories
 from tests.conftest import csrf_token, login, post_form
@@ -174,7 +174,7 @@ def test_the_import_rechecks_and_applies_all_rows_or_none(as_admin, db, make_use
 
 
 def test_a_failure_halfway_writes_nothing(as_admin, db, monkeypatch):
-    from app import userimport
+    from app.admin import userimport
 
     real = userimport.auditlog.record
     calls = []
@@ -363,7 +363,7 @@ def test_the_command_line_reads_xlsx_with_the_same_code(db, runner, tmp_path, de
 
 
 def test_a_file_with_too_many_rows_is_refused(as_admin, db, monkeypatch):
-    from app import tabular
+    from app.core import tabular
 
     monkeypatch.setattr(tabular, "MAX_ROWS", 3)
     rows = [f"M{n},甲{n}" for n in range(4)]

@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from app import auditlog, filing
 from app.cli import audit_group
+from app.core import auditlog
+from app.filing import records
+from app.filing.periods import Period
 from app.models import AuditLog, IncidentVersion, MonthlyReport, Review
-from app.periods import Period
 from tests.conftest import login
 from tests.test_review import make_incident
 
@@ -22,7 +23,7 @@ def record(db, auditor, frozen):
     """A small record: two incidents, a filed report, a few log entries."""
     first = make_incident(auditor)
     make_incident(auditor, actor_name="赵六")
-    filing.file_report(auditor, Period(2025, 3), zero=False, now=NOW)
+    records.file_report(auditor, Period(2025, 3), zero=False, now=NOW)
     db.session.commit()
     return first
 
@@ -141,7 +142,7 @@ def test_the_log_page(app, db, record, make_user):
                           ({"auditor"}, 403)):
         client = app.test_client()
         login(client, make_user(roles=roles))
-        response = client.get(f"/log?object_type=Incident&object_id={record}")
+        response = client.get(f"/review/log?object_type=Incident&object_id={record}")
         assert response.status_code == status
         body = response.get_data(as_text=True)
         assert "来电请求从轻处理" not in body

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from app.extensions import db
+from app.core.extensions import db
 from config import ProductionConfig
 from tests.conftest import csrf_token, login, post_form
 from tests.factories import PASSWORD
@@ -13,7 +13,7 @@ BAD_CREDENTIALS_ZH = "工号/邮箱或密码不正确。"
 
 
 def attempt(client, identifier, password):
-    return post_form(client, "/login", {"identifier": identifier, "password": password})
+    return post_form(client, "/auth/login", {"identifier": identifier, "password": password})
 
 
 def signed_in(client) -> bool:
@@ -24,7 +24,7 @@ def test_sign_in_with_staff_number_or_email(client, auditor):
     response = attempt(client, auditor.staff_no, PASSWORD)
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert signed_in(client)
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/")})
     assert not signed_in(client)
     assert attempt(client, auditor.email.upper(), PASSWORD).status_code == 302
 
@@ -55,7 +55,7 @@ def test_five_failures_throttle_that_account_only(client, app, auditor, make_use
     assert "尝试次数过多" in refused.get_data(as_text=True)
     assert not signed_in(client)
     assert attempt(client, other.staff_no, PASSWORD).status_code == 302  # unaffected
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/")})
     frozen.advance(minutes=14)
     assert attempt(client, auditor.staff_no, PASSWORD).status_code == 401
     frozen.advance(minutes=2)
@@ -85,7 +85,7 @@ def test_logout_ends_every_session_of_that_user(app, db, auditor):
     login(laptop, auditor)
     login(phone, auditor)
     assert signed_in(laptop) and signed_in(phone)
-    laptop.post("/logout", data={"csrf_token": csrf_token(laptop, "/")})
+    laptop.post("/auth/logout", data={"csrf_token": csrf_token(laptop, "/")})
     assert not signed_in(laptop)
     assert not signed_in(phone)
 
@@ -97,7 +97,7 @@ def test_password_change_accepts_12_to_128_characters_and_ends_other_sessions(
     login(mine, auditor)
     login(other, auditor)
     new = ("Qm7#tR2vLx9!" * 11)[:length]  # not a common password: random characters
-    response = post_form(mine, "/account/password",
+    response = post_form(mine, "/auth/account/password",
                          {"current": PASSWORD, "new": new, "confirm": new})
     assert response.status_code == 302
     assert signed_in(mine)
@@ -111,7 +111,7 @@ def test_password_change_accepts_12_to_128_characters_and_ends_other_sessions(
 def test_password_change_refuses_bad_lengths_and_changes_nothing(client, auditor, new):
     login(client, auditor)
     before = auditor.password_hash
-    response = post_form(client, "/account/password",
+    response = post_form(client, "/auth/account/password",
                          {"current": PASSWORD, "new": new, "confirm": new})
     assert response.status_code == 400
     assert "12" in response.get_data(as_text=True)
@@ -121,7 +121,7 @@ def test_password_change_refuses_bad_lengths_and_changes_nothing(client, auditor
 
 def test_password_change_needs_the_current_password(client, auditor):
     login(client, auditor)
-    response = post_form(client, "/account/password", {
+    response = post_form(client, "/auth/account/password", {
         "current": "not my password", "new": "a new long passphrase", "confirm":
         "a new long passphrase"})
     assert response.status_code == 400
@@ -143,8 +143,8 @@ def test_idle_timeout(client, auditor, frozen):
     assert signed_in(client)
     frozen.advance(minutes=31)
     response = client.get("/")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
-    assert "会话已过期" in client.get("/login").get_data(as_text=True)
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
+    assert "会话已过期" in client.get("/auth/login").get_data(as_text=True)
 
 
 def test_absolute_lifetime(client, auditor, frozen):
@@ -164,8 +164,8 @@ def test_session_cookie_flags(client, auditor):
 
 
 @pytest.mark.parametrize("target,expected", [
-    ("/history", "/history"),
-    ("/reports/2025-03?x=1", "/reports/2025-03?x=1"),
+    ("/filing/history", "/filing/history"),
+    ("/filing/reports/2025-03?x=1", "/filing/reports/2025-03?x=1"),
     ("https://evil.example/", "/"),
     ("//evil.example/", "/"),
     ("/\\evil.example", "/"),
@@ -174,15 +174,15 @@ def test_session_cookie_flags(client, auditor):
 def test_next_only_redirects_inside_the_portal(client, auditor, target, expected):
     from urllib.parse import quote
 
-    url = f"/login?next={quote(target, safe='')}"
+    url = f"/auth/login?next={quote(target, safe='')}"
     response = post_form(client, url, {"identifier": auditor.staff_no, "password": PASSWORD})
     assert response.headers["Location"] == expected
 
 
 def test_anonymous_requests_are_sent_to_login_with_next(client):
-    response = client.get("/history")
+    response = client.get("/filing/history")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/login?next=/history"
+    assert response.headers["Location"] == "/auth/login?next=/filing/history"
 
 
 def assert_security_headers(response, *, private: bool):
@@ -196,7 +196,7 @@ def assert_security_headers(response, *, private: bool):
 
 
 def test_security_headers_on_pages_errors_and_login(client, auditor):
-    assert_security_headers(client.get("/login"), private=False)
+    assert_security_headers(client.get("/auth/login"), private=False)
     login(client, auditor)
     assert_security_headers(client.get("/"), private=True)
     missing = client.get("/no-such-page")
@@ -208,7 +208,7 @@ def test_server_errors_show_a_generic_page(client, app, auditor, monkeypatch):
     def boom():
         raise RuntimeError("secret detail from deep inside")
 
-    monkeypatch.setitem(app.view_functions, "main.rules", boom)
+    monkeypatch.setitem(app.view_functions, "home.rules", boom)
     monkeypatch.setitem(app.config, "PROPAGATE_EXCEPTIONS", False)
     login(client, auditor)
     response = client.get("/rules")
@@ -220,7 +220,7 @@ def test_server_errors_show_a_generic_page(client, app, auditor, monkeypatch):
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(client, auditor):
-    response = client.post("/login", data={"identifier": auditor.staff_no,
+    response = client.post("/auth/login", data={"identifier": auditor.staff_no,
                                            "password": PASSWORD})
     assert response.status_code == 400
     assert "重新" in response.get_data(as_text=True)  # "reload the page and try again"

@@ -12,8 +12,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from app import backup, create_app
-from app.extensions import db as _db
+from app import create_app
+from app.core import backup
+from app.core.extensions import db as _db
 from app.models import Evidence, EvidenceContent, Incident
 from tests.conftest import IsolatedClient, login
 from tests.test_filing import PDF, register
@@ -112,8 +113,8 @@ def test_a_backup_taken_while_the_portal_writes_restores_and_verifies(
     # The restored portal serves: sign in, open the registration, download its evidence.
     browser = restored.test_client()
     login(browser, people["a"])
-    assert browser.get(f"/incidents/{incident_id}").status_code == 200
-    assert browser.get(f"/evidence/{item_id}").data == PDF
+    assert browser.get(f"/filing/incidents/{incident_id}").status_code == 200
+    assert browser.get(f"/filing/evidence/{item_id}").data == PDF
 
     result = invoke(restored, "backup", "restore", str(archive))
     assert result.exit_code != 0 and "is not empty" in result.output

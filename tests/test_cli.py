@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale, gettext
 
+from app.auth.security import verify_password
 from app.cli import (
     create_agency_command,
     create_user_command,
@@ -17,7 +18,6 @@ from app.cli import (
     set_password_command,
 )
 from app.models import Agency, AuditLog, Department, User
-from app.security import verify_password
 from tests import factories
 from tests.conftest import login
 
@@ -220,7 +220,7 @@ def test_set_password_ends_the_sessions_of_the_account(db, runner, client, make_
     assert client.get("/").status_code == 200
     assert runner.invoke(set_password_command, ["XQ202", "--password", NEW_PASSWORD]).exit_code == 0
     response = client.get("/")
-    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert response.status_code == 302 and "/auth/login" in response.headers["Location"]
     login(client, account(db, "XQ202"), NEW_PASSWORD)
 
 

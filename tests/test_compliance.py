@@ -9,8 +9,11 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from app import compliance, filing, tally
-from app.compliance import Figures
+from app.compliance import rates
+from app.compliance.rates import Figures
+from app.core.codes import FilingStatus
+from app.filing import records, tally
+from app.filing.periods import Period
 from app.models import (
     Agency,
     AuditLog,
@@ -20,7 +23,6 @@ from app.models import (
     User,
     UserRole,
 )
-from app.periods import Period
 from tests import factories
 from tests.conftest import login
 
@@ -33,17 +35,17 @@ SECRET = "绝密描述-ZQX-7781：某副局长要求删除审计发现"
 SECRET_ACTOR = "神秘请托人乙"
 
 
-def incident_data(when: datetime, **fields) -> filing.IncidentData:
+def incident_data(when: datetime, **fields) -> records.IncidentData:
     values = dict(occurred_at=when, category="plead", channel="phone", actor_name="李某某",
                   actor_org="区某局", actor_position="副局长", actor_relation="leading_cadre",
                   project_id=None, stage="fieldwork", description="来电请求从轻处理。",
                   response="refused")
     values.update(fields)
-    return filing.IncidentData(**values)
+    return records.IncidentData(**values)
 
 
 def register(user, when: datetime, **fields):
-    return filing.register_incident(user, incident_data(when, **fields), [], when)
+    return records.register_incident(user, incident_data(when, **fields), [], when)
 
 
 @pytest.fixture
@@ -78,27 +80,27 @@ def bureau(db, agency, make_user, frozen):
         "foreign": factories.UserFactory(name="外局", staff_no="F01"),
     }
     march = datetime(2025, 3, 25, 2, tzinfo=UTC)
-    filing.file_report(p["a1"], MARCH, zero=True, now=ON_TIME_AT)
-    filing.file_report(p["a1"], FEBRUARY, zero=True, now=ON_TIME_AT)
+    records.file_report(p["a1"], MARCH, zero=True, now=ON_TIME_AT)
+    records.file_report(p["a1"], FEBRUARY, zero=True, now=ON_TIME_AT)
     register(p["a2"], march, description=SECRET, actor_name=SECRET_ACTOR)
-    filing.file_report(p["a2"], MARCH, zero=False, now=LATE_AT)
-    b1 = filing.file_report(p["b1"], MARCH, zero=True, now=ON_TIME_AT)
+    records.file_report(p["a2"], MARCH, zero=False, now=LATE_AT)
+    b1 = records.file_report(p["b1"], MARCH, zero=True, now=ON_TIME_AT)
     register(p["b1"], march)
-    filing.correct_report(b1, reason="补报", now=ON_TIME_AT)
+    records.correct_report(b1, reason="补报", now=ON_TIME_AT)
     register(p["n1"], march)
-    filing.file_report(p["n1"], MARCH, zero=False, now=ON_TIME_AT)
-    filing.file_report(p["foreign"], MARCH, zero=True, now=ON_TIME_AT)
+    records.file_report(p["n1"], MARCH, zero=False, now=ON_TIME_AT)
+    records.file_report(p["foreign"], MARCH, zero=True, now=ON_TIME_AT)
     db.session.commit()
     return p
 
 
 def test_figures_of_the_period_match_the_hand_count(db, agency, bureau):
-    figures = compliance.period_figures(agency, MARCH, AFTER_DEADLINE)
+    figures = rates.period_figures(agency, MARCH, AFTER_DEADLINE)
 
     # in scope: a1 a2 a3 x1 n1 (joined in 2024), b1 (joined 20 March), b2 (left 10 March)
     assert figures.total == Figures(expected=7, on_time=3, late=1, missing=3, zero=1,
                                     with_incidents=3)
-    assert figures.unfiled_status == filing.MISSING
+    assert figures.unfiled_status == FilingStatus.MISSING
     by_name = {d.name: d.figures for d in figures.departments}
     assert list(by_name) == ["审计一科", "审计二科", None]  # by name, no department last
     assert by_name["审计一科"] == Figures(expected=4, on_time=1, late=1, missing=2, zero=1,
@@ -113,26 +115,26 @@ def test_figures_of_the_period_match_the_hand_count(db, agency, bureau):
 
 def test_not_filed_is_due_before_the_deadline_and_not_open_before_the_month_ends(
         db, agency, bureau):
-    before = compliance.period_figures(agency, MARCH, BEFORE_DEADLINE)
+    before = rates.period_figures(agency, MARCH, BEFORE_DEADLINE)
     assert (before.total.due, before.total.missing, before.unfiled_status) == (3, 0, "due")
-    april = compliance.period_figures(agency, APRIL, AFTER_DEADLINE)
+    april = rates.period_figures(agency, APRIL, AFTER_DEADLINE)
     # in April: a1 a2 a3 x1 n1 b1 b4; b2 left in March
     assert april.total == Figures(expected=7, not_open=7)
-    assert april.unfiled_status == filing.NOT_OPEN
+    assert april.unfiled_status == FilingStatus.NOT_OPEN
 
 
 def test_the_non_filer_list_can_be_limited(db, agency, bureau):
-    figures = compliance.period_figures(agency, MARCH, AFTER_DEADLINE, limit=1)
+    figures = rates.period_figures(agency, MARCH, AFTER_DEADLINE, limit=1)
     assert [n.staff_no for n in figures.non_filers] == ["A03"]
     assert figures.more_non_filers == 2
 
 
 def test_trend_gives_twelve_months_with_the_same_counting(db, agency, bureau):
-    points = compliance.trend(agency, MARCH, AFTER_DEADLINE)
+    points = rates.trend(agency, MARCH, AFTER_DEADLINE)
     assert [str(p.period) for p in points][0::11] == ["2024-04", "2025-03"]
     assert len(points) == 12
     by_period = {p.period: p.figures for p in points}
-    assert by_period[MARCH] == compliance.period_figures(agency, MARCH, AFTER_DEADLINE).total
+    assert by_period[MARCH] == rates.period_figures(agency, MARCH, AFTER_DEADLINE).total
     # February: a1 a2 a3 x1 n1, b2 (left in March) and b3 (left 15 Feb); a1 filed late
     assert by_period[FEBRUARY] == Figures(expected=7, late=1, missing=6, zero=1)
     # April 2024: a1 a2 a3 x1 n1 (factory default: joined 2024-01-01), b2 and b3
@@ -140,7 +142,7 @@ def test_trend_gives_twelve_months_with_the_same_counting(db, agency, bureau):
 
 
 def test_people_lists_everyone_in_scope_with_their_status(db, agency, bureau):
-    rows = {r.staff_no: r for r in compliance.people(agency, MARCH, AFTER_DEADLINE)}
+    rows = {r.staff_no: r for r in rates.people(agency, MARCH, AFTER_DEADLINE)}
     assert set(rows) == {"A01", "A02", "A03", "B01", "B02", "N01", "X01"}
     assert rows["A01"].status == "on_time" and rows["A01"].zero is True
     assert rows["A02"].status == "late" and rows["A02"].late and rows["A02"].zero is False
@@ -324,16 +326,16 @@ def test_filing_keeps_the_tally_equal_to_a_recount(db, agency, bureau, runner):
 def test_a_correction_back_to_zero_takes_the_report_off_the_incident_count(db, agency, make_user):
     user = make_user()
     incident = register(user, datetime(2025, 3, 3, 2, tzinfo=UTC))
-    report = filing.file_report(user, MARCH, zero=False, now=ON_TIME_AT)
+    report = records.file_report(user, MARCH, zero=False, now=ON_TIME_AT)
     assert tally.counts(agency.id, ["2025-03"]) == {"2025-03": (1, 0, 1)}
-    filing.correct_incident(incident, incident_data(datetime(2025, 2, 27, 2, tzinfo=UTC)),
+    records.correct_incident(incident, incident_data(datetime(2025, 2, 27, 2, tzinfo=UTC)),
                             reason="时间登记错误：发生在二月", uploads=[], now=ON_TIME_AT)
-    filing.correct_report(report, reason="时间登记错误", now=ON_TIME_AT)
+    records.correct_report(report, reason="时间登记错误", now=ON_TIME_AT)
     assert tally.counts(agency.id, ["2025-03"]) == {"2025-03": (1, 0, 0)}
 
 
 def test_the_trend_from_the_tally_equals_the_trend_from_the_records(db, agency, bureau):
     """The dashboard reads the tally, the annual statement counts the reports: same figures."""
     for last in (MARCH, APRIL):
-        assert (compliance.trend(agency, last, AFTER_DEADLINE)
-                == compliance.trend(agency, last, AFTER_DEADLINE, from_records=True))
+        assert (rates.trend(agency, last, AFTER_DEADLINE)
+                == rates.trend(agency, last, AFTER_DEADLINE, from_records=True))

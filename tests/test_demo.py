@@ -7,8 +7,12 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from app import demo, evidence, filing, outbox, statement
+from app import demo
 from app.cli import demo_command
+from app.core.codes import FilingStatus, NoticeKind
+from app.core.vocab import ROLES
+from app.filing import evidence, records
+from app.filing.periods import Period
 from app.models import (
     Agency,
     AnnualStatement,
@@ -22,8 +26,7 @@ from app.models import (
     ReportVersion,
     User,
 )
-from app.periods import Period
-from app.vocab import ROLES
+from app.statement import rules
 from tests import factories
 from tests.conftest import login, post_form
 from tests.test_statement import embedded_fonts, pdf_text
@@ -52,7 +55,7 @@ def user(db, staff_no: str) -> User:
 def expected_reports(db) -> int:
     """Auditor-months in scope: what should have been filed over the year."""
     auditors = [u for u in db.session.scalars(sa.select(User)) if u.has_role("auditor")]
-    return sum(filing.in_scope(u, p) for u in auditors for p in FIRST.until(LAST))
+    return sum(records.in_scope(u, p) for u in auditors for p in FIRST.until(LAST))
 
 
 def summary(db) -> dict:
@@ -137,10 +140,13 @@ def test_the_main_demo_login_has_last_month_to_file(db):
     db.session.commit()
     zhang = user(db, "XQ010")
     now = datetime(2025, 11, 26, 4, tzinfo=UTC)
-    month = filing.month(zhang, LAST, now)
-    assert month.report is None and month.status == filing.MISSING
-    assert filing.month(zhang, LAST.previous(), now).status in {filing.ON_TIME, filing.LATE}
-    report = filing.file_report(zhang, LAST, zero=not month.incidents, now=now)
+    month = records.month(zhang, LAST, now)
+    assert month.report is None and month.status == FilingStatus.MISSING
+    assert records.month(zhang, LAST.previous(), now).status in {
+        FilingStatus.ON_TIME,
+        FilingStatus.LATE,
+    }
+    report = records.file_report(zhang, LAST, zero=not month.incidents, now=now)
     assert report.late
 
 
@@ -153,10 +159,10 @@ def test_nothing_is_filed_or_registered_in_the_future(db, today):
     assert all(r.first_filed_at <= now for r in db.session.scalars(sa.select(MonthlyReport)))
     assert all(i.registered_at <= now for i in db.session.scalars(sa.select(Incident)))
     last = Period(today.year, today.month).previous()
-    statuses = {filing.month(u, last, now).status
+    statuses = {records.month(u, last, now).status
                 for u in db.session.scalars(sa.select(User)) if u.has_role("auditor")}
-    assert filing.MISSING not in statuses
-    assert filing.DUE in statuses
+    assert FilingStatus.MISSING not in statuses
+    assert FilingStatus.DUE in statuses
 
 
 @pytest.mark.parametrize("today, year", [
@@ -170,16 +176,16 @@ def test_the_demo_holds_a_whole_signed_year_and_the_months_since(db, today, year
     item = db.session.scalar(sa.select(AnnualStatement))
     assert (item.year, item.status) == (year, "locked")
     assert (item.prepared_by.staff_no, item.signed_by.staff_no) == ("XQ003", "XQ001")
-    assert item.signed_at >= statement.signable_from(item.agency, year)
-    assert statement.verify(item).ok
+    assert item.signed_at >= rules.signable_from(item.agency, year)
+    assert rules.verify(item).ok
     last = Period(today.year, today.month).previous()
     periods = sorted(db.session.scalars(sa.select(MonthlyReport.period).distinct()))
     assert periods == [str(p) for p in Period(year, 1).until(last)]
-    f = statement.stored(item)
+    f = rules.stored(item)
     assert (f.open_reviews, f.violations, f.confirmations_missing) == (0, 0, 2)
-    assert [r.staff_no for r in statement.pending_late_records(item)] == ["XQ015"]
+    assert [r.staff_no for r in rules.pending_late_records(item)] == ["XQ015"]
     notified = db.session.scalars(sa.select(Outbox).where(
-        Outbox.kind == outbox.LATE_INCIDENT)).all()
+        Outbox.kind == NoticeKind.LATE_INCIDENT)).all()
     assert {user(db, "XQ003").id, user(db, "XQ004").id} == {n.user_id for n in notified}
 
 
@@ -207,7 +213,7 @@ def test_the_demo_password_signs_in_through_the_login_form(db, client):
 def test_the_deactivated_leaver_cannot_sign_in(db, client):
     demo.load(today=TODAY)
     db.session.commit()
-    response = post_form(client, "/login",
+    response = post_form(client, "/auth/login",
                          {"identifier": "XQ035", "password": demo.DEMO_PASSWORD})
     assert response.status_code == 401
 
@@ -293,12 +299,12 @@ def test_force_wipes_and_reloads(db, runner, frozen):
 
 def test_force_deletes_the_evidence_of_the_erased_records(db, runner, frozen, auditor):
     occurred = datetime(2025, 3, 20, 2, tzinfo=UTC)
-    data = filing.IncidentData(
+    data = records.IncidentData(
         occurred_at=occurred, category="plead", channel="phone", actor_name="某某",
         actor_org="某单位", actor_position="", actor_relation="other", project_id=None,
         stage="fieldwork", description="来电说情。", response="refused")
     upload = evidence.Upload("记录.pdf", "application/pdf", b"%PDF-1.4 test")
-    incident = filing.register_incident(auditor, data, [upload], occurred)
+    incident = records.register_incident(auditor, data, [upload], occurred)
     db.session.commit()
     assert evidence.data_of(incident.evidence[0]) == b"%PDF-1.4 test"
     result = runner.invoke(demo_command, ["--force"])

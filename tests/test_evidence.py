@@ -54,10 +54,10 @@ class Upload:
         now = datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=1)
         fields = incident_form(occurred_at=now.strftime("%Y-%m-%dT%H:%M"),
                                delay_reason="补登")
-        self.body, self.content_type = browser.multipart("/incidents/new", fields,
+        self.body, self.content_type = browser.multipart("/filing/incidents/new", fields,
                                                          evidence_files())
         self.connection = browser.connection()
-        self.connection.putrequest("POST", "/incidents/new")
+        self.connection.putrequest("POST", "/filing/incidents/new")
         for name, value in (("Cookie", browser.cookie), ("Content-Type", self.content_type),
                             ("Content-Length", str(len(self.body)))):
             self.connection.putheader(name, value)
@@ -91,7 +91,7 @@ def test_a_worker_killed_while_an_auditor_uploads_leaves_nothing_behind(
         app, db, client, auditor, make_user, live):
     server, folders = live
     browser = Browser(server.port)
-    assert browser.post_form("/login", {"identifier": auditor.staff_no,
+    assert browser.post_form("/auth/login", {"identifier": auditor.staff_no,
                                         "password": PASSWORD}) == 302
     # Killed while the files are still arriving: nothing at all.
     upload = Upload(browser)
@@ -115,10 +115,10 @@ def test_a_worker_killed_while_an_auditor_uploads_leaves_nothing_behind(
     assert upload.finish() == 302
     assert whole_registrations(db) == before + 1
     item = db.session.scalars(sa.select(Evidence).order_by(Evidence.id.desc())).first()
-    status, data = browser.request("GET", f"/evidence/{item.id}")
+    status, data = browser.request("GET", f"/filing/evidence/{item.id}")
     assert status == 200 and hashlib.sha256(data).hexdigest() == item.sha256
     login(client, make_user())
-    assert client.get(f"/evidence/{item.id}").status_code == 404
+    assert client.get(f"/filing/evidence/{item.id}").status_code == 404
     assert files_under(*folders) == []
 
 
@@ -157,7 +157,7 @@ def test_audit_verify_finds_changed_evidence_content(db, runner, registered):
 def test_files_from_before_the_move_are_imported_checked_by_digest(app, db, runner,
                                                                    registered):
     """An installation upgraded from file storage: records without content, files on disk."""
-    from app import evidence
+    from app.filing import evidence
 
     db.session.execute(sa.delete(EvidenceContent))
     db.session.commit()

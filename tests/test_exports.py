@@ -7,7 +7,7 @@ from datetime import date
 import openpyxl
 import pytest
 
-from app import exports
+from app.core import exports
 
 HEADER = ["工号", "姓名", "备注"]
 DANGEROUS = ["=HYPERLINK(\"http://x\",\"点我\")", "+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"]

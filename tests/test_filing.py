@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
+from app.core.codes import FilingStatus
 from app.models import AuditLog, Evidence, Incident, MonthlyReport
 from tests.conftest import login, post_form
 
@@ -53,11 +54,11 @@ def register(client, linked=None, files=(), **overrides):
     data = incident_form(linked, **overrides)
     if files:
         data["evidence"] = [(io.BytesIO(content), name) for name, content in files]
-    return post_form(client, "/incidents/new", data, content_type="multipart/form-data")
+    return post_form(client, "/filing/incidents/new", data, content_type="multipart/form-data")
 
 
 def file_month(client, period="2025-03", zero=True):
-    return post_form(client, f"/reports/{period}", {"zero": "1" if zero else "0",
+    return post_form(client, f"/filing/reports/{period}", {"zero": "1" if zero else "0",
                                                     "declaration": "y"})
 
 
@@ -100,7 +101,7 @@ def test_earlier_missing_months_are_listed(client, make_user, frozen):
 
 def test_zero_report_in_one_confirmation(client, me, db):
     response = file_month(client)
-    assert response.status_code == 302 and response.headers["Location"] == "/reports/2025-03"
+    assert response.status_code == 302 and response.headers["Location"] == "/filing/reports/2025-03"
     report = db.session.scalar(sa.select(MonthlyReport))
     assert report.period == "2025-03" and not report.late
     assert report.current.is_zero and report.current.declared
@@ -109,20 +110,20 @@ def test_zero_report_in_one_confirmation(client, me, db):
 
 
 def test_zero_report_needs_the_declaration(client, me, db):
-    response = post_form(client, "/reports/2025-03", {"zero": "1"})
+    response = post_form(client, "/filing/reports/2025-03", {"zero": "1"})
     assert response.status_code == 400
     assert count(db, MonthlyReport) == 0
 
 
 def test_double_submit_and_second_tab_give_one_report(client, app, me, db):
-    token_page = client.get("/reports/2025-03").get_data(as_text=True)
+    token_page = client.get("/filing/reports/2025-03").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', token_page).group(1)
     data = {"csrf_token": token, "zero": "1", "declaration": "y"}
-    first = client.post("/reports/2025-03", data=data)
-    second = client.post("/reports/2025-03", data=data)   # the same form sent again
+    first = client.post("/filing/reports/2025-03", data=data)
+    second = client.post("/filing/reports/2025-03", data=data)   # the same form sent again
     assert first.status_code == second.status_code == 302
     assert count(db, MonthlyReport) == 1
-    page = client.get("/reports/2025-03").get_data(as_text=True)
+    page = client.get("/filing/reports/2025-03").get_data(as_text=True)
     assert "已报送" in page or "filed" in page
 
 
@@ -130,7 +131,7 @@ def test_a_late_report_is_accepted_and_marked_late(client, me, db, frozen):
     later(client, me, frozen, 2025, 4, 10, 2)
     assert file_month(client).status_code == 302
     assert db.session.scalar(sa.select(MonthlyReport)).late
-    assert 'data-status="late"' in client.get("/history").get_data(as_text=True)
+    assert 'data-status="late"' in client.get("/filing/history").get_data(as_text=True)
 
 
 def test_the_current_month_cannot_be_filed_before_it_is_over(client, me, db):
@@ -141,7 +142,7 @@ def test_the_current_month_cannot_be_filed_before_it_is_over(client, me, db):
 
 @pytest.mark.parametrize("period", ["2025-13", "abc", "2023-12"])
 def test_periods_outside_the_users_time_answer_404(client, me, period):
-    assert client.get(f"/reports/{period}").status_code == 404
+    assert client.get(f"/filing/reports/{period}").status_code == 404
 
 
 # Incidents ---------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ def test_register_an_incident_with_every_field_and_evidence(client, me, project,
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "来电请求对其分管单位的问题从轻处理。" in page
     evidence = db.session.scalar(sa.select(Evidence).where(Evidence.filename == "通话记录.pdf"))
-    download = client.get(f"/evidence/{evidence.id}")
+    download = client.get(f"/filing/evidence/{evidence.id}")
     assert download.status_code == 200 and download.data == PDF
     assert download.headers["Content-Type"] == "application/pdf"
     assert download.headers["Content-Disposition"].startswith("attachment")
@@ -209,7 +210,7 @@ FACTS = ("category", "channel", "actor_relation", "stage", "response")
 
 
 def test_no_fact_is_pre_selected_on_the_incident_form(client, me):
-    page = client.get("/incidents/new").get_data(as_text=True)
+    page = client.get("/filing/incidents/new").get_data(as_text=True)
     for name in FACTS:
         select = re.search(rf'<select[^>]*name="{name}".*?</select>', page, re.S).group(0)
         assert "selected" not in select, name
@@ -273,7 +274,7 @@ def test_office_documents_are_accepted(client, me, db):
 def test_html_in_text_is_shown_inert(client, me, db):
     register(client, description='<script>alert("x")</script><b>粗体</b>')
     incident = db.session.scalar(sa.select(Incident))
-    page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    page = client.get(f"/filing/incidents/{incident.id}").get_data(as_text=True)
     assert '<script>alert("x")</script>' not in page
     assert "&lt;script&gt;" in page
 
@@ -283,7 +284,7 @@ def test_html_in_text_is_shown_inert(client, me, db):
 def test_file_the_month_with_its_incidents(client, me, db):
     register(client)
     register(client, occurred_at="2025-03-25T10:00", category="benefits")
-    page = client.get("/reports/2025-03").get_data(as_text=True)
+    page = client.get("/filing/reports/2025-03").get_data(as_text=True)
     assert page.count('data-testid="incident-line"') == 2
     assert file_month(client, zero=False).status_code == 302
     report = db.session.scalar(sa.select(MonthlyReport))
@@ -311,16 +312,18 @@ def test_correcting_a_report_adds_a_version_with_its_reason(client, me, db):
     file_month(client)
     register(client, delay_reason="")        # remembered afterwards, same month
     assert "stale" in client.get("/").get_data(as_text=True)
-    refused = post_form(client, "/reports/2025-03/correct", {"reason": "", "declaration": "y"})
+    refused = post_form(
+        client, "/filing/reports/2025-03/correct", {"reason": "", "declaration": "y"}
+    )
     assert refused.status_code == 400
-    response = post_form(client, "/reports/2025-03/correct",
+    response = post_form(client, "/filing/reports/2025-03/correct",
                          {"reason": "补充遗漏的一次来电", "declaration": "y"})
     assert response.status_code == 302
     report = db.session.scalar(sa.select(MonthlyReport))
     assert [v.number for v in report.versions] == [1, 2]
     assert report.versions[0].is_zero and not report.versions[1].is_zero
     assert report.versions[1].reason == "补充遗漏的一次来电"
-    page = client.get("/reports/2025-03").get_data(as_text=True)
+    page = client.get("/filing/reports/2025-03").get_data(as_text=True)
     assert page.index("补充遗漏的一次来电") > 0
     assert page.count("<li>", page.index('data-testid="report-versions"')) >= 2
     assert not report.late and report.first_filed_at == datetime(2025, 4, 3, 2, tzinfo=UTC)
@@ -329,7 +332,7 @@ def test_correcting_a_report_adds_a_version_with_its_reason(client, me, db):
 def test_correcting_an_incident_keeps_every_version(client, me, db):
     register(client)
     incident = db.session.scalar(sa.select(Incident))
-    url = f"/incidents/{incident.id}/correct"
+    url = f"/filing/incidents/{incident.id}/correct"
     form = client.get(url).get_data(as_text=True)
     assert "李某某" in form                  # pre-filled with the current version
     assert post_form(client, url, incident_form(actor_name="李某")).status_code == 400  # no reason
@@ -339,14 +342,14 @@ def test_correcting_an_incident_keeps_every_version(client, me, db):
     db.session.expire_all()
     assert [v.actor_name for v in incident.versions] == ["李某某", "李某"]
     assert incident.versions[1].reason == "姓名记错"
-    page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    page = client.get(f"/filing/incidents/{incident.id}").get_data(as_text=True)
     assert "姓名记错" in page and page.count("李某某") >= 1
 
 
 def test_a_correction_can_move_an_incident_to_another_month(client, me, db):
     register(client)
     incident = db.session.scalar(sa.select(Incident))
-    post_form(client, f"/incidents/{incident.id}/correct",
+    post_form(client, f"/filing/incidents/{incident.id}/correct",
               {**incident_form(occurred_at="2025-04-01T09:00"), "reason": "日期记错"})
     db.session.expire_all()
     assert incident.period == "2025-04"
@@ -362,7 +365,7 @@ def test_history_shows_every_month_since_joining_with_its_status(client, make_us
     file_month(client, "2024-11")               # late
     later(client, user, frozen, 2025, 4, 3, 2)
     register(client)
-    page = client.get("/history").get_data(as_text=True)
+    page = client.get("/filing/history").get_data(as_text=True)
     rows = dict(re.findall(r'<tr data-period="(\d{4}-\d{2})">.*?data-status="(\w+)"', page,
                            re.S))
     assert rows == {"2025-04": "not_open", "2025-03": "due", "2025-02": "missing",
@@ -371,36 +374,36 @@ def test_history_shows_every_month_since_joining_with_its_status(client, make_us
 
 
 def test_status_rules(db, auditor, frozen):
-    from app import filing
-    from app.periods import Period
+    from app.filing import records
+    from app.filing.periods import Period
 
-    rule = filing.deadline_rule(auditor.agency)
+    rule = records.deadline_rule(auditor.agency)
     march = Period(2025, 3)
     at = frozen.set
-    assert filing.status_of(None, march, rule, at(2025, 3, 31, 15, 59)) == filing.NOT_OPEN
-    assert filing.status_of(None, march, rule, at(2025, 3, 31, 16, 0)) == filing.DUE
-    assert filing.status_of(None, march, rule, at(2025, 4, 5, 15, 59)) == filing.DUE
-    assert filing.status_of(None, march, rule, at(2025, 4, 5, 16, 0)) == filing.MISSING
+    assert records.status_of(None, march, rule, at(2025, 3, 31, 15, 59)) == FilingStatus.NOT_OPEN
+    assert records.status_of(None, march, rule, at(2025, 3, 31, 16, 0)) == FilingStatus.DUE
+    assert records.status_of(None, march, rule, at(2025, 4, 5, 15, 59)) == FilingStatus.DUE
+    assert records.status_of(None, march, rule, at(2025, 4, 5, 16, 0)) == FilingStatus.MISSING
 
 
 def test_scope_follows_joining_and_leaving(make_user):
-    from app import filing
-    from app.periods import Period
+    from app.filing import records
+    from app.filing.periods import Period
 
     user = make_user(joined_on=date(2025, 6, 20), left_on=date(2025, 9, 1))
-    assert [filing.in_scope(user, Period(2025, m)) for m in (5, 6, 9, 10)] == [
+    assert [records.in_scope(user, Period(2025, m)) for m in (5, 6, 9, 10)] == [
         False, True, True, False]
 
 
 def test_the_agencys_deadline_rule_uses_its_calendar_days(db, agency):
-    from app import filing
+    from app.filing import records
+    from app.filing.periods import Period
     from app.models import CalendarDay
-    from app.periods import Period
 
     agency.shift_to_workday = True
     db.session.add(CalendarDay(agency_id=agency.id, day=date(2025, 4, 5), is_workday=True))
     db.session.commit()
-    assert filing.deadline_rule(agency).due_date(Period(2025, 3)) == date(2025, 4, 5)
+    assert records.deadline_rule(agency).due_date(Period(2025, 3)) == date(2025, 4, 5)
     db.session.execute(sa.delete(CalendarDay))
     db.session.commit()
-    assert filing.deadline_rule(agency).due_date(Period(2025, 3)) == date(2025, 4, 7)
+    assert records.deadline_rule(agency).due_date(Period(2025, 3)) == date(2025, 4, 7)

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 
 from app import create_app
-from app.extensions import db as _db
+from app.core.extensions import db as _db
 from app.models import AuditLog, Incident, IncidentVersion, Outbox, ReviewAction, User
 from tests import factories
 from tests.conftest import login, post_form
@@ -55,11 +55,11 @@ def test_a_cookie_forged_with_the_old_published_key_is_sent_to_sign_in(
     client = development_app.test_client()
     client.set_cookie("session", forged_cookie(OLD_PUBLISHED_KEY, reviewer))
     response = client.get("/review/")
-    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
     # The same forgery with the key the installation really uses would have worked: the test
     # fails if the key were ever a known one again.
     client.set_cookie("session", forged_cookie(development_app.secret_key, reviewer))
-    assert client.get("/review/").headers.get("Location", "").startswith("/account/two-factor")
+    assert client.get("/review/").headers.get("Location", "").startswith("/auth/account/two-factor")
 
 
 def test_the_generated_key_is_kept_private_and_reused(development_app, tmp_path, app):
@@ -78,12 +78,12 @@ def test_production_sends_hsts_and_development_does_not(app, tmp_path, monkeypat
     monkeypatch.setenv("SECRET_KEY", "a-long-production-secret-for-this-test-only")
     monkeypatch.setenv("DATABASE_URL", app.config["SQLALCHEMY_DATABASE_URI"])
     production = create_app("production", instance_path=tmp_path / "prod")
-    header = production.test_client().get("/login").headers["Strict-Transport-Security"]
+    header = production.test_client().get("/auth/login").headers["Strict-Transport-Security"]
     assert header.startswith("max-age=31536000")
     assert "Strict-Transport-Security" not in development_app.test_client().get(
-        "/login").headers
+        "/auth/login").headers
     production.config["HSTS_SECONDS"] = 0
-    assert "Strict-Transport-Security" not in production.test_client().get("/login").headers
+    assert "Strict-Transport-Security" not in production.test_client().get("/auth/login").headers
 
 
 # Control characters ------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_a_control_character_in_an_import_is_refused_by_line(app, db, make_user,
 
 
 def test_a_control_character_in_the_address_answers_400(client, me):
-    for url in ("/history?x=%00", "/review/?q=%01", "/log?object_type=%00"):
+    for url in ("/filing/history?x=%00", "/review/?q=%01", "/review/log?object_type=%00"):
         response = client.get(url)
         assert response.status_code == 400, url
         assert "控制字符" in response.get_data(as_text=True)
@@ -172,14 +172,20 @@ def test_exports_survive_control_characters_already_stored(app, client, db, make
 # Numbers and dates out of range ------------------------------------------------------------
 
 def test_ids_beyond_the_integer_range_are_not_found(client, me):
-    for url in ("/incidents/99999999999999999999", "/incidents/2147483648",
-                "/evidence/9223372036854775808", "/statements/99999"):
+    for url in ("/filing/incidents/99999999999999999999", "/filing/incidents/2147483648",
+                "/filing/evidence/9223372036854775808", "/statement/99999"):
         assert client.get(url).status_code == 404, url
 
 
-@pytest.mark.parametrize("url", ["/review/?page=9223372036854775807", "/log?page=99999999999",
-                                 "/admin/users?page=9223372036854775807",
-                                 "/log?object_id=99999999999999999999"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/review/?page=9223372036854775807",
+        "/review/log?page=99999999999",
+        "/admin/users?page=9223372036854775807",
+        "/review/log?object_id=99999999999999999999",
+    ],
+)
 def test_pages_beyond_the_range_answer_400(client, db, make_user, frozen, url, monkeypatch,
                                            app):
     monkeypatch.setitem(app.config, "TWO_FACTOR_ROLES", ())
@@ -214,20 +220,20 @@ def test_the_outbox_lists_only_the_agencys_notices(client, db, make_user, frozen
                            created_at=frozen(), next_attempt_at=frozen()))
     _db.session.commit()
     login(client, make_user(roles={"admin"}))
-    page = client.get("/admin/outbox").get_data(as_text=True)
+    page = client.get("/notices/outbox").get_data(as_text=True)
     assert "外局人员" not in page and "stranger@other.example" not in page
 
 
 def test_the_log_hides_another_agencys_entries_without_actor(client, db, make_user, frozen,
                                                             app, monkeypatch):
-    from app import auditlog
+    from app.core import auditlog
 
     monkeypatch.setitem(app.config, "TWO_FACTOR_ROLES", ())
     stranger = factories.UserFactory(name="外局人员")
     auditlog.record("auth.login_failed", stranger, identifier="外局的工号")
     _db.session.commit()
     login(client, make_user(roles={"admin"}))
-    page = client.get("/log").get_data(as_text=True)
+    page = client.get("/review/log").get_data(as_text=True)
     assert "外局的工号" not in page and "auth.login_failed" not in page
 
 
@@ -274,7 +280,7 @@ def test_no_view_or_template_decides_access_by_role(app):
 
 
 def test_the_policies_are_the_ones_products_table_gives():
-    from app import access
+    from app.core import access
 
     assert access.REVIEW.roles == {"reviewer"}
     assert "admin" not in access.REVIEW.roles | access.STATEMENT_INCIDENTS.roles
@@ -286,13 +292,12 @@ def test_every_form_refuses_what_no_field_may_hold():
 
     import app.admin.forms
     import app.auth.forms
-    import app.dashboard.forms
-    import app.desk.forms
-    import app.filings.forms
-    import app.main.forms
-    import app.notifications.forms
-    import app.statements.forms  # noqa: F401
-    from app.forms import PortalForm
+    import app.compliance.forms
+    import app.filing.forms
+    import app.notices.forms
+    import app.review.forms
+    import app.statement.forms  # noqa: F401
+    from app.core.forms import PortalForm
 
     def subclasses(cls):
         for sub in cls.__subclasses__():
@@ -305,7 +310,7 @@ def test_every_form_refuses_what_no_field_may_hold():
 
 
 def test_the_log_entry_of_a_failed_sign_in_names_the_agency(client, db, auditor):
-    post_form(client, "/login", {"identifier": auditor.staff_no, "password": "wrong one"})
+    post_form(client, "/auth/login", {"identifier": auditor.staff_no, "password": "wrong one"})
     entry = db.session.scalar(sa.select(AuditLog).where(AuditLog.action == "auth.login_failed"))
     assert entry.agency_id == auditor.agency_id
 
@@ -313,15 +318,16 @@ def test_the_log_entry_of_a_failed_sign_in_names_the_agency(client, db, auditor)
 
 def test_the_statement_appendix_survives_control_characters_already_stored(
         client, db, make_user, auditor, frozen):
-    from app import clock, statement
+    from app.core import clock
+    from app.statement import rules
 
     reviewer = make_user(roles={"reviewer"})
     make_incident(auditor)
     db.session.execute(sa.update(User).where(User.id == auditor.id).values(name="张\x01伟"))
-    statement.prepare(auditor.agency, 2025, reviewer, clock.now())
+    rules.prepare(auditor.agency, 2025, reviewer, clock.now())
     db.session.commit()
     login(client, reviewer)
-    response = client.get("/statements/2025.xlsx")
+    response = client.get("/statement/2025.xlsx")
     assert response.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(response.data))
     cells = [c.value for sheet in book.worksheets for row in sheet.iter_rows() for c in row]
@@ -336,7 +342,7 @@ def test_another_agencys_notice_cannot_be_retried(client, db, make_user, frozen)
     _db.session.add(row)
     _db.session.commit()
     login(client, make_user(roles={"admin"}))
-    response = post_form(client, f"/admin/outbox/{row.id}/retry", {}, form_url="/admin/outbox")
+    response = post_form(client, f"/notices/outbox/{row.id}/retry", {}, form_url="/notices/outbox")
     assert response.status_code == 404
     _db.session.expire_all()
     assert _db.session.get(Outbox, row.id).status == "failed"

@@ -9,10 +9,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from app import create_app, health
-from app.extensions import db as _db
+from app import create_app
+from app.core import health
+from app.core.codes import NoticeKind
+from app.core.extensions import db as _db
 from app.models import Outbox
-from app.notifications.cli import scheduled_round
+from app.notices.cli import scheduled_round
 
 CHECKS = {"database", "schema", "scheduler", "outbox"}
 
@@ -114,9 +116,9 @@ def test_doctor_prints_every_check_with_its_detail(app, runner, stamped, frozen)
 
 
 def test_a_round_logs_each_delivery_failure(app, db, smtp, auditor, stamped, frozen, caplog):
-    from app import outbox
+    from app.notices import outbox
 
-    outbox.enqueue([outbox.Notice(auditor.id, outbox.APPROACHING, "2025-03", 0, auditor.email,
+    outbox.enqueue([outbox.Notice(auditor.id, NoticeKind.APPROACHING, "2025-03", 0, auditor.email,
                                   {"due": "2025-04-07"})], frozen())
     db.session.commit()
     smtp.stop()                                       # the mail server is down

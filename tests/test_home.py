@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from app.workcalendar import official_calendar_covers
+from app.filing.workcalendar import official_calendar_covers
 from tests import factories, test_statement
 from tests.conftest import post_form
 from tests.test_statement import prepare_and_sign, signed_in
@@ -20,13 +20,13 @@ def home(app, user) -> str:
 def test_the_leader_sees_the_year_and_the_draft_waiting_for_their_signature(app, db, year):
     people, _cases = year
     reviewer = signed_in(app, people["reviewer"])
-    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
     page = home(app, people["leader"])
     assert "2025年度概况" in page
     assert "月度报告已报 32 份，应报 34 份（逾期报送 1 份，逾期未报 2 份）" in page
     assert "尚未办结的审核：1 件" in page and "认定影响审计独立性的违规情形：1 起" in page
     assert 'data-testid="awaiting-signature"' in page and "待您签发" in page
-    assert 'href="/statements/2025"' in page
+    assert 'href="/statement/2025"' in page
     assert "来电请求从轻处理" not in page  # no incident content
     prepare_and_sign(app, people)
     page = home(app, people["leader"])
@@ -37,7 +37,7 @@ def test_a_draft_of_the_year_in_progress_does_not_wait_for_a_signature(app, db, 
     people, _cases = year
     frozen.value = datetime(2025, 12, 2, 2, tzinfo=UTC)
     reviewer = signed_in(app, people["reviewer"])
-    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
     page = home(app, people["leader"])
     assert "待您签发" not in page and "2025年度报告：草稿已于" in page
 
@@ -45,7 +45,7 @@ def test_a_draft_of_the_year_in_progress_does_not_wait_for_a_signature(app, db, 
 def test_a_leader_who_prepared_the_draft_is_not_asked_to_sign_it(app, db, year, make_user):
     both = make_user(name="兼任者", staff_no="RL1", roles={"reviewer", "leader"})
     client = signed_in(app, both)
-    post_form(client, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    post_form(client, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
     assert "待您签发" not in client.get("/").get_data(as_text=True)
 
 

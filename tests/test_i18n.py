@@ -25,8 +25,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask_babel import force_locale, gettext, ngettext
 
-from app.extensions import db as _db
-from app.filings.forms import DECLARATION
+from app.core.extensions import db as _db
+from app.filing.forms import DECLARATION
 from app.models import User
 from tests.conftest import login, post_form
 
@@ -230,7 +230,7 @@ def test_compiled_catalogue_translates(app):
 
 
 def test_pages_are_chinese_by_default(client):
-    response = client.get("/login")
+    response = client.get("/auth/login")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert '<html lang="zh-CN">' in page
@@ -240,22 +240,24 @@ def test_pages_are_chinese_by_default(client):
 
 
 def test_language_form_switches_an_anonymous_visitor_to_english(client):
-    response = post_form(client, "/language", {"lang": "en", "next": "/login"}, form_url="/login")
+    response = post_form(
+        client, "/language", {"lang": "en", "next": "/auth/login"}, form_url="/auth/login"
+    )
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/login")
-    page = client.get("/login").get_data(as_text=True)
+    assert response.headers["Location"].endswith("/auth/login")
+    page = client.get("/auth/login").get_data(as_text=True)
     assert '<html lang="en">' in page
     assert "Sign in" in page
     assert "登录" not in page
 
-    post_form(client, "/language", {"lang": "zh_CN", "next": "/login"}, form_url="/login")
-    page = client.get("/login").get_data(as_text=True)
+    post_form(client, "/language", {"lang": "zh_CN", "next": "/auth/login"}, form_url="/auth/login")
+    page = client.get("/auth/login").get_data(as_text=True)
     assert '<html lang="zh-CN">' in page and "登录" in page
 
 
 def test_unknown_language_is_refused(client):
-    post_form(client, "/language", {"lang": "fr", "next": "/login"}, form_url="/login")
-    page = client.get("/login").get_data(as_text=True)
+    post_form(client, "/language", {"lang": "fr", "next": "/auth/login"}, form_url="/auth/login")
+    page = client.get("/auth/login").get_data(as_text=True)
     assert '<html lang="zh-CN">' in page
 
 
@@ -274,7 +276,7 @@ def test_a_signed_in_users_choice_is_kept_on_the_account(app, client, auditor, f
 
     # Another browser, which never chose a language: the account's choice applies after sign-in.
     other = app.test_client()
-    assert '<html lang="zh-CN">' in other.get("/login").get_data(as_text=True)
+    assert '<html lang="zh-CN">' in other.get("/auth/login").get_data(as_text=True)
     login(other, auditor)
     page = other.get("/").get_data(as_text=True)
     assert '<html lang="en">' in page and "Sign out" in page

@@ -7,8 +7,9 @@ import logging
 import pytest
 import sqlalchemy as sa
 
-from app import filing, logs
-from app.extensions import db as _db
+from app.core import logs
+from app.core.extensions import db as _db
+from app.filing import records
 from app.models import Incident
 from tests.conftest import login, post_form
 from tests.factories import PASSWORD
@@ -37,7 +38,7 @@ def boom():
 def test_a_forced_500_logs_its_traceback_with_the_request_id(app, client, log_text,
                                                              monkeypatch):
     monkeypatch.setitem(app.view_functions, "auth.login", boom)
-    response = client.get("/login", headers={"X-Request-ID": "req-4711"})
+    response = client.get("/auth/login", headers={"X-Request-ID": "req-4711"})
     assert response.status_code == 500
     assert "Traceback" not in response.get_data(as_text=True)
     assert response.headers["X-Request-ID"] == "req-4711"
@@ -45,16 +46,16 @@ def test_a_forced_500_logs_its_traceback_with_the_request_id(app, client, log_te
     assert "ERROR [req-4711]" in text
     assert "Traceback (most recent call last)" in text
     assert "RuntimeError: forced failure" in text
-    assert "GET /login 500" in text
+    assert "GET /auth/login 500" in text
 
 
 def test_an_unsafe_request_id_is_replaced_and_each_request_gets_its_own(client, log_text):
-    first = client.get("/login", headers={"X-Request-ID": "evil id\" user=1"})
-    second = client.get("/login")
+    first = client.get("/auth/login", headers={"X-Request-ID": "evil id\" user=1"})
+    second = client.get("/auth/login")
     ids = {first.headers["X-Request-ID"], second.headers["X-Request-ID"]}
     assert len(ids) == 2 and all(logs.SAFE_REQUEST_ID.fullmatch(i) for i in ids)
     assert "evil" not in log_text()
-    assert f"[{second.headers['X-Request-ID']}] user=- app.request: GET /login 200" in log_text()
+    assert f"[{second.headers['X-Request-ID']}] user=- app.request: GET /auth/login 200" in log_text()
 
 
 def test_lines_name_the_signed_in_user_by_id(client, auditor, log_text):
@@ -90,7 +91,7 @@ def test_a_failing_statement_does_not_copy_incident_text_into_the_log(
         _db.session.execute(sa.text("INSERT INTO no_such_table (x) VALUES (:x)"),
                             {"x": data.description})
 
-    monkeypatch.setattr(filing, "register_incident", failing_register)
+    monkeypatch.setattr(records, "register_incident", failing_register)
     login(client, auditor)
     assert register(client, description=SECRET_TEXT).status_code == 500
     text = log_text()
@@ -98,6 +99,8 @@ def test_a_failing_statement_does_not_copy_incident_text_into_the_log(
 
 
 def test_a_password_never_reaches_the_log(client, auditor, log_text):
-    post_form(client, "/login", {"identifier": auditor.staff_no, "password": "wrong-" + PASSWORD})
+    post_form(
+        client, "/auth/login", {"identifier": auditor.staff_no, "password": "wrong-" + PASSWORD}
+    )
     login(client, auditor)
     assert PASSWORD not in log_text()

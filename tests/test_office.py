@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from app.extensions import db as _db
+from app.core.extensions import db as _db
 from app.models import AuditLog, OfficeInvitation, Outbox, User
 from tests import factories
 from tests.conftest import login, post_form
@@ -101,8 +101,8 @@ def client_of(app, user):
 def propose(app, office, who="colleague"):
     member = client_of(app, office["first"])
     candidate = office[who]
-    response = post_form(member, "/office/propose", {"user": str(candidate.id)},
-                         form_url="/office")
+    response = post_form(member, "/review/office/propose", {"user": str(candidate.id)},
+                         form_url="/review/office")
     return member, response
 
 
@@ -113,9 +113,11 @@ def test_a_member_proposes_and_the_colleague_accepts(app, db, office):
     assert "reviewer" not in roles_of(colleague.id)  # nothing granted before the answer
     them = client_of(app, colleague)
     assert them.get("/review/").status_code == 403
-    invitation_page = them.get("/office")
+    invitation_page = them.get("/review/office")
     assert 'data-testid="invitation"' in invitation_page.get_data(as_text=True)
-    accepted = post_form(them, "/office/invitation", {"accept": "yes"}, form_url="/office")
+    accepted = post_form(
+        them, "/review/office/invitation", {"accept": "yes"}, form_url="/review/office"
+    )
     assert accepted.status_code == 302
     assert "reviewer" in roles_of(colleague.id)
     assert actions("office.proposed", "office.granted") == ["office.proposed", "office.granted"]
@@ -132,10 +134,10 @@ def test_a_member_proposes_and_the_colleague_accepts(app, db, office):
 def test_a_declined_invitation_grants_nothing(app, db, office):
     propose(app, office)
     them = client_of(app, office["colleague"])
-    post_form(them, "/office/invitation", {"accept": "no"}, form_url="/office")
+    post_form(them, "/review/office/invitation", {"accept": "no"}, form_url="/review/office")
     assert "reviewer" not in roles_of(office["colleague"].id)
     assert db.session.scalar(sa.select(OfficeInvitation.status)) == "declined"
-    assert them.get("/office").status_code == 404
+    assert them.get("/review/office").status_code == 404
 
 
 def test_an_administrator_cannot_be_proposed(app, db, office):
@@ -146,13 +148,15 @@ def test_an_administrator_cannot_be_proposed(app, db, office):
 
 
 def test_a_member_withdraws_another_but_never_the_last(app, db, office):
-    second = factories.UserFactory(agency=office["first"].agency, staff_no="R002",
-                                   name="钱纪检", roles={"reviewer"})
+    second = factories.UserFactory(
+        agency=office["first"].agency, staff_no="R002", name="钱纪检", roles={"reviewer"}
+    )
     member = client_of(app, office["first"])
-    done = post_form(member, f"/office/members/{second.id}/withdraw", {}, form_url="/office")
+    done = post_form(member, f"/review/office/members/{second.id}/withdraw", {},
+                     form_url="/review/office")
     assert done.status_code == 302 and "reviewer" not in roles_of(second.id)
-    last = post_form(member, f"/office/members/{office['first'].id}/withdraw", {},
-                     form_url="/office")
+    last = post_form(member, f"/review/office/members/{office['first'].id}/withdraw", {},
+                     form_url="/review/office")
     assert last.status_code == 409 and "reviewer" in roles_of(office["first"].id)
     assert actions("office.withdrawn") == ["office.withdrawn"]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
@@ -161,7 +165,7 @@ def test_a_member_withdraws_another_but_never_the_last(app, db, office):
 
 def test_the_office_page_is_for_members_and_the_invited_only(app, db, office):
     for person in ("admin", "leader", "colleague"):
-        assert client_of(app, office[person]).get("/office").status_code == 404
+        assert client_of(app, office[person]).get("/review/office").status_code == 404
 
 
 def test_the_operator_makes_the_first_member_from_the_command_line(app, db, office, runner):
@@ -185,7 +189,7 @@ def test_the_registrant_sees_who_of_the_office_read_it(app, db, office):
     assert client_of(app, office["first"]).get(
         f"/review/incidents/{incident_id}").status_code == 200
     owner = client_of(app, office["colleague"])
-    page = owner.get(f"/incidents/{incident_id}").get_data(as_text=True)
+    page = owner.get(f"/filing/incidents/{incident_id}").get_data(as_text=True)
     reads = page[page.index('data-testid="reads"'):page.index('data-testid="office-changes"')]
     assert "赵敏" in reads and "opened the registration" in reads
     # Their own opening is not a read by someone else.
@@ -198,6 +202,6 @@ def test_the_registrant_sees_the_offices_changes(app, db, office, runner):
     incident_id = make_incident(office["colleague"])
     runner.invoke(args=["office", "grant", "L001"])
     page = client_of(app, office["colleague"]).get(
-        f"/incidents/{incident_id}").get_data(as_text=True)
+        f"/filing/incidents/{incident_id}").get_data(as_text=True)
     changes = page[page.index('data-testid="office-changes"'):]
     assert "王局长 joined the discipline office" in changes

@@ -6,16 +6,18 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from app import outbox, review
-from app.extensions import db as _db
+from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus
+from app.core.extensions import db as _db
 from app.models import Outbox
-from app.outbox import Notice
+from app.notices import outbox
+from app.notices.outbox import Notice
+from app.review import workflow
 from tests import smtp as smtp_helpers
 from tests.conftest import login, post_form
 from tests.test_review import make_incident
 
 
-def notice(user, kind=outbox.APPROACHING, seq=0, period="2025-03") -> Notice:
+def notice(user, kind=NoticeKind.APPROACHING, seq=0, period="2025-03") -> Notice:
     return Notice(user.id, kind, period, seq, user.email, {"due": "2025-04-07"})
 
 
@@ -35,10 +37,10 @@ def test_a_notice_arrives_in_chinese_with_proper_headers(db, smtp, auditor, froz
     assert message["Date"]
     [row] = rows()
     assert message["Message-ID"] == outbox.message_id(row)
-    assert row.status == outbox.SENT and row.sent_at == frozen()
+    assert row.status == NoticeStatus.SENT and row.sent_at == frozen()
     text, html = smtp_helpers.body(message), smtp_helpers.body(message, "html")
-    assert "尚未提交" in text and "https://portal.example/reports/2025-03" in text
-    assert 'href="https://portal.example/reports/2025-03"' in html
+    assert "尚未提交" in text and "https://portal.example/filing/reports/2025-03" in text
+    assert 'href="https://portal.example/filing/reports/2025-03"' in html
     assert message.get_content_type() == "multipart/alternative"
 
 
@@ -54,7 +56,7 @@ def test_the_subject_is_encoded_on_the_wire(db, smtp, auditor, frozen):
 
 def test_english_speakers_get_english(db, smtp, make_user, frozen):
     user = make_user(locale="en")
-    outbox.enqueue([notice(user, outbox.OVERDUE, 1)], frozen())
+    outbox.enqueue([notice(user, NoticeKind.OVERDUE, 1)], frozen())
     db.session.commit()
     outbox.deliver()
     [message] = smtp.to(user.email)
@@ -80,7 +82,7 @@ def test_no_address_means_the_bell_only(db, smtp, make_user, frozen):
     outbox.enqueue([notice(user)], frozen())
     db.session.commit()
     assert outbox.deliver().sent == 0
-    assert [r.status for r in rows()] == [outbox.PORTAL]
+    assert [r.status for r in rows()] == [NoticeStatus.PORTAL]
 
 
 def test_smtp_down_retries_with_backoff_and_sends_once_back(db, smtp, auditor, make_user,
@@ -91,7 +93,7 @@ def test_smtp_down_retries_with_backoff_and_sends_once_back(db, smtp, auditor, m
     db.session.commit()
     assert outbox.deliver().failed == 2
     first = rows()
-    assert {r.status for r in first} == {outbox.PENDING}
+    assert {r.status for r in first} == {NoticeStatus.PENDING}
     assert all(r.attempts == 1 and "connect" in r.last_error for r in first)
     assert all(r.next_attempt_at == frozen() + timedelta(seconds=60) for r in first)
     assert outbox.deliver().failed == 0  # nothing due before the back-off has passed
@@ -106,7 +108,7 @@ def test_smtp_down_retries_with_backoff_and_sends_once_back(db, smtp, auditor, m
     frozen.advance(days=1)
     assert outbox.deliver().sent == 0
     assert len(smtp.to(auditor.email)) == len(smtp.to(other.email)) == 1
-    assert {r.status for r in rows()} == {outbox.SENT}
+    assert {r.status for r in rows()} == {NoticeStatus.SENT}
 
 
 def test_a_refused_address_fails_for_good_and_the_others_go_out(db, smtp, auditor, make_user,
@@ -118,8 +120,8 @@ def test_a_refused_address_fails_for_good_and_the_others_go_out(db, smtp, audito
     result = outbox.deliver()
     assert (result.sent, result.failed, result.gave_up) == (1, 1, 1)
     refused, sent = rows()
-    assert (refused.status, refused.failure, refused.attempts) == (outbox.FAILED, outbox.REFUSED, 1)
-    assert "550" in refused.last_error and sent.status == outbox.SENT
+    assert (refused.status, refused.failure, refused.attempts) == (NoticeStatus.FAILED, NoticeFailure.REFUSED, 1)
+    assert "550" in refused.last_error and sent.status == NoticeStatus.SENT
     frozen.advance(days=1)
     assert outbox.deliver().attempted == 0  # given up: not retried on its own
 
@@ -133,20 +135,20 @@ def test_an_administrator_retries_a_failed_notice_from_the_outbox_page(client, d
     outbox.deliver()
     [row] = rows()
     login(client, make_user(roles={"admin"}))
-    page = client.get("/admin/outbox").get_data(as_text=True)
+    page = client.get("/notices/outbox").get_data(as_text=True)
     assert f'data-testid="retry-{row.id}"' in page and "邮件服务器拒收" in page
-    assert client.post(f"/admin/outbox/{row.id}/retry").status_code == 400  # no CSRF token
-    assert rows()[0].status == outbox.FAILED
+    assert client.post(f"/notices/outbox/{row.id}/retry").status_code == 400  # no CSRF token
+    assert rows()[0].status == NoticeStatus.FAILED
     smtp.sink.refused.clear()  # the mailbox was created meanwhile
-    response = post_form(client, f"/admin/outbox/{row.id}/retry", {}, form_url="/admin/outbox",
+    response = post_form(client, f"/notices/outbox/{row.id}/retry", {}, form_url="/notices/outbox",
                          follow_redirects=True)
     assert "将随下一轮重新发送" in response.get_data(as_text=True)
-    assert rows()[0].status == outbox.PENDING
+    assert rows()[0].status == NoticeStatus.PENDING
     assert outbox.deliver().sent == 1
     assert len(smtp.to(auditor.email)) == 1
-    assert post_form(client, f"/admin/outbox/{row.id}/retry", {}, form_url="/admin/outbox",
+    assert post_form(client, f"/notices/outbox/{row.id}/retry", {}, form_url="/notices/outbox",
                      follow_redirects=True).status_code == 200
-    assert rows()[0].status == outbox.SENT  # a sent notice is not sent again
+    assert rows()[0].status == NoticeStatus.SENT  # a sent notice is not sent again
 
 
 def test_reminders_retry_sends_again_what_gave_up(runner, smtp, auditor, frozen):
@@ -164,16 +166,16 @@ def test_reminders_retry_sends_again_what_gave_up(runner, smtp, auditor, frozen)
 def test_review_notices_carry_no_incident_content(db, smtp, auditor, make_user, frozen):
     office = make_user(roles={"reviewer"})
     case = make_incident(auditor, description="机密内容：某领导请求从轻处理")
-    the_review = _db.session.scalar(sa.select(review.Review).where(
-        review.Review.incident_id == case))
-    step = review.act(the_review, office, "return", review.Decision(note="请补充时间地点"),
+    the_review = _db.session.scalar(sa.select(workflow.Review).where(
+        workflow.Review.incident_id == case))
+    step = workflow.act(the_review, office, "return", workflow.Decision(note="请补充时间地点"),
                       frozen())
     outbox.review_notice(step)
-    step = review.act(the_review, auditor, "supplement", review.Decision(note="已补充"),
+    step = workflow.act(the_review, auditor, "supplement", workflow.Decision(note="已补充"),
                       frozen())
     outbox.review_notice(step)  # a supplement notifies nobody
-    step = review.act(the_review, office, "close",
-                      review.Decision(affected=False, determination="未影响"), frozen())
+    step = workflow.act(the_review, office, "close",
+                      workflow.Decision(affected=False, determination="未影响"), frozen())
     outbox.review_notice(step)
     db.session.commit()
     outbox.deliver()
@@ -185,22 +187,22 @@ def test_review_notices_carry_no_incident_content(db, smtp, auditor, make_user, 
         for secret in ("机密内容", "某领导", "从轻", "李某某", "区某局", "副局长", "请补充",
                        "未影响"):
             assert secret not in whole
-        assert f"https://portal.example/incidents/{case}" in smtp_helpers.body(message)
+        assert f"https://portal.example/filing/incidents/{case}" in smtp_helpers.body(message)
 
 
 def test_the_bell_counts_unread_and_marks_read(client, db, auditor, frozen):
-    outbox.enqueue([notice(auditor), notice(auditor, outbox.DUE_TODAY)], frozen())
+    outbox.enqueue([notice(auditor), notice(auditor, NoticeKind.DUE_TODAY)], frozen())
     db.session.commit()
     login(client, auditor)
-    page = client.get("/notifications").get_data(as_text=True)
+    page = client.get("/notices/").get_data(as_text=True)
     assert "2025-03" in page and 'data-testid="notices"' in page
-    assert client.get("/notifications").status_code == 200
-    post_form(client, "/notifications/read", {}, form_url="/notifications")
+    assert client.get("/notices/").status_code == 200
+    post_form(client, "/notices/read", {}, form_url="/notices/")
     assert all(r.read_at == frozen() for r in rows())
 
 
 def test_the_unread_count_is_in_every_page_context(app, db, auditor, frozen):
-    from app.notifications.routes import unread_count
+    from app.notices.routes import unread_count
 
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
@@ -216,15 +218,15 @@ def test_admin_outbox_page_and_test_mail(client, db, smtp, make_user, auditor, f
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
     login(client, admin)
-    page = client.get("/admin/outbox").get_data(as_text=True)
+    page = client.get("/notices/outbox").get_data(as_text=True)
     assert auditor.staff_no in page and "待发送" in page
-    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
-                         form_url="/admin/outbox", follow_redirects=True)
+    response = post_form(client, "/notices/outbox/test", {"address": "ops@example.org"},
+                         form_url="/notices/outbox", follow_redirects=True)
     assert "测试邮件已发送至 ops@example.org" in response.get_data(as_text=True)
     [message] = smtp.to("ops@example.org")
     assert "测试邮件" in message["Subject"]
-    bad = post_form(client, "/admin/outbox/test", {"address": "not-an-address"},
-                    form_url="/admin/outbox")
+    bad = post_form(client, "/notices/outbox/test", {"address": "not-an-address"},
+                    form_url="/notices/outbox")
     assert bad.status_code == 400
     assert len(smtp.messages) == 1
 
@@ -237,12 +239,12 @@ def test_the_test_mail_sends_itself_and_never_the_backlog(client, db, smtp, make
     outbox.enqueue([notice(user) for user in backlog], frozen())
     db.session.commit()
     login(client, admin)
-    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
-                         form_url="/admin/outbox", follow_redirects=True)
+    response = post_form(client, "/notices/outbox/test", {"address": "ops@example.org"},
+                         form_url="/notices/outbox", follow_redirects=True)
     assert "测试邮件已发送至 ops@example.org" in response.get_data(as_text=True)
     assert [m["To"] for m in smtp.messages] == ["ops@example.org"]
-    waiting = [r for r in rows() if r.kind != outbox.TEST]
-    assert {(r.status, r.attempts, r.lease) for r in waiting} == {(outbox.PENDING, 0, None)}
+    waiting = [r for r in rows() if r.kind != NoticeKind.TEST]
+    assert {(r.status, r.attempts, r.lease) for r in waiting} == {(NoticeStatus.PENDING, 0, None)}
     assert len(waiting) == 5
 
 
@@ -250,11 +252,11 @@ def test_test_mail_failure_is_shown_and_kept_for_retry(client, db, smtp, make_us
     admin = make_user(roles={"admin"})
     smtp.stop()
     login(client, admin)
-    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
-                         form_url="/admin/outbox", follow_redirects=True)
+    response = post_form(client, "/notices/outbox/test", {"address": "ops@example.org"},
+                         form_url="/notices/outbox", follow_redirects=True)
     assert "connect" in response.get_data(as_text=True)
     [row] = rows()
-    assert row.status == outbox.PENDING and row.attempts == 1
+    assert row.status == NoticeStatus.PENDING and row.attempts == 1
 
 
 def test_without_a_mail_server_rows_wait_untouched(client, db, app, auditor, make_user,
@@ -264,7 +266,7 @@ def test_without_a_mail_server_rows_wait_untouched(client, db, app, auditor, mak
     db.session.commit()
     assert outbox.deliver().sent == 0
     login(client, make_user(roles={"admin"}))
-    response = post_form(client, "/admin/outbox/test", {"address": "ops@example.org"},
-                         form_url="/admin/outbox", follow_redirects=True)
+    response = post_form(client, "/notices/outbox/test", {"address": "ops@example.org"},
+                         form_url="/notices/outbox", follow_redirects=True)
     assert "SMTP_HOST" in response.get_data(as_text=True)
-    assert {(r.status, r.attempts) for r in rows()} == {(outbox.PENDING, 0)}
+    assert {(r.status, r.attempts) for r in rows()} == {(NoticeStatus.PENDING, 0)}

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from app import clock, outbox
-from app.extensions import db as _db
+from app.core import clock
+from app.core.codes import NoticeKind, NoticeStatus
+from app.core.extensions import db as _db
 from app.models import Outbox
-from app.outbox import Notice
+from app.notices import outbox
+from app.notices.outbox import Notice
 
 ROOT = Path(__file__).resolve().parent.parent
 KILLS = 10
@@ -32,7 +34,7 @@ LEASE_SECONDS = 2  # short, so that rows a killed sender held come free within t
 
 def enqueue(user, count: int) -> dict[str, int]:
     """`count` pending e-mails; returns their Message-IDs, each with its row id."""
-    outbox.enqueue([Notice(user.id, outbox.OVERDUE, "2025-03", seq, f"p{seq}@example.org",
+    outbox.enqueue([Notice(user.id, NoticeKind.OVERDUE, "2025-03", seq, f"p{seq}@example.org",
                            {"due": "2025-04-07"}) for seq in range(count)], clock.now())
     _db.session.commit()
     return {outbox.message_id(row): row.id for row in _db.session.scalars(sa.select(Outbox))}
@@ -86,13 +88,13 @@ def excess(smtp, ids: dict[str, int]) -> int:
     """Messages the server accepted beyond those the outbox recorded as sent."""
     statuses = recorded()
     received = Counter(message["Message-ID"] for message in smtp.messages)
-    return sum(received[mid] - (statuses[row] == outbox.SENT) for mid, row in ids.items())
+    return sum(received[mid] - (statuses[row] == NoticeStatus.SENT) for mid, row in ids.items())
 
 
 def drain(sender) -> None:
     """Senders until nothing is pending (rows a killed sender held wait for its lease)."""
     for _attempt in range(3):
-        if outbox.PENDING not in recorded().values():
+        if NoticeStatus.PENDING not in recorded().values():
             return
         time.sleep(LEASE_SECONDS + 0.2)
         finish(sender())
@@ -103,7 +105,7 @@ def test_senders_killed_at_random_lose_nothing_and_repeat_only_what_was_in_fligh
     ids = enqueue(auditor, 200)
     rng = random.Random(os.environ.get("KILL_SEED", "10a"))
     kills, repeats = 0, []
-    while kills < KILLS and outbox.PENDING in recorded().values():
+    while kills < KILLS and NoticeStatus.PENDING in recorded().values():
         before = excess(smtp, ids)
         process, target = sender(), len(smtp.messages) + rng.randint(1, 15)
         wait_for(lambda p=process, t=target: len(smtp.messages) >= t or p.poll() is not None)
@@ -117,7 +119,7 @@ def test_senders_killed_at_random_lose_nothing_and_repeat_only_what_was_in_fligh
         repeats.append(excess(smtp, ids) - before)
     drain(sender)
     received = Counter(message["Message-ID"] for message in smtp.messages)
-    assert set(recorded().values()) == {outbox.SENT}
+    assert set(recorded().values()) == {NoticeStatus.SENT}
     assert set(received) == set(ids)  # nothing lost, nothing foreign
     assert kills >= KILLS // 2
     # A kill repeats at most the one message in flight; a kill outside a send repeats nothing.
@@ -139,7 +141,7 @@ def test_a_sender_stalled_past_its_lease_sends_nothing_it_no_longer_holds(db, sm
     assert finish(first).strip() == "3 sent, 0 failed"  # then nothing: no longer its own
     received = Counter(message["Message-ID"] for message in smtp.messages)
     assert set(received) == set(ids)
-    assert set(recorded().values()) == {outbox.SENT}
+    assert set(recorded().values()) == {NoticeStatus.SENT}
     # Only the message in flight during the stall arrived twice.
     assert sum(received.values()) - len(ids) == 1
 

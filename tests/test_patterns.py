@@ -9,10 +9,11 @@ import pytest
 import sqlalchemy as sa
 from flask import render_template_string
 
-from app import filing, patterns
-from app.extensions import db as _db
+from app.core.extensions import db as _db
+from app.filing import records
 from app.models import Incident
-from app.patterns import Alert, normalise_name, normalise_org
+from app.review import patterns
+from app.review.patterns import Alert, normalise_name, normalise_org
 from tests import factories
 
 MARCH = datetime(2025, 3, 10, 2, tzinfo=UTC)
@@ -23,7 +24,7 @@ def register(user, *, when: datetime = MARCH, name: str | None = None, org: str 
              position: str = "", project=None) -> Incident:
     """Register one incident; the name and organisation default to ones used nowhere else."""
     n = next(_unique)
-    data = filing.IncidentData(
+    data = records.IncidentData(
         occurred_at=when, category="plead", channel="phone",
         actor_name=f"路人{n}" if name is None else name,
         actor_org=f"无关单位{n}" if org is None else org,
@@ -31,7 +32,7 @@ def register(user, *, when: datetime = MARCH, name: str | None = None, org: str 
         project_id=project.id if project is not None else None, stage="fieldwork",
         description="请托说情。", response="refused",
     )
-    incident = filing.register_incident(user, data, [], when + timedelta(hours=1))
+    incident = records.register_incident(user, data, [], when + timedelta(hours=1))
     _db.session.commit()
     return incident
 
@@ -150,7 +151,7 @@ def test_alerts_find_exactly_the_expected_groups(db, agency, people, frozen):
     register(u4, name="王五", when=datetime(2025, 12, 31, 17, tzinfo=UTC))  # 2026-01 in Beijing
     register(u3, name="王五", when=datetime(2024, 12, 31, 15, tzinfo=UTC))  # 2024-12-31 23:00
     corrected = register(u4, name="王五")  # corrected: its current version names someone else
-    filing.correct_incident(corrected, filing.IncidentData(
+    records.correct_incident(corrected, records.IncidentData(
         occurred_at=MARCH, category="plead", channel="phone", actor_name="赵六",
         actor_org="无关单位X", actor_position="", actor_relation="other", project_id=None,
         stage="fieldwork", description="更正。", response="refused",
@@ -199,7 +200,7 @@ def test_a_correction_that_names_the_person_makes_the_alert(db, people, frozen):
     register(u1, name="钱七")
     later = register(u2, name="某人")
     assert patterns.alerts(u1.agency_id, 2025) == []
-    filing.correct_incident(later, filing.IncidentData(
+    records.correct_incident(later, records.IncidentData(
         occurred_at=MARCH, category="plead", channel="phone", actor_name="钱七科长",
         actor_org="无关单位Y", actor_position="科长", actor_relation="other", project_id=None,
         stage="fieldwork", description="补充姓名。", response="refused",
@@ -245,7 +246,7 @@ def test_the_query_count_does_not_grow_with_the_incidents(db, agency, people, fr
 
 def render(app, **context) -> str:
     with app.test_request_context("/review/"):
-        return render_template_string('{% include "desk/_alerts.html" %}', **context)
+        return render_template_string('{% include "review/_alerts.html" %}', **context)
 
 
 def test_the_partial_lists_each_alert_with_links_to_its_incidents(app, db):

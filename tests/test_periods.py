@@ -5,8 +5,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.periods import DeadlineRule, Period, period_of
-from app.workcalendar import WorkCalendar, is_official_workday, official_calendar_covers
+from app.filing.periods import DeadlineRule, Period, period_of
+from app.filing.workcalendar import WorkCalendar, is_official_workday, official_calendar_covers
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

@@ -14,8 +14,9 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from app import clock, twofactor
-from app.extensions import db
+from app.auth import twofactor
+from app.core import clock
+from app.core.extensions import db
 from app.models import User
 from tests import live
 from tests.factories import PASSWORD
@@ -62,8 +63,8 @@ def fresh(user_id: int) -> User:
 def test_simultaneous_wrong_passwords_each_count_and_the_sixth_is_refused(server, make_user):
     user = make_user()
     staff_no = user.staff_no  # read here: the threads have no application context
-    browsers = sessions(server, 12, "/login")
-    answers = at_once(12, lambda i: browsers[i][0].send("/login", {
+    browsers = sessions(server, 12, "/auth/login")
+    answers = at_once(12, lambda i: browsers[i][0].send("/auth/login", {
         "csrf_token": browsers[i][1], "identifier": staff_no, "password": WRONG}))
     wrong = [a for a in answers if "密码不正确" in a.text]
     throttled = [a for a in answers if "登录尝试次数过多" in a.text]
@@ -72,7 +73,7 @@ def test_simultaneous_wrong_passwords_each_count_and_the_sixth_is_refused(server
     assert fresh(user.id).locked_until > clock.now()
     # Locked: even the right password is refused now.
     right = live.WebSession(server).post(
-        "/login", {"identifier": staff_no, "password": PASSWORD})
+        "/auth/login", {"identifier": staff_no, "password": PASSWORD})
     assert right.status == 401
 
 
@@ -81,9 +82,9 @@ def half_signed_in(server, user: User, count: int) -> list[tuple[live.WebSession
     half = []
     for _ in range(count):
         browser = live.WebSession(server)
-        answer = browser.post("/login", {"identifier": user.staff_no, "password": PASSWORD})
-        assert answer.location.endswith("/login/code"), answer.text[-500:]
-        half.append((browser, browser.csrf("/login/code")))
+        answer = browser.post("/auth/login", {"identifier": user.staff_no, "password": PASSWORD})
+        assert answer.location.endswith("/auth/login/code"), answer.text[-500:]
+        half.append((browser, browser.csrf("/auth/login/code")))
     return half
 
 
@@ -95,7 +96,7 @@ def two_factor_user(make_user):
 def test_one_fresh_totp_code_from_eight_sessions_signs_in_exactly_one(server, two_factor_user):
     browsers = half_signed_in(server, two_factor_user, 8)
     code = pyotp.TOTP(two_factor_user.totp_secret).now()
-    answers = at_once(8, lambda i: browsers[i][0].send("/login/code", {
+    answers = at_once(8, lambda i: browsers[i][0].send("/auth/login/code", {
         "csrf_token": browsers[i][1], "code": code}))
     assert sum(a.status == 302 for a in answers) == 1
     assert sum(a.status == 401 for a in answers) == 7
@@ -105,19 +106,19 @@ def test_one_recovery_code_from_eight_sessions_signs_in_exactly_one(server, two_
     code = twofactor.new_recovery_codes(two_factor_user)[0]
     db.session.commit()
     browsers = half_signed_in(server, two_factor_user, 8)
-    answers = at_once(8, lambda i: browsers[i][0].send("/login/code", {
+    answers = at_once(8, lambda i: browsers[i][0].send("/auth/login/code", {
         "csrf_token": browsers[i][1], "code": code}))
     assert sum(a.status == 302 for a in answers) == 1
     assert twofactor.remaining_recovery_codes(fresh(two_factor_user.id)) == 9
 
 
 def test_one_signin_link_used_from_eight_sessions_sets_one_password(server, make_user):
-    from app import auth_tokens
+    from app.auth import tokens
 
     user = make_user(password_hash=None, email=None)
-    url = auth_tokens.issue_first_signin(user)
+    url = tokens.issue_first_signin(user)
     db.session.commit()
-    path = "/welcome/" + url.rsplit("/", 1)[1]
+    path = "/auth/welcome/" + url.rsplit("/", 1)[1]
     browsers = sessions(server, 8, path)
     answers = at_once(8, lambda i: browsers[i][0].send(path, {
         "csrf_token": browsers[i][1], "new": f"Lantern orbit {i} velvet canyon",
@@ -129,6 +130,6 @@ def test_one_signin_link_used_from_eight_sessions_sets_one_password(server, make
 
 
 def test_the_server_announces_no_version(server):
-    answer = live.WebSession(server).send("/login")
+    answer = live.WebSession(server).send("/auth/login")
     assert not any(c.isdigit() for c in answer.headers.get("Server", ""))
     assert "Werkzeug" not in answer.headers.get("Server", "")

@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
-from app import filing, outbox, reminders
-from app.extensions import db as _db
+from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus
+from app.core.extensions import db as _db
+from app.filing import records
+from app.filing.periods import Period
 from app.models import Outbox
-from app.periods import Period
+from app.notices import outbox, reminders
 from tests import factories
 from tests import smtp as smtp_helpers
 
@@ -30,22 +32,22 @@ def keys() -> list[tuple[str, str, str, int]]:
 
 
 def file(user, period: Period, moment: datetime) -> None:
-    filing.file_report(user, period, zero=True, now=moment)
+    records.file_report(user, period, zero=True, now=moment)
     _db.session.commit()
 
 
 def test_the_stages_follow_the_deadline_rule(app, agency):
-    rule = filing.deadline_rule(agency)
+    rule = records.deadline_rule(agency)
     with app.app_context():
         stages = reminders.auditor_stages(rule, MARCH)
         digests = reminders.digest_stages(rule, MARCH)
     assert [(s.kind, s.seq, s.starts) for s in stages] == [
-        (outbox.OPEN, 0, local(2025, 4, 1, 9)),
-        (outbox.APPROACHING, 0, local(2025, 4, 2, 9)),
-        (outbox.DUE_TODAY, 0, local(2025, 4, 5, 9)),
-        (outbox.OVERDUE, 1, local(2025, 4, 6, 9)),
-        (outbox.OVERDUE, 2, local(2025, 4, 9, 9)),
-        (outbox.OVERDUE, 3, local(2025, 4, 12, 9)),
+        (NoticeKind.OPEN, 0, local(2025, 4, 1, 9)),
+        (NoticeKind.APPROACHING, 0, local(2025, 4, 2, 9)),
+        (NoticeKind.DUE_TODAY, 0, local(2025, 4, 5, 9)),
+        (NoticeKind.OVERDUE, 1, local(2025, 4, 6, 9)),
+        (NoticeKind.OVERDUE, 2, local(2025, 4, 9, 9)),
+        (NoticeKind.OVERDUE, 3, local(2025, 4, 12, 9)),
     ]
     assert stages[-1].ends == local(2025, 4, 15, 9)
     assert [(s.seq, s.starts) for s in digests] == [
@@ -55,8 +57,8 @@ def test_the_stages_follow_the_deadline_rule(app, agency):
 
 def test_a_deadline_moved_to_a_working_day_moves_the_reminders(app, db):
     agency = factories.AgencyFactory(shift_to_workday=True)  # 2025-10-05 is in the holiday
-    stages = reminders.auditor_stages(filing.deadline_rule(agency), Period(2025, 9))
-    due = next(s for s in stages if s.kind == outbox.DUE_TODAY)
+    stages = reminders.auditor_stages(records.deadline_rule(agency), Period(2025, 9))
+    due = next(s for s in stages if s.kind == NoticeKind.DUE_TODAY)
     assert due.starts == local(2025, 10, 9, 9)
 
 
@@ -71,9 +73,12 @@ def test_only_those_who_must_and_have_not_filed_get_reminders(db, agency, make_u
     file(filed, MARCH, local(2025, 4, 1, 10))
     notices = reminders.plan(local(2025, 4, 2, 9))
     assert [(n.user_id, n.kind, n.period) for n in notices] == [
-        (missing.id, outbox.APPROACHING, "2025-03")]
+        (missing.id, NoticeKind.APPROACHING, "2025-03")]
     assert reminders.plan(local(2025, 4, 2, 8, 59)) == [
-        outbox.Notice(missing.id, outbox.OPEN, "2025-03", 0, missing.email, {"due": "2025-04-05"})]
+        outbox.Notice(
+            missing.id, NoticeKind.OPEN, "2025-03", 0, missing.email, {"due": "2025-04-05"}
+        )
+    ]
 
 
 def test_the_digest_lists_the_non_filers_per_department(db, agency, make_user, frozen):
@@ -84,7 +89,7 @@ def test_the_digest_lists_the_non_filers_per_department(db, agency, make_user, f
     make_user(name="乙", department=audit2)
     make_user(name="丙", department=audit1)
     file(make_user(name="丁", department=audit1), MARCH, local(2025, 4, 3, 10))
-    digests = [n for n in reminders.plan(local(2025, 4, 6, 9)) if n.kind == outbox.DIGEST]
+    digests = [n for n in reminders.plan(local(2025, 4, 6, 9)) if n.kind == NoticeKind.DIGEST]
     assert [(n.user_id, n.seq) for n in digests] == [(office.id, 1)]
     # Per department, by staff number within it.
     assert digests[0].params["missing"] == [["审计一科", ["甲", "丙"]], ["审计二科", ["乙"]]]
@@ -118,7 +123,7 @@ def test_run_enqueues_and_sends_once(runner, smtp, agency, make_user, frozen):
     assert "1 due, 1 new, 1 sent, 0 failed" in result.output, result.output
     again = runner.invoke(args=["reminders", "run", "--at", "2025-04-05 18:00"])
     assert "1 due, 0 new, 0 sent" in again.output
-    assert keys() == [("XQ010", "2025-03", outbox.DUE_TODAY, 0)]
+    assert keys() == [("XQ010", "2025-03", NoticeKind.DUE_TODAY, 0)]
     [message] = smtp.to(user.email)
     assert "今日截止" in message["Subject"]
 
@@ -142,8 +147,8 @@ def test_catch_up_sends_what_is_due_once_and_skips_who_filed(db, smtp, agency, m
     frozen.value = local(2025, 4, 7, 11)  # back up after the deadline, past two stages
     reminders.run(frozen())
     reminders.run(frozen())
-    assert keys() == [("A1", "2025-03", outbox.OPEN, 0), ("A2", "2025-03", outbox.OPEN, 0),
-                      ("A1", "2025-03", outbox.OVERDUE, 1)]
+    assert keys() == [("A1", "2025-03", NoticeKind.OPEN, 0), ("A2", "2025-03", NoticeKind.OPEN, 0),
+                      ("A1", "2025-03", NoticeKind.OVERDUE, 1)]
     assert [len(smtp.to(u.email)) for u in (late, diligent)] == [2, 1]
 
 
@@ -227,7 +232,8 @@ def test_a_mail_outage_of_2h45_delays_every_notice_and_loses_none(db, smtp, agen
         reminders.run(frozen())
         frozen.advance(minutes=5)
     waiting = _db.session.scalars(sa.select(Outbox)).all()
-    assert {(r.status, r.failure) for r in waiting} == {(outbox.PENDING, outbox.UNREACHABLE)}
+    assert {(r.status, r.failure) for r in waiting} == {
+        (NoticeStatus.PENDING, NoticeFailure.UNREACHABLE)}
     assert all(r.attempts > 8 for r in waiting)
     assert max(r.next_attempt_at for r in waiting) - frozen() <= outbox.MAX_BACKOFF
     smtp.start()
@@ -235,8 +241,8 @@ def test_a_mail_outage_of_2h45_delays_every_notice_and_loses_none(db, smtp, agen
         reminders.run(frozen())
         frozen.advance(minutes=5)
     assert [len(smtp.to(p.email)) for p in people] == [1, 1, 1]
-    assert {r.status for r in _db.session.scalars(sa.select(Outbox))} == {outbox.SENT}
-    rounds = [r.getMessage() for r in caplog.records if r.name == "app.reminders"]
+    assert {r.status for r in _db.session.scalars(sa.select(Outbox))} == {NoticeStatus.SENT}
+    rounds = [r.getMessage() for r in caplog.records if r.name == "app.notices.reminders"]
     assert any("3 planned, 3 enqueued, 0 withdrawn, 0 sent, 3 failed" in m for m in rounds)
     assert any("0 enqueued, 0 withdrawn, 3 sent, 0 failed (0 given up), 3 retried" in m
                for m in rounds)
@@ -257,8 +263,9 @@ def test_a_notice_held_back_by_an_outage_is_dropped_once_no_longer_true(db, smtp
     assert [m["Subject"] for m in smtp.to(waits.email)] == ["2025-03 月度报告今日截止"]
     assert smtp.to(files.email) == []
     dropped = _db.session.scalars(sa.select(Outbox).where(
-        Outbox.kind == outbox.APPROACHING)).all()
-    assert {(r.status, r.failure) for r in dropped} == {(outbox.FAILED, outbox.OBSOLETE)}
+        Outbox.kind == NoticeKind.APPROACHING)).all()
+    assert {(r.status, r.failure) for r in dropped} == {
+        (NoticeStatus.FAILED, NoticeFailure.OBSOLETE)}
 
 
 def test_the_administrators_home_page_says_what_waits_and_why(client, db, smtp, agency,

@@ -8,15 +8,23 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
-from app import filing, outbox, reminders
-from app.extensions import db as _db
+from app.core.codes import NoticeKind, NoticeStatus
+from app.core.extensions import db as _db
+from app.filing import records
+from app.filing.periods import Period
 from app.models import Outbox, User
-from app.periods import Period
+from app.notices import reminders
 from tests.test_reminders import local
 
 PERIODS = Period(2025, 1).until(Period(2025, 12))
-FULL = [(outbox.OPEN, 0), (outbox.APPROACHING, 0), (outbox.DUE_TODAY, 0), (outbox.OVERDUE, 1),
-        (outbox.OVERDUE, 2), (outbox.OVERDUE, 3)]
+FULL = [
+    (NoticeKind.OPEN, 0),
+    (NoticeKind.APPROACHING, 0),
+    (NoticeKind.DUE_TODAY, 0),
+    (NoticeKind.OVERDUE, 1),
+    (NoticeKind.OVERDUE, 2),
+    (NoticeKind.OVERDUE, 3),
+]
 
 
 def received(user: User, kinds: tuple[str, ...] | None = None) -> list[tuple[str, str, int]]:
@@ -24,7 +32,7 @@ def received(user: User, kinds: tuple[str, ...] | None = None) -> list[tuple[str
     confirmation has its own chain in December)."""
     query = sa.select(Outbox).where(Outbox.user_id == user.id).order_by(Outbox.id)
     if kinds is None:
-        query = query.where(Outbox.kind != outbox.CONFIRM)
+        query = query.where(Outbox.kind != NoticeKind.CONFIRM)
     elif kinds:
         query = query.where(Outbox.kind.in_(kinds))
     return [(row.period, row.kind, row.seq) for row in _db.session.scalars(query)]
@@ -54,24 +62,24 @@ def test_a_year_of_reminders(db, smtp, agency, make_user, frozen):
         due = Period.of_date(day).previous()
         if day.day == 1 and due.year == 2025:
             for person in (on_time, joiner):
-                if filing.in_scope(person, due):
-                    filing.file_report(person, due, zero=True, now=noon)
+                if records.in_scope(person, due):
+                    records.file_report(person, due, zero=True, now=noon)
         if day.day == 7 and due.year == 2025:
-            filing.file_report(late, due, zero=True, now=noon)
+            records.file_report(late, due, zero=True, now=noon)
         _db.session.commit()
         day += timedelta(days=1)
 
     _db.session.expire_all()
-    assert received(on_time) == chain(PERIODS, [(outbox.OPEN, 0)])
+    assert received(on_time) == chain(PERIODS, [(NoticeKind.OPEN, 0)])
     assert received(late) == chain(PERIODS, FULL[:4])
     assert received(never) == chain(PERIODS, FULL)
-    assert received(joiner) == chain(PERIODS[5:], [(outbox.OPEN, 0)])
+    assert received(joiner) == chain(PERIODS[5:], [(NoticeKind.OPEN, 0)])
     assert received(leaver) == chain(PERIODS[:8], FULL)
     # Nobody confirms: those in post in December are reminded three times, a week apart.
     for person in (on_time, late, never, joiner):
-        assert received(person, (outbox.CONFIRM,)) == [("2025", outbox.CONFIRM, n)
+        assert received(person, (NoticeKind.CONFIRM,)) == [("2025", NoticeKind.CONFIRM, n)
                                                         for n in range(3)]
-    assert received(leaver, (outbox.CONFIRM,)) == []
+    assert received(leaver, (NoticeKind.CONFIRM,)) == []
 
     digests = list(_db.session.scalars(
         sa.select(Outbox).where(Outbox.user_id == office.id).order_by(Outbox.id)))
@@ -88,4 +96,4 @@ def test_a_year_of_reminders(db, smtp, agency, make_user, frozen):
     for person in (on_time, late, never, joiner, leaver, office):
         assert len(smtp.to(person.email)) == len(received(person, ()))
     assert _db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
-        Outbox.status != outbox.SENT)) == 0
+        Outbox.status != NoticeStatus.SENT)) == 0

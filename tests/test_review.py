@@ -8,8 +8,9 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from app import filing, review
+from app.filing import records
 from app.models import AuditLog, Incident, Review
+from app.review import workflow
 from tests.conftest import login, post_form
 
 NOW = datetime(2025, 4, 3, 2, tzinfo=UTC)
@@ -21,8 +22,8 @@ def make_incident(user, *, when=datetime(2025, 3, 20, 2, tzinfo=UTC), **fields):
                   project_id=None, stage="fieldwork", description="来电请求从轻处理。",
                   response="refused")
     values.update(fields)
-    incident = filing.register_incident(user, filing.IncidentData(**values), [], NOW)
-    from app.extensions import db
+    incident = records.register_incident(user, records.IncidentData(**values), [], NOW)
+    from app.core.extensions import db
 
     db.session.commit()
     return incident.id
@@ -111,12 +112,12 @@ def test_return_supplement_and_back_to_the_queue(app, db, office, auditor, case)
     step(desk, case, "comment", note="内部意见：需核实。")
     step(desk, case, "return", note="请补充对方原话。")
     assert 'data-testid="returned"' in registrant.get("/").get_data(as_text=True)
-    page = registrant.get(f"/incidents/{case}").get_data(as_text=True)
+    page = registrant.get(f"/filing/incidents/{case}").get_data(as_text=True)
     assert "请补充对方原话。" in page
     assert "内部意见" not in page                      # internal comments stay internal
     from tests.test_filing import incident_form
 
-    response = post_form(registrant, f"/incidents/{case}/correct", {
+    response = post_form(registrant, f"/filing/incidents/{case}/correct", {
         **incident_form(description="对方原话：“这个问题就别写进报告了。”"),
         "reason": "补充对方原话"})
     assert response.status_code == 302
@@ -135,7 +136,7 @@ def test_a_comment_addressed_to_the_registrant_is_shown_to_them(app, db, office,
     login(desk, office)
     login(registrant, auditor)
     step(desk, case, "comment", note="已收到，谢谢。", for_registrant="y")
-    assert "已收到，谢谢。" in registrant.get(f"/incidents/{case}").get_data(as_text=True)
+    assert "已收到，谢谢。" in registrant.get(f"/filing/incidents/{case}").get_data(as_text=True)
 
 
 def test_reclassification_changes_the_kind_counted(client, db, office, case):
@@ -145,7 +146,7 @@ def test_reclassification_changes_the_kind_counted(client, db, office, case):
     case_review = db.session.scalar(sa.select(Review))
     assert (case_review.kind, case_review.category) == ("duty_inquiry", "duty_inquiry")
     incident = db.session.get(Incident, case)
-    assert review.effective_category(incident) == "duty_inquiry"
+    assert workflow.effective_category(incident) == "duty_inquiry"
     assert incident.current.category == "plead"        # the registration itself is untouched
 
 

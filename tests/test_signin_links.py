@@ -6,9 +6,11 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from app import auth_tokens, outbox
+from app.auth import tokens
 from app.auth.cli import signin_link_command, two_factor_reset_command
+from app.core.codes import LinkPurpose, NoticeKind, NoticeStatus
 from app.models import AuditLog, Outbox, SignInLink, User
+from app.notices import outbox
 from tests import factories
 from tests import smtp as smtp_helpers
 from tests.conftest import csrf_token, login, post_form
@@ -24,7 +26,7 @@ def newcomer(make_user):
 
 
 def path_of(url: str) -> str:
-    return url[url.index("/welcome/"):]
+    return url[url.index("/auth/welcome/"):]
 
 
 def english(client) -> None:
@@ -36,8 +38,8 @@ def signed_in(client) -> bool:
     return client.get("/").status_code == 200
 
 
-def issue(db, user, purpose=auth_tokens.FIRST) -> str:
-    url = auth_tokens.issue(user, purpose).url
+def issue(db, user, purpose=LinkPurpose.FIRST) -> str:
+    url = tokens.issue(user, purpose).url
     db.session.commit()
     return path_of(url)
 
@@ -114,7 +116,7 @@ def test_weak_or_short_passwords_are_refused_and_the_link_still_works(client, db
 def test_a_common_password_is_refused_when_changing_it(client, db, auditor, frozen):
     english(client)
     login(client, auditor)
-    response = post_form(client, "/account/password", {
+    response = post_form(client, "/auth/account/password", {
         "current": PASSWORD, "new": "iloveyou123456", "confirm": "iloveyou123456"})
     assert response.status_code == 400
     assert "too common" in response.get_data(as_text=True)
@@ -125,7 +127,7 @@ def test_the_own_name_and_staff_number_make_a_weak_password(client, db, make_use
     english(client)
     login(client, user)
     weak = "XQ20250101!!!!"  # the staff number, then a row of one symbol
-    response = post_form(client, "/account/password",
+    response = post_form(client, "/auth/account/password",
                          {"current": PASSWORD, "new": weak, "confirm": weak})
     assert response.status_code == 400
 
@@ -133,30 +135,30 @@ def test_the_own_name_and_staff_number_make_a_weak_password(client, db, make_use
 def test_a_link_keeps_the_second_factor(client, db, make_user, frozen):
     """A link replaces the password only: an enrolled account still needs its code."""
     reviewer = make_user(roles={"reviewer"})
-    path = issue(db, reviewer, auth_tokens.RESET)
+    path = issue(db, reviewer, LinkPurpose.RESET)
     response = set_password(client, path)
-    assert response.headers["Location"] == "/login/code"
+    assert response.headers["Location"] == "/auth/login/code"
     assert not signed_in(client)
 
 
 def test_a_new_privileged_account_enrols_right_after_its_link(client, db, make_user, frozen):
     leader = make_user(roles={"leader"}, password_hash=None, totp_secret=None)
     response = set_password(client, issue(db, leader))
-    assert response.headers["Location"] == "/account/two-factor"
+    assert response.headers["Location"] == "/auth/account/two-factor"
 
 
 def test_the_link_is_e_mailed_with_nothing_else(client, db, smtp, newcomer, frozen):
-    url = auth_tokens.issue_first_signin(newcomer)
+    url = tokens.issue_first_signin(newcomer)
     db.session.commit()
     assert outbox.deliver().sent == 1
     [message] = smtp.to(newcomer.email)
     text = smtp_helpers.body(message)
-    assert url.startswith("https://portal.example/welcome/") and url in text
+    assert url.startswith("https://portal.example/auth/welcome/") and url in text
     assert newcomer.staff_no in text
     # Sent: the outbox row keeps no token, and the bell never shows it.
     db.session.expire_all()
     row = db.session.scalar(sa.select(Outbox))
-    assert row.kind == outbox.SIGNIN and json.loads(row.params) == {}
+    assert row.kind == NoticeKind.SIGNIN and json.loads(row.params) == {}
     assert client.get(path_of(url)).status_code == 200  # the link itself still works
 
 
@@ -165,24 +167,24 @@ def test_an_unsent_link_e_mail_is_dropped_when_the_link_is_used(client, db, newc
     set_password(client, path)
     db.session.expire_all()
     row = db.session.scalar(sa.select(Outbox))
-    assert row.status == outbox.FAILED and json.loads(row.params) == {}
+    assert row.status == NoticeStatus.FAILED and json.loads(row.params) == {}
 
 
 def test_no_e_mail_without_an_address(db, make_user, frozen):
     user = make_user(email=None, password_hash=None)
-    issued = auth_tokens.issue(user, auth_tokens.FIRST)
+    issued = tokens.issue(user, LinkPurpose.FIRST)
     db.session.commit()
     assert not issued.emailed
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
 
 
 def test_link_notices_stay_out_of_the_bell(client, db, auditor, frozen):
-    auth_tokens.issue(auditor, auth_tokens.RESET)
+    tokens.issue(auditor, LinkPurpose.RESET)
     db.session.commit()
     login(client, auditor)
     assert db.session.scalar(sa.select(Outbox).where(Outbox.user_id == auditor.id))
-    page = client.get("/notifications").get_data(as_text=True)
-    assert "/welcome/" not in page
+    page = client.get("/notices/").get_data(as_text=True)
+    assert "/auth/welcome/" not in page
 
 
 # The administrator's reset ------------------------------------------------------------------
@@ -193,12 +195,14 @@ def test_an_admin_reset_ends_sessions_and_the_old_password(app, db, make_user, a
     login(theirs, auditor)
     login(mine, admin)
     response = post_form(mine, f"/admin/users/{auditor.id}/reset-password", {},
-                         form_url="/account/password")
+                         form_url="/auth/account/password")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert not signed_in(theirs)
     fresh = app.test_client()
-    refused = post_form(fresh, "/login", {"identifier": auditor.staff_no, "password": PASSWORD})
+    refused = post_form(
+        fresh, "/auth/login", {"identifier": auditor.staff_no, "password": PASSWORD}
+    )
     assert refused.status_code == 401
     # No mail server here: the administrator sees the link to hand over.
     link = page.split('data-testid="signin-link">', 1)[1].split("<", 1)[0]
@@ -213,12 +217,12 @@ def test_for_an_account_without_a_password_the_admin_issues_the_first_link(
     admin = make_user(roles={"admin"})
     login(client, admin)
     response = post_form(client, f"/admin/users/{newcomer.id}/reset-password", {},
-                         form_url="/account/password")
+                         form_url="/auth/account/password")
     assert response.status_code == 200
     link = db.session.scalar(sa.select(SignInLink))
-    assert link.purpose == auth_tokens.FIRST and link.created_by_id == admin.id
+    assert link.purpose == LinkPurpose.FIRST and link.created_by_id == admin.id
     row = db.session.scalar(sa.select(Outbox))
-    assert json.loads(row.params)["purpose"] == auth_tokens.FIRST
+    assert json.loads(row.params)["purpose"] == LinkPurpose.FIRST
 
 
 def test_with_a_mail_server_the_admin_does_not_see_the_link(client, db, smtp, make_user,
@@ -226,9 +230,9 @@ def test_with_a_mail_server_the_admin_does_not_see_the_link(client, db, smtp, ma
     admin = make_user(roles={"admin"})
     login(client, admin)
     response = post_form(client, f"/admin/users/{auditor.id}/reset-password", {},
-                         form_url="/account/password")
+                         form_url="/auth/account/password")
     page = response.get_data(as_text=True)
-    assert 'data-testid="reset-mailed"' in page and "/welcome/" not in page
+    assert 'data-testid="reset-mailed"' in page and "/auth/welcome/" not in page
 
 
 def test_an_admin_cannot_reset_another_agencys_account(client, db, make_user, frozen):
@@ -236,7 +240,7 @@ def test_an_admin_cannot_reset_another_agencys_account(client, db, make_user, fr
     stranger = factories.UserFactory()
     login(client, admin)
     response = post_form(client, f"/admin/users/{stranger.id}/reset-password", {},
-                         form_url="/account/password")
+                         form_url="/auth/account/password")
     assert response.status_code == 404
     db.session.refresh(stranger)
     assert stranger.password_hash is not None and stranger.session_version == 1
@@ -267,7 +271,7 @@ def test_the_two_factor_reset_command(client, db, runner, make_user, frozen):
     db.session.expire_all()
     assert db.session.get(User, reviewer.id).totp_secret is None
     assert client.get("/").status_code == 302  # its sessions ended
-    response = post_form(client, "/login", {"identifier": reviewer.staff_no,
+    response = post_form(client, "/auth/login", {"identifier": reviewer.staff_no,
                                             "password": PASSWORD})
-    assert response.headers["Location"] == "/account/two-factor"
-    assert csrf_token(client, "/account/two-factor")
+    assert response.headers["Location"] == "/auth/account/two-factor"
+    assert csrf_token(client, "/auth/account/two-factor")

@@ -34,9 +34,11 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 from pypdf import PdfReader
 
-from app import confirmations, filing, outbox, reminders, review, statement, yearlock
-from app.compliance import Figures as ReportFigures
-from app.dashboard.routes import STATUS_LABELS
+from app.compliance.rates import Figures as ReportFigures
+from app.compliance.routes import STATUS_LABELS
+from app.core.codes import FilingStatus, NoticeKind
+from app.filing import records
+from app.filing.periods import Period
 from app.models import (
     AnnualConfirmation,
     AnnualStatement,
@@ -48,7 +50,9 @@ from app.models import (
     ReportVersion,
     Review,
 )
-from app.periods import Period
+from app.notices import outbox, reminders
+from app.review import workflow
+from app.statement import confirmations, rules, yearlock
 from tests import factories
 from tests.conftest import login, post_form, totp_code
 from tests.test_filing import incident_form
@@ -74,14 +78,14 @@ def incident(user, month: int, **fields):
                   actor_position="副局长", actor_relation="leading_cadre", project_id=None,
                   stage="fieldwork", description="来电请求从轻处理。", response="refused")
     values.update(fields)
-    return filing.register_incident(user, filing.IncidentData(**values), [],
+    return records.register_incident(user, records.IncidentData(**values), [],
                                     values["occurred_at"])
 
 
 def file_year(user, months: list[int], *, late_months=(), incident_months=()) -> None:
     for month in months:
         period = Period(YEAR, month)
-        filing.file_report(user, period, zero=month not in incident_months,
+        records.file_report(user, period, zero=month not in incident_months,
                            now=late(period) if month in late_months else on_time(period))
 
 
@@ -113,10 +117,10 @@ def year(db, agency, make_user, frozen):
     file_year(p["l"], [1, 2, 3])
     file_year(p["foreign"], [1])
     reviewer = p["reviewer"]
-    review.act(cases["a"].review, reviewer, "close",
-               review.Decision(affected=True, determination="屈从压力删除了审计发现"), NOW)
-    review.act(cases["b"].review, reviewer, "refer",
-               review.Decision(affected=False, determination="未影响", referred_to="区纪委监委",
+    workflow.act(cases["a"].review, reviewer, "close",
+               workflow.Decision(affected=True, determination="屈从压力删除了审计发现"), NOW)
+    workflow.act(cases["b"].review, reviewer, "refer",
+               workflow.Decision(affected=False, determination="未影响", referred_to="区纪委监委",
                                referral_reason="涉嫌违规打听"), NOW)
     confirmations.confirm(p["a"], YEAR, "", CONFIRMED_AT)
     confirmations.confirm(p["b"], YEAR, "", CONFIRMED_AT)
@@ -125,7 +129,7 @@ def year(db, agency, make_user, frozen):
 
 
 def test_figures_match_the_hand_count(db, agency, year):
-    f = statement.figures(agency, YEAR, NOW)
+    f = rules.figures(agency, YEAR, NOW)
     assert (f.staff, f.staff_full_year, f.staff_months) == (4, 2, 34)
     assert [(s.staff_no, s.first, s.last, s.months) for s in f.partial_staff] == [
         ("J01", "2025-07", "2025-12", 6), ("L01", "2025-01", "2025-04", 4)]
@@ -149,22 +153,22 @@ def test_figures_match_the_hand_count(db, agency, year):
 
 
 def test_figures_survive_their_json(db, agency, year):
-    f = statement.figures(agency, YEAR, NOW)
-    assert statement.Figures.from_json(f.to_json()) == f
+    f = rules.figures(agency, YEAR, NOW)
+    assert rules.Figures.from_json(f.to_json()) == f
 
 
 def test_a_reclassification_counts_under_its_new_category(db, agency, year):
     people, cases = year
-    review.act(cases["j"].review, people["reviewer"], "reclassify",
-               review.Decision(category="ask_documents"), NOW)
-    f = statement.figures(agency, YEAR, NOW)
+    workflow.act(cases["j"].review, people["reviewer"], "reclassify",
+               workflow.Decision(category="ask_documents"), NOW)
+    f = rules.figures(agency, YEAR, NOW)
     assert f.by_kind == {"interfering": 1, "probing": 2}
     assert f.by_category["ask_documents"] == 1
 
 
 def test_the_conclusion_names_what_stands_in_the_way(app, db, agency, year):
     with app.test_request_context(), force_locale("en"):
-        text = "\n".join(statement.conclusion(statement.figures(agency, YEAR, NOW)))
+        text = "\n".join(rules.conclusion(rules.figures(agency, YEAR, NOW)))
     assert "全年未发生影响审计独立性的违规情形" not in text
     assert "1 incident was determined to have affected audit independence" in text
     assert "2025-05" in text and "2025-09" in text
@@ -177,36 +181,36 @@ def test_the_conclusion_changes_exactly_when_the_last_obstacle_goes(app, db, age
     reviewer = people["reviewer"]
 
     def kinds() -> list[str]:
-        return [o.kind for o in statement.obstacles(statement.figures(agency, YEAR, NOW))]
+        return [o.kind for o in rules.obstacles(rules.figures(agency, YEAR, NOW))]
 
     assert kinds() == ["violations", "open_reviews", "missing_reports",
                        "missing_confirmations"]
-    review.act(cases["j"].review, reviewer, "close",
-               review.Decision(affected=False, determination="属正常履职过问"), NOW)
+    workflow.act(cases["j"].review, reviewer, "close",
+               workflow.Decision(affected=False, determination="属正常履职过问"), NOW)
     assert kinds() == ["violations", "missing_reports", "missing_confirmations"]
     confirmations.confirm(people["j"], YEAR, "", NOW)
     assert kinds() == ["violations", "missing_reports"]
-    filing.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    records.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
     assert kinds() == ["violations", "missing_reports"]
-    filing.file_report(people["l"], Period(YEAR, 4), zero=True, now=NOW)
+    records.file_report(people["l"], Period(YEAR, 4), zero=True, now=NOW)
     assert kinds() == ["violations"]
     # Late reports do not stand in the way; only a determined violation still does.
     db.session.get(Review, cases["a"].review.id).affected_independence = False
     db.session.flush()
-    f = statement.figures(agency, YEAR, NOW)
-    assert statement.is_clean(f) and f.reports.late == 3
+    f = rules.figures(agency, YEAR, NOW)
+    assert rules.is_clean(f) and f.reports.late == 3
     with app.test_request_context():
-        assert "全年未发生影响审计独立性的违规情形" in statement.conclusion(f)[0]
+        assert "全年未发生影响审计独立性的违规情形" in rules.conclusion(f)[0]
 
 
 def test_a_report_not_yet_due_stands_in_the_way_then_goes_missing(db, agency, make_user,
                                                                  year):
     make_user(name="戊", staff_no="K01", joined_on=date(2025, 12, 1))
     before_deadline = datetime(2026, 1, 3, 2, tzinfo=UTC)
-    f = statement.figures(agency, YEAR, before_deadline)
+    f = rules.figures(agency, YEAR, before_deadline)
     assert (f.reports.due, f.reports.missing) == (1, 2)
-    assert "pending_reports" in [o.kind for o in statement.obstacles(f)]
-    f = statement.figures(agency, YEAR, NOW)
+    assert "pending_reports" in [o.kind for o in rules.obstacles(f)]
+    f = rules.figures(agency, YEAR, NOW)
     assert (f.reports.due, f.reports.missing) == (0, 3)
     assert ("2025-12", "戊") in [(m.period, m.name) for m in f.missing_reports]
 
@@ -229,12 +233,12 @@ def signature(leader) -> dict[str, str]:
 
 def prepare_and_sign(app, people, year_=YEAR):
     reviewer = signed_in(app, people["reviewer"])
-    response = post_form(reviewer, "/statements/prepare", {"year": str(year_)},
-                         form_url="/statements/")
+    response = post_form(reviewer, "/statement/prepare", {"year": str(year_)},
+                         form_url="/statement/")
     assert response.status_code == 302, response.get_data(as_text=True)
     leader = signed_in(app, people["leader"])
-    response = post_form(leader, f"/statements/{year_}/sign", signature(people["leader"]),
-                         form_url=f"/statements/{year_}")
+    response = post_form(leader, f"/statement/{year_}/sign", signature(people["leader"]),
+                         form_url=f"/statement/{year_}")
     assert response.status_code == 302, response.get_data(as_text=True)
     return reviewer, leader
 
@@ -264,59 +268,59 @@ def embedded_fonts(data: bytes) -> list[bool]:
 def test_prepare_preview_sign_and_lock(app, db, year):
     people, _cases = year
     reviewer = signed_in(app, people["reviewer"])
-    response = post_form(reviewer, "/statements/prepare", {"year": "2025"},
-                         form_url="/statements/")
+    response = post_form(reviewer, "/statement/prepare", {"year": "2025"},
+                         form_url="/statement/")
     assert response.status_code == 302
-    page = reviewer.get("/statements/2025").get_data(as_text=True)
+    page = reviewer.get("/statement/2025").get_data(as_text=True)
     assert 'data-testid="preview"' in page and 'data-status="draft"' in page
     leader = signed_in(app, people["leader"])
-    assert 'data-testid="sign-form"' in leader.get("/statements/2025").get_data(as_text=True)
-    wrong = post_form(leader, "/statements/2025/sign", {"password": "not the password"},
-                      form_url="/statements/2025")
+    assert 'data-testid="sign-form"' in leader.get("/statement/2025").get_data(as_text=True)
+    wrong = post_form(leader, "/statement/2025/sign", {"password": "not the password"},
+                      form_url="/statement/2025")
     assert wrong.status_code == 400
     db.session.expire_all()
     item = db.session.scalar(sa.select(AnnualStatement))
     assert item.status == "draft"
-    right = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
-                      form_url="/statements/2025")
+    right = post_form(leader, "/statement/2025/sign", signature(people["leader"]),
+                      form_url="/statement/2025")
     assert right.status_code == 302
     db.session.expire_all()
     item = db.session.scalar(sa.select(AnnualStatement))
     assert (item.status, item.signed_by_id) == ("locked", people["leader"].id)
-    # The log as it stands with the signature in it: its head is the `statement.signed` entry.
+    # The log as it stands with the signature in it: its head is the `rules.signed` entry.
     signed = db.session.scalar(sa.select(AuditLog).order_by(AuditLog.id.desc()).limit(1))
     assert signed.action == "statement.signed"
     assert item.log_head == signed.hash
     assert item.log_count == db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog))
     assert len(item.records_digest) == 64
-    assert statement.stored(item) == statement.figures(item.agency, YEAR, item.signed_at)
+    assert rules.stored(item) == rules.figures(item.agency, YEAR, item.signed_at)
     actions = db.session.scalars(sa.select(AuditLog.action).where(
         AuditLog.action.like("statement.%")).order_by(AuditLog.id)).all()
     assert actions == ["statement.prepared", "statement.sign_refused", "statement.signed"]
-    page = leader.get("/statements/2025").get_data(as_text=True)
+    page = leader.get("/statement/2025").get_data(as_text=True)
     assert 'data-testid="signature"' in page and 'data-testid="sign-form"' not in page
 
 
 def test_the_signature_asks_for_the_second_factor_again(app, db, year, frozen):
     people, _cases = year
     reviewer = signed_in(app, people["reviewer"])
-    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
+    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
     leader = signed_in(app, people["leader"])  # its code of this 30 seconds is now used
-    assert 'name="code"' in leader.get("/statements/2025").get_data(as_text=True)
+    assert 'name="code"' in leader.get("/statement/2025").get_data(as_text=True)
     now_code = pyotp.TOTP(people["leader"].totp_secret).at(frozen.value)
     refused = [{"password": factories.PASSWORD},
                {"password": factories.PASSWORD, "code": now_code},  # replayed
                {"password": "not the password", "code": now_code}]
     for data in refused:
-        response = post_form(leader, "/statements/2025/sign", data, form_url="/statements/2025")
+        response = post_form(leader, "/statement/2025/sign", data, form_url="/statement/2025")
         assert response.status_code == 400, data
     db.session.expire_all()
     assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
     frozen.advance(seconds=30)
     fresh = pyotp.TOTP(people["leader"].totp_secret).at(frozen.value)
-    response = post_form(leader, "/statements/2025/sign",
+    response = post_form(leader, "/statement/2025/sign",
                          {"password": factories.PASSWORD, "code": fresh},
-                         form_url="/statements/2025")
+                         form_url="/statement/2025")
     assert response.status_code == 302
     db.session.expire_all()
     assert db.session.scalar(sa.select(AnnualStatement.status)) == "locked"
@@ -326,13 +330,13 @@ def test_only_a_leader_signs_and_a_locked_statement_is_not_signed_or_prepared_ag
         app, db, year):
     people, _cases = year
     reviewer, leader = prepare_and_sign(app, people)
-    assert post_form(reviewer, "/statements/2025/sign", {"password": factories.PASSWORD},
-                     form_url="/statements/2025").status_code == 403
-    again = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
-                      form_url="/statements/2025")
+    assert post_form(reviewer, "/statement/2025/sign", {"password": factories.PASSWORD},
+                     form_url="/statement/2025").status_code == 403
+    again = post_form(leader, "/statement/2025/sign", signature(people["leader"]),
+                      form_url="/statement/2025")
     assert again.status_code == 409
-    response = post_form(reviewer, "/statements/prepare", {"year": "2025"},
-                         form_url="/statements/")
+    response = post_form(reviewer, "/statement/prepare", {"year": "2025"},
+                         form_url="/statement/")
     assert response.status_code == 409
     db.session.expire_all()
     item = db.session.scalar(sa.select(AnnualStatement))
@@ -343,8 +347,8 @@ def test_a_bad_year_is_refused_and_prepares_nothing(app, db, year):
     people, _cases = year
     reviewer = signed_in(app, people["reviewer"])
     for bad, status in (("二〇二五", 400), ("", 400), ("2027", 409)):
-        response = post_form(reviewer, "/statements/prepare", {"year": bad},
-                             form_url="/statements/")
+        response = post_form(reviewer, "/statement/prepare", {"year": bad},
+                             form_url="/statement/")
         assert response.status_code == status, bad
         assert 'class="alert alert-danger"' in response.get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AnnualStatement)) == 0
@@ -353,12 +357,12 @@ def test_a_bad_year_is_refused_and_prepares_nothing(app, db, year):
 def test_a_changed_record_since_the_draft_refuses_the_signature(app, db, year):
     people, _cases = year
     reviewer = signed_in(app, people["reviewer"])
-    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
-    filing.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
+    records.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
     db.session.commit()
     leader = signed_in(app, people["leader"])
-    response = post_form(leader, "/statements/2025/sign", signature(people["leader"]),
-                         form_url="/statements/2025")
+    response = post_form(leader, "/statement/2025/sign", signature(people["leader"]),
+                         form_url="/statement/2025")
     assert response.status_code == 409
     db.session.expire_all()
     assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
@@ -369,18 +373,18 @@ def test_records_of_a_locked_year_cannot_be_changed_in_the_portal(app, db, year)
     reviewer, _leader = prepare_and_sign(app, people)
     owner = signed_in(app, people["b"])
     reports = db.session.scalar(sa.select(sa.func.count()).select_from(ReportVersion))
-    page = owner.get("/reports/2025-03").get_data(as_text=True)
-    assert "/reports/2025-03/correct" not in page and 'data-testid="locked-record"' in page
+    page = owner.get("/filing/reports/2025-03").get_data(as_text=True)
+    assert "/filing/reports/2025-03/correct" not in page and 'data-testid="locked-record"' in page
     assert "告知机关纪委" in page  # what to do instead
-    assert f"/incidents/{cases['b'].id}/correct" not in owner.get(
-        f"/incidents/{cases['b'].id}").get_data(as_text=True)
-    response = post_form(owner, "/reports/2025-03/correct",
+    assert f"/filing/incidents/{cases['b'].id}/correct" not in owner.get(
+        f"/filing/incidents/{cases['b'].id}").get_data(as_text=True)
+    response = post_form(owner, "/filing/reports/2025-03/correct",
                          {"reason": "补正", "declaration": "y"})
     assert response.status_code == 409
     assert "2025" in response.get_data(as_text=True)
-    response = post_form(owner, f"/incidents/{cases['b'].id}/correct",
+    response = post_form(owner, f"/filing/incidents/{cases['b'].id}/correct",
                          {**incident_form(), "reason": "补正"},
-                         form_url=f"/incidents/{cases['b'].id}/correct")
+                         form_url=f"/filing/incidents/{cases['b'].id}/correct")
     assert response.status_code == 400
     response = post_form(reviewer, f"/review/incidents/{cases['j'].id}",
                          {"action": "comment", "note": "补充说明"})
@@ -390,11 +394,11 @@ def test_records_of_a_locked_year_cannot_be_changed_in_the_portal(app, db, year)
     assert len(db.session.get(Incident, cases["b"].id).versions) == 1
     assert db.session.get(Incident, cases["j"].id).review.actions == []
     # A correction is an addendum the statement page shows, to leaders too.
-    response = post_form(reviewer, "/statements/2025/addenda",
+    response = post_form(reviewer, "/statement/2025/addenda",
                          {"text": "2025年3月乙的月度报告应为按期报送。"},
-                         form_url="/statements/2025")
+                         form_url="/statement/2025")
     assert response.status_code == 302
-    assert "应为按期报送" in _leader.get("/statements/2025").get_data(as_text=True)
+    assert "应为按期报送" in _leader.get("/statement/2025").get_data(as_text=True)
 
 
 def test_a_late_report_of_a_locked_year_is_accepted_and_shown_against_the_statement(
@@ -402,31 +406,33 @@ def test_a_late_report_of_a_locked_year_is_accepted_and_shown_against_the_statem
     people, _cases = year
     reviewer, leader = prepare_and_sign(app, people)
     owner = signed_in(app, people["b"])
-    assert 'data-testid="year-signed"' in owner.get("/reports/2025-06").get_data(as_text=True)
-    response = post_form(owner, "/reports/2025-06", {"zero": "1", "declaration": "y"})
+    assert 'data-testid="year-signed"' in owner.get("/filing/reports/2025-06").get_data(
+        as_text=True
+    )
+    response = post_form(owner, "/filing/reports/2025-06", {"zero": "1", "declaration": "y"})
     assert response.status_code == 302
     report = db.session.scalar(sa.select(MonthlyReport).where(
         MonthlyReport.user_id == people["b"].id, MonthlyReport.period == "2025-06"))
     assert report.after_signing and report.late
     notices = db.session.scalars(sa.select(Outbox).where(
-        Outbox.kind == outbox.LATE_REPORT)).all()
+        Outbox.kind == NoticeKind.LATE_REPORT)).all()
     assert [(n.user_id, n.period, n.seq) for n in notices] == [
         (people["reviewer"].id, "2025-06", report.id)]
-    assert "签发后登记 1 项" in leader.get("/statements/2025").get_data(as_text=True)
+    assert "签发后登记 1 项" in leader.get("/statement/2025").get_data(as_text=True)
     item = db.session.scalar(sa.select(AnnualStatement))
-    assert statement.stored(item).reports.missing == 2  # the signed figures stay as signed
-    assert statement.verify(item).ok
-    matrix = openpyxl.load_workbook(io.BytesIO(leader.get("/statements/2025.xlsx").data)
+    assert rules.stored(item).reports.missing == 2  # the signed figures stay as signed
+    assert rules.verify(item).ok
+    matrix = openpyxl.load_workbook(io.BytesIO(leader.get("/statement/2025.xlsx").data)
                                     ).worksheets[1]
     rows = list(matrix.iter_rows(values_only=True))
     b_june = next(row for row in rows if row[0] == "B01")[rows[0].index("2025-06")]
     with force_locale("zh_CN"):
-        assert b_june == str(STATUS_LABELS[filing.MISSING])  # as the statement counts it
-    response = post_form(reviewer, "/statements/2025/addenda",
+        assert b_june == str(STATUS_LABELS[FilingStatus.MISSING])  # as the statement counts it
+    response = post_form(reviewer, "/statement/2025/addenda",
                          {"record": f"report:{report.id}", "text": "乙已补报2025年6月零报告。"},
-                         form_url="/statements/2025")
+                         form_url="/statement/2025")
     assert response.status_code == 302
-    assert "签发后登记" not in leader.get("/statements/2025").get_data(as_text=True)
+    assert "签发后登记" not in leader.get("/statement/2025").get_data(as_text=True)
 
 
 def test_verify_matches_until_a_record_is_changed_in_the_database(app, db, year, runner):
@@ -453,12 +459,12 @@ def test_verify_finds_a_changed_determination(app, db, year, runner):
 def test_the_pdf_holds_the_figures_and_embeds_its_fonts(app, db, year):
     people, cases = year
     db.session.get(Review, cases["a"].review.id).affected_independence = False
-    review.act(cases["j"].review, people["reviewer"], "close",
-               review.Decision(affected=False, determination="正常履职"), NOW)
+    workflow.act(cases["j"].review, people["reviewer"], "close",
+               workflow.Decision(affected=False, determination="正常履职"), NOW)
     confirmations.confirm(people["j"], YEAR, "", NOW)
     db.session.commit()
     _reviewer, leader = prepare_and_sign(app, people)
-    response = leader.get("/statements/2025.pdf")
+    response = leader.get("/statement/2025.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     data = response.get_data()
     text = pdf_text(data)
@@ -475,14 +481,14 @@ def test_the_pdf_holds_the_figures_and_embeds_its_fonts(app, db, year):
 def test_a_clean_year_says_so_in_the_pdf(app, db, year, runner, tmp_path):
     people, cases = year
     db.session.get(Review, cases["a"].review.id).affected_independence = False
-    review.act(cases["j"].review, people["reviewer"], "close",
-               review.Decision(affected=False, determination="正常履职"), NOW)
+    workflow.act(cases["j"].review, people["reviewer"], "close",
+               workflow.Decision(affected=False, determination="正常履职"), NOW)
     confirmations.confirm(people["j"], YEAR, "", NOW)
-    filing.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
-    filing.file_report(people["l"], Period(YEAR, 4), zero=True, now=NOW)
+    records.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    records.file_report(people["l"], Period(YEAR, 4), zero=True, now=NOW)
     db.session.commit()
     _reviewer, leader = prepare_and_sign(app, people)
-    served = leader.get("/statements/2025.pdf").get_data()
+    served = leader.get("/statement/2025.pdf").get_data()
     assert "全年未发生影响审计独立性的违规情形" in pdf_text(served)
     out = tmp_path / "out.pdf"
     result = runner.invoke(args=["statement", "build", "2025", "--pdf", str(out)])
@@ -494,12 +500,12 @@ def test_leaders_see_no_incident_content_and_their_appendix_has_no_incident_tabl
         app, db, year):
     people, _cases = year
     reviewer, leader = prepare_and_sign(app, people)
-    page = leader.get("/statements/2025").get_data(as_text=True)
-    response = leader.get("/statements/2025.xlsx")
+    page = leader.get("/statement/2025").get_data(as_text=True)
+    response = leader.get("/statement/2025.xlsx")
     assert response.status_code == 200, response.get_data(as_text=True)[:3000]
     leader_book = openpyxl.load_workbook(io.BytesIO(response.data))
     reviewer_book = openpyxl.load_workbook(
-        io.BytesIO(reviewer.get("/statements/2025.xlsx").data))
+        io.BytesIO(reviewer.get("/statement/2025.xlsx").data))
     assert len(reviewer_book.sheetnames) == len(leader_book.sheetnames) + 1
     cells = " ".join(str(c.value) for ws in leader_book for row in ws.iter_rows()
                      for c in row)
@@ -518,7 +524,7 @@ def test_other_agencies_statements_are_not_found(app, db, year):
     prepare_and_sign(app, people)
     stranger = factories.UserFactory(roles={"reviewer", "leader"})
     client = signed_in(app, stranger)
-    for url in ("/statements/2025", "/statements/2025.pdf", "/statements/2025.xlsx"):
+    for url in ("/statement/2025", "/statement/2025.pdf", "/statement/2025.xlsx"):
         assert client.get(url).status_code == 404
 
 
@@ -529,18 +535,19 @@ def test_the_confirmation_opens_on_the_configured_day(app, db, year, frozen):
     new = factories.UserFactory(agency=people["a"].agency, name="新人", staff_no="N99")
     frozen.set(2026, 11, 20, 2)
     client = signed_in(app, new)
-    assert client.get("/confirmation").headers["Location"].endswith("/confirmation/2025")
-    page = client.get("/confirmation/2026").get_data(as_text=True)
+    location = client.get("/statement/confirmation").headers["Location"]
+    assert location.endswith("/statement/confirmation/2025")
+    page = client.get("/statement/confirmation/2026").get_data(as_text=True)
     assert 'data-testid="not-open"' in page
-    refused = post_form(client, "/confirmation/2026", {"declaration": "y"},
-                        form_url="/confirmation/2025")
+    refused = post_form(client, "/statement/confirmation/2026", {"declaration": "y"},
+                        form_url="/statement/confirmation/2025")
     assert refused.status_code == 409
     frozen.set(2026, 12, 1, 2)
     client = signed_in(app, new)  # the session of 20 November has expired
-    assert post_form(client, "/confirmation/2026",
+    assert post_form(client, "/statement/confirmation/2026",
                      {"declaration": "y", "exceptions": "3月一次来电未及时登记"}).status_code == 302
-    twice = post_form(client, "/confirmation/2026", {"declaration": "y"},
-                      form_url="/confirmation/2025")
+    twice = post_form(client, "/statement/confirmation/2026", {"declaration": "y"},
+                      form_url="/statement/confirmation/2025")
     assert twice.status_code == 409
     db.session.expire_all()
     row = db.session.scalar(sa.select(AnnualConfirmation).where(
@@ -551,7 +558,7 @@ def test_the_confirmation_opens_on_the_configured_day(app, db, year, frozen):
 def test_the_confirmation_needs_the_declaration(app, db, year):
     people, _cases = year
     client = signed_in(app, people["j"])
-    assert post_form(client, "/confirmation/2025", {"exceptions": ""}).status_code == 400
+    assert post_form(client, "/statement/confirmation/2025", {"exceptions": ""}).status_code == 400
     db.session.expire_all()
     assert confirmations.of(people["j"], YEAR) is None
 
@@ -574,14 +581,14 @@ def test_a_locked_year_closes_the_confirmation(app, db, year):
     people, _cases = year
     prepare_and_sign(app, people)
     client = signed_in(app, people["j"])
-    response = post_form(client, "/confirmation/2025", {"declaration": "y"})
+    response = post_form(client, "/statement/confirmation/2025", {"declaration": "y"})
     assert response.status_code in (200, 409)
     assert confirmations.of(people["j"], YEAR) is None
 
 
 def _confirmation_notices(now: datetime) -> list[tuple[int, str, int]]:
     return [(n.user_id, n.period, n.seq) for n in reminders.plan(now)
-            if n.kind == outbox.CONFIRM]
+            if n.kind == NoticeKind.CONFIRM]
 
 
 def test_those_who_have_not_confirmed_are_reminded_once_per_stage(app, db, year, frozen):
@@ -589,7 +596,7 @@ def test_those_who_have_not_confirmed_are_reminded_once_per_stage(app, db, year,
     j, foreign = people["j"].id, people["foreign"].id
     assert _confirmation_notices(datetime(2025, 11, 30, 2, tzinfo=UTC)) == []
     opening = datetime(2025, 12, 1, 1, tzinfo=UTC)  # 09:00 in Beijing
-    notices = [n for n in reminders.plan(opening) if n.kind == outbox.CONFIRM]
+    notices = [n for n in reminders.plan(opening) if n.kind == NoticeKind.CONFIRM]
     # a and b confirmed, l has left: only j (and the other agency's auditor, in their agency).
     assert sorted((n.user_id, n.period, n.seq) for n in notices) == [(j, "2025", 0),
                                                                      (foreign, "2025", 0)]
@@ -601,8 +608,8 @@ def test_those_who_have_not_confirmed_are_reminded_once_per_stage(app, db, year,
                                                                   tzinfo=UTC))]
     with app.test_request_context():
         row = db.session.scalar(sa.select(Outbox).where(Outbox.user_id == j))
-        text = outbox.content(row)
-    assert text.link == "/confirmation/2025"
+        link = outbox.content(row).link
+    assert link == "/statement/confirmation/2025"
 
 
 def test_renaming_a_person_or_department_after_signing_still_verifies(app, db, year, runner):
@@ -620,7 +627,7 @@ def test_the_pdf_is_in_the_readers_language(app, db, year):
     people["leader"].locale = "en"
     db.session.commit()
     _reviewer, leader = prepare_and_sign(app, people)
-    text = pdf_text(leader.get("/statements/2025.pdf").get_data())
+    text = pdf_text(leader.get("/statement/2025.pdf").get_data())
     assert "Annualstatementonauditindependencefor2025" in text
     assert "Signedby:" in text
 
@@ -650,17 +657,17 @@ def test_who_prepared_the_draft_cannot_also_sign_it(app, db, year, make_user):
     people, _cases = year
     both = make_user(name="兼任者", staff_no="RL1", roles={"reviewer", "leader"})
     client = signed_in(app, both)
-    assert post_form(client, "/statements/prepare", {"year": "2025"},
-                     form_url="/statements/").status_code == 302
-    refused = post_form(client, "/statements/2025/sign", signature(both),
-                        form_url="/statements/2025")
+    assert post_form(client, "/statement/prepare", {"year": "2025"},
+                     form_url="/statement/").status_code == 302
+    refused = post_form(client, "/statement/2025/sign", signature(both),
+                        form_url="/statement/2025")
     assert refused.status_code == 409
     assert "须由另一位局领导签署" in refused.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
     leader = signed_in(app, people["leader"])
-    assert post_form(leader, "/statements/2025/sign", signature(people["leader"]),
-                     form_url="/statements/2025").status_code == 302
+    assert post_form(leader, "/statement/2025/sign", signature(people["leader"]),
+                     form_url="/statement/2025").status_code == 302
 
 
 def test_a_cut_off_log_tail_is_found_by_both_verifications(app, db, year, runner, tmp_path,
@@ -722,11 +729,11 @@ def test_a_year_can_be_signed_once_its_december_deadline_has_passed(
     if day_off:
         db.session.add(CalendarDay(agency_id=agency.id, day=date(2026, 1, 5), is_workday=False))
     db.session.flush()
-    start = statement.signable_from(agency, 2025)
+    start = rules.signable_from(agency, 2025)
     assert start == beijing(first_day.month, first_day.day, 0)
-    assert statement.signing_refusal(agency, 2025, start) is None
+    assert rules.signing_refusal(agency, 2025, start) is None
     with force_locale("zh_CN"):
-        refusal = statement.signing_refusal(agency, 2025, start - timedelta(seconds=1))
+        refusal = rules.signing_refusal(agency, 2025, start - timedelta(seconds=1))
     assert f"2026年1月{first_day.day}日" in refusal
 
 
@@ -734,12 +741,12 @@ def sign_at(app, people, frozen, moment: datetime):
     """Prepare and try to sign at `moment`: the leader's response and page before it."""
     frozen.value = moment
     reviewer = signed_in(app, people["reviewer"])
-    assert post_form(reviewer, "/statements/prepare", {"year": "2025"},
-                     form_url="/statements/").status_code == 302
+    assert post_form(reviewer, "/statement/prepare", {"year": "2025"},
+                     form_url="/statement/").status_code == 302
     leader = signed_in(app, people["leader"])
-    page = leader.get("/statements/2025").get_data(as_text=True)
-    return post_form(leader, "/statements/2025/sign", signature(people["leader"]),
-                     form_url="/statements/2025"), page
+    page = leader.get("/statement/2025").get_data(as_text=True)
+    return post_form(leader, "/statement/2025/sign", signature(people["leader"]),
+                     form_url="/statement/2025"), page
 
 
 def signing_attempts(db) -> list[str]:
@@ -776,11 +783,11 @@ def test_a_draft_of_the_year_in_progress_is_a_provisional_preview(app, db, year,
     people, _cases = year
     frozen.value = beijing(12, 2, 10, 2025)
     reviewer = signed_in(app, people["reviewer"])
-    assert post_form(reviewer, "/statements/prepare", {"year": "2025"},
-                     form_url="/statements/").status_code == 302
-    page = reviewer.get("/statements/2025").get_data(as_text=True)
+    assert post_form(reviewer, "/statement/prepare", {"year": "2025"},
+                     form_url="/statement/").status_code == 302
+    page = reviewer.get("/statement/2025").get_data(as_text=True)
     assert 'data-testid="provisional"' in page and "临时数据" in page
-    data = reviewer.get("/statements/2025.pdf").data
+    data = reviewer.get("/statement/2025.pdf").data
     pages = PdfReader(io.BytesIO(data)).pages
     assert len(pages) > 1
     for one in pages:
@@ -788,7 +795,7 @@ def test_a_draft_of_the_year_in_progress_is_a_provisional_preview(app, db, year,
         assert "草稿/DRAFT" in text and "临时数据" in text
     frozen.value = NOW  # the year is over: the same draft is no longer provisional
     reviewer = signed_in(app, people["reviewer"])
-    assert 'data-testid="provisional"' not in reviewer.get("/statements/2025").get_data(
+    assert 'data-testid="provisional"' not in reviewer.get("/statement/2025").get_data(
         as_text=True)
 
 
@@ -799,39 +806,40 @@ def test_an_incident_of_a_locked_year_is_saved_queued_counted_and_cleared_by_an_
     people, _cases = year
     reviewer, leader = prepare_and_sign(app, people)
     owner = signed_in(app, people["a"])
-    response = post_form(owner, "/incidents/new",
+    response = post_form(owner, "/filing/incidents/new",
                          incident_form(occurred_at="2025-11-20T10:00", delay_reason="年底回忆起"),
-                         form_url="/incidents/new")
+                         form_url="/filing/incidents/new")
     assert response.status_code == 302, response.get_data(as_text=True)
     late_one = db.session.scalar(sa.select(Incident).order_by(Incident.id.desc()).limit(1))
     assert (late_one.period, late_one.after_signing) == ("2025-11", True)
-    assert "年度报告签发后登记" in owner.get(f"/incidents/{late_one.id}").get_data(as_text=True)
+    page = owner.get(f"/filing/incidents/{late_one.id}").get_data(as_text=True)
+    assert "年度报告签发后登记" in page
     queue = reviewer.get("/review/").get_data(as_text=True)
     assert f'data-incident="{late_one.id}"' in queue and "年度报告签发后登记" in queue
     notices = db.session.scalars(sa.select(Outbox).where(
-        Outbox.kind == outbox.LATE_INCIDENT)).all()
+        Outbox.kind == NoticeKind.LATE_INCIDENT)).all()
     assert [(n.user_id, n.seq) for n in notices] == [(people["reviewer"].id, late_one.id)]
     with force_locale("zh_CN"):
         assert "签发后" in outbox.content(notices[0]).subject
         assert "来电" not in " ".join(outbox.content(notices[0]).paragraphs)  # no content
     for who in (leader, reviewer):
-        assert "签发后登记 1 项" in who.get("/statements/2025").get_data(as_text=True)
-    assert "签发后登记1项" in pdf_text(leader.get("/statements/2025.pdf").data)
+        assert "签发后登记 1 项" in who.get("/statement/2025").get_data(as_text=True)
+    assert "签发后登记1项" in pdf_text(leader.get("/statement/2025.pdf").data)
     # It is reviewed like any other; the signed record still verifies.
     assert post_form(reviewer, f"/review/incidents/{late_one.id}",
                      {"action": "comment", "note": "已阅"}).status_code == 302
     assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 0
-    response = post_form(reviewer, "/statements/2025/addenda",
+    response = post_form(reviewer, "/statement/2025/addenda",
                          {"record": f"incident:{late_one.id}",
                           "text": "2025年11月另有一项请托于签发后补登，经审核未影响独立性。"},
-                         form_url="/statements/2025")
+                         form_url="/statement/2025")
     assert response.status_code == 302
-    page = leader.get("/statements/2025").get_data(as_text=True)
+    page = leader.get("/statement/2025").get_data(as_text=True)
     assert "签发后登记" not in page.split('data-testid="addenda"')[0]
     assert f"登记第{late_one.id}号" in page  # the addendum names the registration
-    again = post_form(reviewer, "/statements/2025/addenda",
+    again = post_form(reviewer, "/statement/2025/addenda",
                       {"record": f"incident:{late_one.id}", "text": "重复"},
-                      form_url="/statements/2025")
+                      form_url="/statement/2025")
     assert again.status_code == 400  # no longer a choice: it has its addendum
 
 
@@ -852,13 +860,13 @@ def test_the_signed_pdf_is_an_official_document(app, db, agency, year):
     _reviewer, leader = prepare_and_sign(app, people)
     item = db.session.scalar(sa.select(AnnualStatement))
     assert item.document_number == "测审〔2026〕1号"
-    assert "测审〔2026〕1号" in leader.get("/statements/2025").get_data(as_text=True)
-    data = leader.get("/statements/2025.pdf").data
+    assert "测审〔2026〕1号" in leader.get("/statement/2025").get_data(as_text=True)
+    data = leader.get("/statement/2025.pdf").data
     text = pdf_text(data)
     assert "测审〔2026〕1号" in text and "2026年1月10日" in text and "盖章处" in text
     assert "起始月份" in text and "来源地址" not in text and "DRAFT" not in text
     assert lone_characters(data) == []
-    cover = openpyxl.load_workbook(io.BytesIO(leader.get("/statements/2025.xlsx").data)
+    cover = openpyxl.load_workbook(io.BytesIO(leader.get("/statement/2025.xlsx").data)
                                    ).worksheets[0]
     values = [cell for row in cover.iter_rows(values_only=True) for cell in row]
     assert "已签发并锁定" in values and item.records_digest in values
@@ -868,11 +876,11 @@ def test_the_signed_pdf_is_an_official_document(app, db, agency, year):
 def test_a_draft_says_so_on_every_page_and_in_its_appendix(app, db, year):
     people, _cases = year
     reviewer = signed_in(app, people["reviewer"])
-    post_form(reviewer, "/statements/prepare", {"year": "2025"}, form_url="/statements/")
-    pages = PdfReader(io.BytesIO(reviewer.get("/statements/2025.pdf").data)).pages
+    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
+    pages = PdfReader(io.BytesIO(reviewer.get("/statement/2025.pdf").data)).pages
     assert len(pages) > 1
     assert all("草稿/DRAFT" in re.sub(r"[\s\x00]+", "", p.extract_text()) for p in pages)
-    cover = openpyxl.load_workbook(io.BytesIO(reviewer.get("/statements/2025.xlsx").data)
+    cover = openpyxl.load_workbook(io.BytesIO(reviewer.get("/statement/2025.xlsx").data)
                                    ).worksheets[0]
     values = [cell for row in cover.iter_rows(values_only=True) for cell in row]
     item = db.session.scalar(sa.select(AnnualStatement))

@@ -14,7 +14,7 @@ import sqlalchemy.orm as so
 from flask import g, has_request_context
 
 from app import create_app
-from app.extensions import db as _db
+from app.core.extensions import db as _db
 from app.models import Evidence, EvidenceContent, Incident
 from tests.conftest import IsolatedClient, login
 from tests.test_filing import PDF, register
@@ -82,7 +82,7 @@ def test_an_ordinary_failure_still_says_nothing_changed(app, db, me, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr("app.filing.register_incident", broken)
+    monkeypatch.setattr("app.filing.records.register_incident", broken)
     body = register(me).get_data(as_text=True)
     assert "未做任何更改" in body and counts(db) == (0, 0, 0)
 

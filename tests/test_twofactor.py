@@ -8,7 +8,8 @@ import pyotp
 import pytest
 import sqlalchemy as sa
 
-from app import clock, security, twofactor
+from app.auth import security, twofactor
+from app.core import clock
 from app.models import AuditLog, RecoveryCode
 from tests.conftest import csrf_token, login, post_form
 from tests.factories import PASSWORD
@@ -18,11 +19,11 @@ CODES_RE = re.compile(r"<li>([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})</li>")
 
 
 def password_step(client, user, password=PASSWORD):
-    return post_form(client, "/login", {"identifier": user.staff_no, "password": password})
+    return post_form(client, "/auth/login", {"identifier": user.staff_no, "password": password})
 
 
 def code_step(client, code):
-    return post_form(client, "/login/code", {"code": code})
+    return post_form(client, "/auth/login/code", {"code": code})
 
 
 def code_at(user, seconds: float = 0) -> str:
@@ -41,7 +42,7 @@ def signed_in(client) -> bool:
 
 
 def sign_out(client):
-    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/")})
 
 
 @pytest.fixture
@@ -51,10 +52,10 @@ def reviewer(make_user):
 
 def enrol(client) -> tuple[str, list[str]]:
     """Walk through the enrolment page; returns the secret and the recovery codes shown."""
-    page = client.get("/account/two-factor").get_data(as_text=True)
+    page = client.get("/auth/account/two-factor").get_data(as_text=True)
     assert 'src="data:image/svg+xml' in page  # the QR code, drawn by the portal itself
     secret = SECRET_RE.search(page).group(1).replace(" ", "")
-    response = post_form(client, "/account/two-factor",
+    response = post_form(client, "/auth/account/two-factor",
                          {"code": pyotp.TOTP(secret).at(clock.now())})
     assert response.status_code == 200, response.get_data(as_text=True)
     return secret, CODES_RE.findall(response.get_data(as_text=True))
@@ -75,16 +76,16 @@ def test_an_auditor_enrols_and_gets_ten_recovery_codes_stored_hashed(client, db,
         AuditLog.action == "auth.two_factor_enabled"))
     assert signed_in(client)  # this session goes on
     sign_out(client)
-    assert password_step(client, auditor).headers["Location"] == "/login/code"
+    assert password_step(client, auditor).headers["Location"] == "/auth/login/code"
 
 
 def test_a_wrong_enrolment_code_changes_nothing(client, db, auditor, frozen):
     english(client)
     login(client, auditor)
-    page = client.get("/account/two-factor").get_data(as_text=True)
+    page = client.get("/auth/account/two-factor").get_data(as_text=True)
     secret = SECRET_RE.search(page).group(1).replace(" ", "")
     wrong = pyotp.TOTP(secret).at(clock.now() + timedelta(minutes=5))
-    response = post_form(client, "/account/two-factor", {"code": wrong})
+    response = post_form(client, "/auth/account/two-factor", {"code": wrong})
     assert response.status_code == 400
     assert "The code is not correct" in response.get_data(as_text=True)
     # The same secret is offered again, so the app's entry stays usable.
@@ -105,9 +106,15 @@ def test_enrolment_ends_the_other_sessions(app, db, auditor, frozen):
 
 def test_the_password_alone_opens_nothing(client, db, reviewer, frozen):
     response = password_step(client, reviewer)
-    assert response.status_code == 302 and response.headers["Location"] == "/login/code"
-    for url in ("/", "/review/", "/compliance/", "/account/password", "/account/two-factor"):
-        assert client.get(url).headers["Location"].startswith("/login")
+    assert response.status_code == 302 and response.headers["Location"] == "/auth/login/code"
+    for url in (
+        "/",
+        "/review/",
+        "/compliance/",
+        "/auth/account/password",
+        "/auth/account/two-factor",
+    ):
+        assert client.get(url).headers["Location"].startswith("/auth/login")
     response = code_step(client, code_at(reviewer))
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert signed_in(client)
@@ -127,7 +134,7 @@ def test_a_wrong_code_is_refused_and_the_next_is_kept(client, db, reviewer, froz
 
 
 def test_the_code_step_keeps_next(client, db, reviewer, frozen):
-    post_form(client, "/login?next=/review/", {"identifier": reviewer.staff_no,
+    post_form(client, "/auth/login?next=/review/", {"identifier": reviewer.staff_no,
                                                "password": PASSWORD})
     assert code_step(client, code_at(reviewer)).headers["Location"] == "/review/"
 
@@ -135,8 +142,8 @@ def test_the_code_step_keeps_next(client, db, reviewer, frozen):
 def test_the_code_step_expires(client, db, reviewer, frozen):
     password_step(client, reviewer)
     frozen.advance(minutes=6)
-    response = client.get("/login/code")
-    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    response = client.get("/auth/login/code")
+    assert response.status_code == 302 and response.headers["Location"] == "/auth/login"
 
 
 def test_a_replayed_code_is_refused(client, db, reviewer, frozen):
@@ -214,13 +221,13 @@ def test_new_recovery_codes_need_a_code_and_replace_the_old(client, db, reviewer
     old = recovery_codes(db, reviewer)
     english(client)
     login(client, reviewer)
-    refused = post_form(client, "/account/two-factor/recovery-codes", {"code": "123456"},
-                        form_url="/account/two-factor")
+    refused = post_form(client, "/auth/account/two-factor/recovery-codes", {"code": "123456"},
+                        form_url="/auth/account/two-factor")
     assert refused.status_code == 400
     assert "The code is not correct" in refused.get_data(as_text=True)
     frozen.advance(seconds=30)
-    response = post_form(client, "/account/two-factor/recovery-codes",
-                         {"code": code_at(reviewer)}, form_url="/account/two-factor")
+    response = post_form(client, "/auth/account/two-factor/recovery-codes",
+                         {"code": code_at(reviewer)}, form_url="/auth/account/two-factor")
     assert response.status_code == 200
     new = CODES_RE.findall(response.get_data(as_text=True))
     assert len(new) == 10 and not set(new) & set(old)
@@ -232,20 +239,22 @@ def test_new_recovery_codes_need_a_code_and_replace_the_old(client, db, reviewer
 
 # Who must have it -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("role", ["reviewer", "leader", "admin"])
 def test_a_role_that_requires_it_cannot_skip_enrolment(client, db, make_user, frozen, role):
     user = make_user(roles={role}, totp_secret=None)
     response = password_step(client, user)
-    assert response.headers["Location"] == "/account/two-factor"
-    for url in ("/", "/compliance/", "/review/", "/log", "/admin/users", "/account/password",
-                "/notifications", "/rules"):
+    assert response.headers["Location"] == "/auth/account/two-factor"
+    for url in ("/", "/compliance/", "/review/", "/review/log", "/admin/users",
+                "/auth/account/password",
+                "/notices/", "/rules"):
         response = client.get(url)
         assert response.status_code == 302, url
-        assert response.headers["Location"] == "/account/two-factor", url
-    token = csrf_token(client, "/account/two-factor")
-    for url in ("/notifications/read", "/account/password", "/admin/users/1/reset-password"):
+        assert response.headers["Location"] == "/auth/account/two-factor", url
+    token = csrf_token(client, "/auth/account/two-factor")
+    for url in ("/notices/read", "/auth/account/password", "/admin/users/1/reset-password"):
         assert client.post(url, data={"csrf_token": token}).status_code == 403, url
-    assert client.get("/account/two-factor").status_code == 200
+    assert client.get("/auth/account/two-factor").status_code == 200
     enrol(client)
     assert client.get("/").status_code == 200
 
@@ -254,12 +263,12 @@ def test_a_role_granted_during_a_session_sends_to_enrolment(client, db, auditor,
     login(client, auditor)
     auditor.roles = {"auditor", "reviewer"}
     db.session.commit()
-    assert client.get("/").headers["Location"] == "/account/two-factor"
+    assert client.get("/").headers["Location"] == "/auth/account/two-factor"
 
 
 def test_the_roles_are_configurable(client, db, app, auditor, frozen, monkeypatch):
     monkeypatch.setitem(app.config, "TWO_FACTOR_ROLES", ("auditor",))
-    assert password_step(client, auditor).headers["Location"] == "/account/two-factor"
+    assert password_step(client, auditor).headers["Location"] == "/auth/account/two-factor"
 
 
 def test_an_auditor_may_turn_it_off_with_a_code(client, db, auditor, frozen):
@@ -267,8 +276,8 @@ def test_an_auditor_may_turn_it_off_with_a_code(client, db, auditor, frozen):
     enrol(client)
     frozen.advance(seconds=30)
     db.session.refresh(auditor)
-    response = post_form(client, "/account/two-factor/disable", {"code": code_at(auditor)},
-                         form_url="/account/two-factor")
+    response = post_form(client, "/auth/account/two-factor/disable", {"code": code_at(auditor)},
+                         form_url="/auth/account/two-factor")
     assert response.status_code == 302
     db.session.refresh(auditor)
     assert auditor.totp_secret is None
@@ -280,8 +289,8 @@ def test_an_auditor_may_turn_it_off_with_a_code(client, db, auditor, frozen):
 def test_turning_it_off_needs_a_valid_code(client, db, auditor, frozen):
     login(client, auditor)
     enrol(client)
-    response = post_form(client, "/account/two-factor/disable", {"code": "12345x"},
-                         form_url="/account/two-factor")
+    response = post_form(client, "/auth/account/two-factor/disable", {"code": "12345x"},
+                         form_url="/auth/account/two-factor")
     assert response.status_code == 400
     db.session.refresh(auditor)
     assert auditor.totp_secret is not None
@@ -290,10 +299,10 @@ def test_turning_it_off_needs_a_valid_code(client, db, auditor, frozen):
 def test_a_reviewer_moving_to_a_new_phone_must_enrol_again_at_once(client, db, reviewer, frozen):
     login(client, reviewer)
     frozen.advance(seconds=30)
-    response = post_form(client, "/account/two-factor/disable", {"code": code_at(reviewer)},
-                         form_url="/account/two-factor")
+    response = post_form(client, "/auth/account/two-factor/disable", {"code": code_at(reviewer)},
+                         form_url="/auth/account/two-factor")
     assert response.status_code == 302
-    assert client.get("/review/").headers["Location"] == "/account/two-factor"
+    assert client.get("/review/").headers["Location"] == "/auth/account/two-factor"
     enrol(client)
     assert client.get("/review/").status_code == 200
 
@@ -301,7 +310,7 @@ def test_a_reviewer_moving_to_a_new_phone_must_enrol_again_at_once(client, db, r
 def test_the_enrolment_page_draws_the_qr_code_without_external_resources(client, db, auditor,
                                                                          frozen):
     login(client, auditor)
-    page = client.get("/account/two-factor").get_data(as_text=True)
+    page = client.get("/auth/account/two-factor").get_data(as_text=True)
     assert "http://" not in page.replace("http://www.w3.org", "")
     assert "https://" not in page
 
@@ -335,7 +344,7 @@ def test_the_demo_office_signs_in_with_the_published_key(client, db, frozen):
 
     demo.load(today=TODAY)
     db.session.commit()
-    post_form(client, "/login", {"identifier": "XQ003", "password": demo.DEMO_PASSWORD})
+    post_form(client, "/auth/login", {"identifier": "XQ003", "password": demo.DEMO_PASSWORD})
     response = code_step(client, pyotp.TOTP(demo.DEMO_TOTP_SECRET).at(clock.now()))
     assert response.status_code == 302 and response.headers["Location"] == "/"
     assert client.get("/review/").status_code == 200

@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 from babel.messages.extract import extract_from_file
 
-from app import tabular, userimport
+from app.admin import userimport
 from app.cli import import_users_command
+from app.core import tabular
 from app.models import AuditLog, User
 from tests import factories
 

@@ -31,9 +31,9 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.bounds import MAX_YEAR, MIN_YEAR
-from app.forms import PageField, PortalForm
-from app.vocab import ROLES
+from app.core.bounds import MAX_YEAR, MIN_YEAR
+from app.core.forms import PageField, PortalForm
+from app.core.vocab import ROLES
 
 ANY = SelectChoice("", _l("All"))
 IMPORT_MAX_BYTES = 5 * 1024 * 1024

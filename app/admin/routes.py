@@ -14,22 +14,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from app import (
-    accounts,
-    agencysettings,
-    auditlog,
-    clock,
-    mailsettings,
-    office,
-    organisation,
-    projectimport,
-    reminders,
-    tabular,
-    uploads,
-    userimport,
-)
-from app.access import ADMINISTER, require
-from app.admin import bp
+from app.admin import accounts, agencysettings, organisation, projectimport, userimport
+from app.admin.blueprint import bp
 from app.admin.forms import (
     ANY,
     AgencyForm,
@@ -47,9 +33,16 @@ from app.admin.forms import (
     UserFilterForm,
     UserForm,
 )
-from app.extensions import db
+from app.auth import tokens
+from app.core import auditlog, clock, mailsettings, tabular
+from app.core.access import ADMINISTER, require
+from app.core.extensions import db
+from app.core.forms import PortalForm
+from app.filing import uploads
+from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, AuditProject, CalendarDay, Department, User
-from app.workcalendar import official_calendar_covers
+from app.notices import reminders
+from app.review import office
 
 PER_PAGE = 50
 NO_DEPARTMENT = SelectChoice(0, _l("No department"))
@@ -538,3 +531,20 @@ def remove_calendar_day(day_id: int):
     db.session.commit()
     flash(_("Date removed."), "success")
     return redirect(url_for("admin.settings"))
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@require(ADMINISTER)
+def reset_password(user_id: int):
+    admin = current_user._get_current_object()
+    account = db.session.get(User, user_id)
+    if account is None or account.agency_id != admin.agency_id:
+        abort(404)
+    if not PortalForm().validate_on_submit():
+        abort(400)
+    issued = tokens.reset_password(account, admin)
+    db.session.commit()
+    # The link is shown only when no e-mail will carry it to its owner.
+    mailed = issued.emailed and bool(mailsettings.effective().smtp_host)
+    return render_template("admin/reset_done.html", account=account, issued=issued,
+                           mailed=mailed)

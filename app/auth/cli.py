@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 import sqlalchemy as sa
 
-from app import auditlog, auth_tokens, twofactor
-from app.extensions import db
+from app.auth import tokens, twofactor
+from app.auth.security import end_all_sessions
+from app.core import auditlog
+from app.core.codes import LinkPurpose
+from app.core.extensions import db
 from app.models import User
-from app.security import end_all_sessions
 
 
 def _account(staff_no: str) -> User:
@@ -25,8 +27,8 @@ def signin_link_command(staff_no: str) -> None:
     user = _account(staff_no)
     if not user.active:
         raise click.ClickException(f"The account {user.staff_no} is deactivated.")
-    purpose = auth_tokens.FIRST if user.password_hash is None else auth_tokens.RESET
-    issued = auth_tokens.issue(user, purpose)
+    purpose = LinkPurpose.FIRST if user.password_hash is None else LinkPurpose.RESET
+    issued = tokens.issue(user, purpose)
     db.session.commit()
     where = f" (also queued for {user.email})" if issued.emailed else ""
     click.echo(f"Link for {user.staff_no}, valid once until {issued.expires_at:%Y-%m-%d %H:%M} "

@@ -2,8 +2,8 @@ from flask_babel import lazy_gettext as _l
 from wtforms import PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from app import passwords
-from app.forms import PortalForm
+from app.auth import passwords
+from app.core.forms import PortalForm
 
 
 class LoginForm(PortalForm):

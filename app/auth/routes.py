@@ -6,19 +6,15 @@ Between the password and the code the browser holds only a short-lived note in i
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app import auditlog, auth_tokens, clock, mailsettings, twofactor
-from app.access import ADMINISTER, require
-from app.auth import bp
+from app.auth import tokens, twofactor
+from app.auth.blueprint import bp
 from app.auth.forms import ChangePasswordForm, CodeForm, EnrolForm, LoginForm, NewPasswordForm
-from app.extensions import db
-from app.forms import PortalForm
-from app.models import User
-from app.security import (
+from app.auth.security import (
     LoginRefused,
     authenticate,
     check_second_factor,
@@ -31,6 +27,10 @@ from app.security import (
     start_session,
     verify_password,
 )
+from app.core import auditlog, clock
+from app.core.codes import LinkPurpose
+from app.core.extensions import db
+from app.models import User
 
 HALF_SIGNED_IN = "half_signed_in"
 SECOND_STEP_SECONDS = 300  # time to type the code after the password
@@ -44,7 +44,7 @@ def _now() -> int:
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("main.index"))
+        return redirect(url_for("home.index"))
     if session.pop("expired", False):
         flash(_("Your session has expired. Please sign in again."), "warning")
     form = LoginForm()
@@ -79,7 +79,7 @@ def _after_password(user: User, target: str | None) -> Response:
     auditlog.record("auth.login", user)
     if twofactor.needs_enrolment(user):
         return redirect(url_for("auth.two_factor"))
-    return redirect(target or url_for("main.index"))
+    return redirect(target or url_for("home.index"))
 
 
 def _half_signed_in() -> User | None:
@@ -97,7 +97,7 @@ def _half_signed_in() -> User | None:
 @bp.route("/login/code", methods=["GET", "POST"])
 def second_step():
     if current_user.is_authenticated:
-        return redirect(url_for("main.index"))
+        return redirect(url_for("home.index"))
     user = _half_signed_in()
     if user is None:
         session.pop(HALF_SIGNED_IN, None)
@@ -121,7 +121,7 @@ def second_step():
                 flash(_("You signed in with a recovery code; %(num)d remain. Make new ones "
                         "if you are running out.",
                         num=twofactor.remaining_recovery_codes(user)), "warning")
-            return redirect(target or url_for("main.index"))
+            return redirect(target or url_for("home.index"))
     elif form.is_submitted():
         status = 400
     return render_template("auth/code.html", form=form), status
@@ -150,7 +150,7 @@ def change_password():
             start_session(user)  # this session goes on; every other one has ended
             flash(_("Your password has been changed. Other sessions have been signed out."),
                   "success")
-            return redirect(url_for("main.index"))
+            return redirect(url_for("home.index"))
         form.current.errors.append(_("The current password is not correct."))
         status = 400
     elif form.is_submitted():
@@ -247,14 +247,14 @@ def disable_two_factor():
 
 @bp.route("/welcome/<token>", methods=["GET", "POST"])
 def welcome(token: str):
-    link = auth_tokens.find(token)
+    link = tokens.find(token)
     if link is None:
         return render_template("auth/link_invalid.html"), 404
     account = link.user
     form = NewPasswordForm(account=account)
     status = 200
     if form.validate_on_submit():
-        if not auth_tokens.redeem(link, form.new.data):
+        if not tokens.redeem(link, form.new.data):
             db.session.rollback()
             return render_template("auth/link_invalid.html"), 404
         response = _after_password(account, None)
@@ -264,21 +264,4 @@ def welcome(token: str):
     if form.is_submitted():
         status = 400
     return render_template("auth/welcome.html", form=form, account=account,
-                           reset=link.purpose == auth_tokens.RESET), status
-
-
-@bp.route("/admin/users/<int:user_id>/reset-password", methods=["POST"])
-@require(ADMINISTER)
-def reset_password(user_id: int):
-    admin = current_user._get_current_object()
-    account = db.session.get(User, user_id)
-    if account is None or account.agency_id != admin.agency_id:
-        abort(404)
-    if not PortalForm().validate_on_submit():
-        abort(400)
-    issued = auth_tokens.reset_password(account, admin)
-    db.session.commit()
-    # The link is shown only when no e-mail will carry it to its owner.
-    mailed = issued.emailed and bool(mailsettings.effective().smtp_host)
-    return render_template("auth/reset_done.html", account=account, issued=issued,
-                           mailed=mailed)
+                           reset=link.purpose == LinkPurpose.RESET), status

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.extensions import db as _db
+from app.core.extensions import db as _db
 from tests import factories
 from tests.browser.test_flows import signed_in
 

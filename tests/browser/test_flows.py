@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
-from app.extensions import db as _db
+from app.core.extensions import db as _db
 from app.models import Incident, MonthlyReport
 from tests.conftest import totp_code
 from tests.factories import PASSWORD
@@ -49,7 +49,7 @@ def account(user) -> Account:
 
 def sign_in(page: Page, who: Account, password: str = PASSWORD) -> None:
     """The sign-in form, then the code step for an account with a second factor."""
-    page.goto("/login")
+    page.goto("/auth/login")
     page.fill("input[name=identifier]", who.staff_no)
     page.fill("input[name=password]", password)
     page.click(SUBMIT)
@@ -58,7 +58,7 @@ def sign_in(page: Page, who: Account, password: str = PASSWORD) -> None:
 
 
 def enter_code(page: Page, code: str) -> None:
-    expect(page).to_have_url(re.compile(r"/login/code$"))
+    expect(page).to_have_url(re.compile(r"/auth/login/code$"))
     page.fill("input[name=code]", code)
     page.click(SUBMIT)
 
@@ -82,7 +82,7 @@ def reports_of(app, user_id: int) -> list[tuple[str, int]]:
 
 def register_incident(page: Page, project_id: int, description: str, evidence=None) -> str:
     """Fill in every field of /incidents/new and submit; returns the new incident's URL."""
-    page.goto("/incidents/new")
+    page.goto("/filing/incidents/new")
     page.fill("input[name=occurred_at]", "2025-03-20T15:30")
     page.select_option("select[name=category]", "plead")
     page.select_option("select[name=channel]", "phone")
@@ -98,24 +98,24 @@ def register_incident(page: Page, project_id: int, description: str, evidence=No
     if evidence is not None:
         page.set_input_files("input[name=evidence]", str(evidence))
     page.click(SUBMIT)
-    expect(page).to_have_url(re.compile(r"/incidents/\d+$"))
+    expect(page).to_have_url(re.compile(r"/filing/incidents/\d+$"))
     expect(page.get_by_test_id("description")).to_have_text(description)
     return page.url
 
 
 def file_month(page: Page) -> None:
-    page.goto(f"/reports/{PERIOD}")
+    page.goto(f"/filing/reports/{PERIOD}")
     page.check("input[name=declaration]")
     page.click(SUBMIT)
     expect(page.get_by_test_id("filed-report")).to_be_visible()
-    expect(page).to_have_url(re.compile(rf"/reports/{PERIOD}$"))
+    expect(page).to_have_url(re.compile(rf"/filing/reports/{PERIOD}$"))
 
 
 def test_sign_in_and_wrong_password(page, auditor, frozen, page_problems):
     who = account(auditor)
     page_problems.allow("status of 401")  # the refused sign-in answers 401, as it should
     sign_in(page, who, password="not the password")
-    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(page).to_have_url(re.compile(r"/auth/login$"))
     expect(page.locator(".alert-danger")).to_be_visible()
     expect(page.get_by_test_id("current-user")).to_have_count(0)
     expect(page.locator("input[name=password]")).to_have_value("")
@@ -129,7 +129,7 @@ def test_sign_in_and_wrong_password(page, auditor, frozen, page_problems):
 
 def test_file_a_zero_report(page, app, auditor, frozen, page_problems):
     who = signed_in(page, auditor)
-    page.goto(f"/reports/{PERIOD}")
+    page.goto(f"/filing/reports/{PERIOD}")
     expect(page.locator("h1 [data-status=due]")).to_be_visible()
     expect(page.locator("input[name=zero]")).to_have_value("1")
 
@@ -153,7 +153,7 @@ def test_file_a_zero_report(page, app, auditor, frozen, page_problems):
 
 def test_double_click_files_once(page, app, auditor, frozen, page_problems):
     who = signed_in(page, auditor)
-    page.goto(f"/reports/{PERIOD}")
+    page.goto(f"/filing/reports/{PERIOD}")
     page.check("input[name=declaration]")
     page.dblclick(SUBMIT)
     expect(page.get_by_test_id("filed-report")).to_be_visible()
@@ -167,7 +167,7 @@ def test_double_click_files_once(page, app, auditor, frozen, page_problems):
 def test_concurrent_submissions_file_once(page, app, auditor, frozen, page_problems):
     """The server side of the double click: four simultaneous POSTs of the filled-in form."""
     who = signed_in(page, auditor)
-    page.goto(f"/reports/{PERIOD}")
+    page.goto(f"/filing/reports/{PERIOD}")
     page.check("input[name=declaration]")
     results = page.evaluate(
         """async () => {
@@ -227,7 +227,7 @@ def test_file_the_month_with_its_incident(page, app, auditor, project, frozen, p
 
     page.goto("/")
     expect(page.get_by_test_id("due-card").locator("[data-status=due]")).to_be_visible()
-    page.goto(f"/reports/{PERIOD}")
+    page.goto(f"/filing/reports/{PERIOD}")
     expect(page.locator("input[name=zero]")).to_have_value("0")
     lines = page.get_by_test_id("incident-line")
     expect(lines).to_have_count(1)
@@ -253,7 +253,7 @@ def test_correct_the_incident_and_the_report(page, app, auditor, project, frozen
     # Correct the incident: a second version, with its reason; the report becomes stale.
     page.goto(incident_url)
     page.click("a[href$='/correct']")
-    expect(page).to_have_url(re.compile(r"/incidents/\d+/correct$"))
+    expect(page).to_have_url(re.compile(r"/filing/incidents/\d+/correct$"))
     expect(page.locator("input[name=occurred_at]")).to_have_value(re.compile(r"^2025-03-20T15:30"))
     expect(page.locator("select[name=project]")).to_have_value(str(project_id))
     page.fill("textarea[name=description]", "打听审计进展，并索要工作底稿。")
@@ -268,13 +268,13 @@ def test_correct_the_incident_and_the_report(page, app, auditor, project, frozen
     expect(page.get_by_test_id("stale")).to_be_visible()
 
     # Correct the report from its page: a second version lists the incident as it stands now.
-    page.goto(f"/reports/{PERIOD}")
-    page.click(f"a[href$='/reports/{PERIOD}/correct']")
-    expect(page).to_have_url(re.compile(rf"/reports/{PERIOD}/correct$"))
+    page.goto(f"/filing/reports/{PERIOD}")
+    page.click(f"a[href$='/filing/reports/{PERIOD}/correct']")
+    expect(page).to_have_url(re.compile(rf"/filing/reports/{PERIOD}/correct$"))
     page.fill("textarea[name=reason]", "登记事项已更正")
     page.check("input[name=declaration]")
     page.click(SUBMIT)
-    expect(page).to_have_url(re.compile(rf"/reports/{PERIOD}$"))
+    expect(page).to_have_url(re.compile(rf"/filing/reports/{PERIOD}$"))
     expect(page.get_by_test_id("filed-report")).to_be_visible()
     versions = page.get_by_test_id("report-versions").locator("> li")
     expect(versions).to_have_count(2)
@@ -292,12 +292,12 @@ def test_correct_the_incident_and_the_report(page, app, auditor, project, frozen
 
 def test_switch_language(page, auditor, frozen, page_problems):
     signed_in(page, auditor)
-    page.goto("/history")
+    page.goto("/filing/history")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
 
     page.select_option("select[name=lang]", "en")  # portal.js submits on change
     expect(page.locator("html")).to_have_attribute("lang", "en")
-    expect(page).to_have_url(re.compile(r"/history$"))
+    expect(page).to_have_url(re.compile(r"/filing/history$"))
     expect(page.locator("nav")).to_contain_text("Sign out")
     expect(page.locator("nav")).to_contain_text("This month")
     expect(page.locator("select[name=lang]")).to_have_value("en")
@@ -314,13 +314,13 @@ def test_switch_language_without_javascript(browser, live_server, db, auditor, f
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto("/login")
+        page.goto("/auth/login")
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
         page.select_option("select[name=lang]", "en")
         expect(page.locator("html")).to_have_attribute("lang", "zh-CN")  # nothing auto-submits
         page.click("#language-form button[type=submit]")
         expect(page.locator("html")).to_have_attribute("lang", "en")
-        expect(page).to_have_url(re.compile(r"/login$"))
+        expect(page).to_have_url(re.compile(r"/auth/login$"))
         expect(page.locator("h1")).to_have_text("Sign in")
         sign_in(page, who)
         expect(page).to_have_url(re.compile(r"/$"))
@@ -334,7 +334,7 @@ def test_the_delay_reason_is_asked_only_for_a_late_registration(page, page_probl
                                                                   frozen):
     page.clock.set_fixed_time("2025-04-03T10:00:00+08:00")
     signed_in(page, auditor)
-    page.goto("/incidents/new")
+    page.goto("/filing/incidents/new")
     reason = page.locator("textarea[name=delay_reason]")
     expect(reason).to_be_hidden()
     page.fill("input[name=occurred_at]", "2025-03-30T09:00")
@@ -345,8 +345,8 @@ def test_the_delay_reason_is_asked_only_for_a_late_registration(page, page_probl
 
 
 def sign_out(page: Page) -> None:
-    page.click("form[action='/logout'] button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/login"))
+    page.click("form[action='/auth/logout'] button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/auth/login"))
 
 
 def test_review_return_supplement_close(page, app, auditor, make_user, project, frozen,

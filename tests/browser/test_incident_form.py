@@ -11,7 +11,7 @@ FACTS = ("category", "channel", "actor_relation", "stage", "response")
 
 def test_no_fact_is_chosen_until_the_auditor_chooses_it(page, auditor, frozen, page_problems):
     signed_in(page, auditor)
-    page.goto("/incidents/new")
+    page.goto("/filing/incidents/new")
     for name in FACTS:
         expect(page.locator(f"select[name={name}]")).to_have_value("")
     page.fill("input[name=occurred_at]", "2025-03-20T15:30")

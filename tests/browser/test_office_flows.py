@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
-from app.extensions import db as _db
+from app.core.extensions import db as _db
 from app.models import User
 from tests.browser.test_flows import sign_out, signed_in
 
@@ -31,7 +31,7 @@ def test_the_office_co_opts_a_colleague_who_accepts(page, app, make_user, frozen
     colleague = make_user(staff_no="A001", name="孙丽")
     _db.session.commit()
     signed_in(page, member)
-    page.goto("/office")
+    page.goto("/review/office")
     page.get_by_test_id("propose").locator("select").select_option(label="A001 孙丽")
     page.get_by_test_id("propose").locator("button").click()
     expect(page.locator("[data-invited=A001]")).to_be_visible()
@@ -39,7 +39,7 @@ def test_the_office_co_opts_a_colleague_who_accepts(page, app, make_user, frozen
 
     sign_out(page)
     signed_in(page, colleague)
-    page.goto("/office")
+    page.goto("/review/office")
     expect(page.get_by_test_id("invitation")).to_contain_text("赵敏")
     page.locator("form", has=page.locator("input[value=yes]")).locator("button").click()
     expect(page).to_have_url(re.compile(r"/review/$"))

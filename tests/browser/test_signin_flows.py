@@ -8,8 +8,9 @@ import re
 import pyotp
 from playwright.sync_api import Page, expect
 
-from app import auth_tokens, clock
-from app.extensions import db as _db
+from app.auth import tokens
+from app.core import clock
+from app.core.extensions import db as _db
 from tests.browser.test_flows import (
     PERIOD,
     SUBMIT,
@@ -35,10 +36,10 @@ def read_secret(page: Page) -> str:
 def test_a_reviewer_enrols_and_signs_in_with_a_code(page, make_user, frozen, page_problems):
     who = account(make_user(name="纪检员", roles={"reviewer"}, totp_secret=None))
     sign_in(page, who)
-    expect(page).to_have_url(re.compile(r"/account/two-factor$"))
+    expect(page).to_have_url(re.compile(r"/auth/account/two-factor$"))
     expect(page.get_by_test_id("enrolment-required")).to_be_visible()
     page.goto("/review/")  # nothing else until enrolled
-    expect(page).to_have_url(re.compile(r"/account/two-factor$"))
+    expect(page).to_have_url(re.compile(r"/auth/account/two-factor$"))
     qr = page.get_by_test_id("totp-qr")
     expect(qr).to_be_visible()
     assert qr.evaluate("img => img.complete && img.naturalWidth > 100")  # drawn, not broken
@@ -69,9 +70,9 @@ def test_a_reviewer_enrols_and_signs_in_with_a_code(page, make_user, frozen, pag
 def test_a_new_auditor_signs_in_with_the_link_and_files_a_zero_report(
         page, app, make_user, frozen, page_problems):
     user = make_user(name="新同事", password_hash=None)
-    url = auth_tokens.issue_first_signin(user)
+    url = tokens.issue_first_signin(user)
     who = account(user)  # commits: the server sees the link
-    path = url[url.index("/welcome/"):]
+    path = url[url.index("/auth/welcome/"):]
 
     page.goto(path)
     expect(page.locator("h1")).to_contain_text("新同事")
@@ -87,7 +88,7 @@ def test_a_new_auditor_signs_in_with_the_link_and_files_a_zero_report(
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.get_by_test_id("current-user")).to_have_text("新同事")
 
-    page.goto(f"/reports/{PERIOD}")
+    page.goto(f"/filing/reports/{PERIOD}")
     page.check("input[name=declaration]")
     page.click(SUBMIT)
     expect(page.get_by_test_id("filed-report")).to_be_visible()

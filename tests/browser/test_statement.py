@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 from playwright.sync_api import Page, expect
 
-from app import filing
-from app.periods import Period
+from app.filing import records
+from app.filing.periods import Period
 from tests.browser.test_flows import sign_out, signed_in
 from tests.conftest import totp_code
 from tests.factories import PASSWORD
@@ -19,10 +19,10 @@ NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
 
 def prepare(page: Page, year: int) -> None:
     """The signed-in discipline office prepares the draft of `year` and lands on it."""
-    page.goto("/statements/")
+    page.goto("/statement/")
     page.fill("input[name=year]", str(year))
     page.click("[data-testid=prepare-form] input[type=submit]")
-    expect(page).to_have_url(re.compile(rf"/statements/{year}$"))
+    expect(page).to_have_url(re.compile(rf"/statement/{year}$"))
 
 
 def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp_path,
@@ -30,7 +30,7 @@ def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp
     frozen.value = NOW
     auditor = make_user(name="张伟")
     for month in range(1, 13):
-        filing.file_report(auditor, Period(2025, month), zero=True,
+        records.file_report(auditor, Period(2025, month), zero=True,
                            now=datetime(2025 + month // 12, month % 12 + 1, 2, 2, tzinfo=UTC))
     reviewer = make_user(name="赵敏", roles={"reviewer"})
     leader = make_user(name="王建国", roles={"leader"})
@@ -44,7 +44,7 @@ def test_prepare_preview_sign_and_download(page, app, db, make_user, frozen, tmp
     sign_out(page)
 
     signed_in(page, leader)
-    page.goto("/statements/2025")
+    page.goto("/statement/2025")
     page.fill("[data-testid=sign-form] input[name=password]", PASSWORD)
     page.fill("[data-testid=sign-form] input[name=code]", totp_code(leader.id))
     page.click("[data-testid=sign-form] input[type=submit]")
@@ -73,7 +73,7 @@ def test_signing_is_refused_for_the_year_in_progress(page, app, db, make_user, f
     sign_out(page)
 
     signed_in(page, leader)
-    page.goto("/statements/2026")
+    page.goto("/statement/2026")
     expect(page.get_by_test_id("sign-not-yet")).to_contain_text("自2027年1月6日起方可签发")
     expect(page.get_by_test_id("sign-form")).to_have_count(0)
     expect(page.get_by_test_id("statement")).to_have_attribute("data-status", "draft")
@@ -98,6 +98,6 @@ def test_the_leader_home_shows_the_draft_waiting_for_them(page, app, db, make_us
     expect(waiting).to_contain_text("待您签发")
     expect(page.get_by_test_id("leader-glance")).to_contain_text("2025年度概况")
     waiting.get_by_role("link").click()
-    expect(page).to_have_url(re.compile(r"/statements/2025$"))
+    expect(page).to_have_url(re.compile(r"/statement/2025$"))
     expect(page.get_by_test_id("sign-form")).to_be_visible()
     page_problems.assert_clean()

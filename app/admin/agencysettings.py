@@ -1,0 +1,111 @@
+"""Changing an agency's settings and the installation's mail settings, with the audit trail.
+
+Every change is logged with the old and the new value of each field that changed; a secret
+(the SMTP password) is logged as masked, never in clear. The callers validate first: these
+functions only apply and flush.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+
+from app.core import auditlog, clock, mailsettings
+from app.core.extensions import db
+from app.models import Agency, CalendarDay, MailSettings
+from app.notices.reminders import SCHEDULE_FIELDS
+
+AGENCY_FIELDS = ("name", "timezone", "deadline_day", "shift_to_workday",
+                 "document_number_pattern", *(f"reminder_{name}" for name in SCHEDULE_FIELDS))
+# The last reminder of a period must come before the round stops looking at that period
+# (app/reminders.py LOOKBACK): a month after the due day is safe for any deadline day.
+MAX_REMINDER_SPAN_DAYS = 30
+
+
+def schedule_problem(values: dict, defaults: dict[str, int]) -> str:
+    """Why a reminder schedule cannot work, or ""."""
+    def get(name: str) -> int:
+        value = values.get(f"reminder_{name}")
+        return defaults[name] if value is None else value
+
+    for every, times in (("overdue_every_days", "overdue_times"),
+                         ("digest_every_days", "digest_times")):
+        if 1 + get(every) * get(times) > MAX_REMINDER_SPAN_DAYS:
+            return _("Reminders must end within %(days)d days after the due day: fewer or "
+                     "closer repeats, please.", days=MAX_REMINDER_SPAN_DAYS)
+    return ""
+
+
+def update_agency(agency: Agency, values: dict) -> dict[str, list[object]]:
+    changes = {key: [getattr(agency, key), values[key]] for key in AGENCY_FIELDS
+               if getattr(agency, key) != values[key]}
+    for key, (_old, new) in changes.items():
+        setattr(agency, key, new)
+    if changes:
+        db.session.flush()
+        auditlog.record("agency.settings_changed", agency, changes=changes)
+    return changes
+
+
+def _masked(value: object) -> object:
+    return mailsettings.MASK if value else value
+
+
+def update_mail(values: dict) -> dict[str, list[object]]:
+    """Store the mail settings given (fields pinned by the environment are not in `values`).
+
+    `values["smtp_password"]`: a new password, "" to remove it, None to keep the stored one.
+    """
+    row = mailsettings.stored()
+    if row is None:
+        row = MailSettings(id=1)  # the one row (a check constraint allows no other)
+        db.session.add(row)
+    changes = {}
+    for key, new in values.items():
+        if key == "smtp_password":
+            if new is None:
+                continue
+            old = row.smtp_password
+            row.smtp_password = mailsettings.encrypt(new) if new else None
+            if old != row.smtp_password:
+                changes[key] = [_masked(old), _masked(new)]
+        elif getattr(row, key) != new:
+            changes[key] = [getattr(row, key), new]
+            setattr(row, key, new)
+    if changes:
+        row.updated_at = clock.now()
+        db.session.flush()
+        auditlog.record("mail_settings.changed", row, changes=changes)
+    mailsettings.forget()
+    return changes
+
+
+class SettingsError(ValueError):
+    """A change refused, with a message for the administrator."""
+
+
+def calendar_days(agency: Agency) -> list[CalendarDay]:
+    return list(db.session.scalars(sa.select(CalendarDay).where(
+        CalendarDay.agency_id == agency.id).order_by(CalendarDay.day)))
+
+
+def add_calendar_day(agency: Agency, day: date, is_workday: bool, note: str) -> CalendarDay:
+    """Declare a date a working day or a day off for the agency's deadlines."""
+    if db.session.scalar(sa.select(CalendarDay.id).where(
+            CalendarDay.agency_id == agency.id, CalendarDay.day == day)) is not None:
+        raise SettingsError(_("%(date)s is already declared: remove it first to change it.",
+                              date=day.isoformat()))
+    row = CalendarDay(agency_id=agency.id, day=day, is_workday=is_workday, note=note)
+    db.session.add(row)
+    db.session.flush()
+    auditlog.record("calendar_day.added", row, day=day.isoformat(), is_workday=is_workday,
+                    note=note)
+    return row
+
+
+def remove_calendar_day(row: CalendarDay) -> None:
+    auditlog.record("calendar_day.removed", row, day=row.day.isoformat(),
+                    is_workday=row.is_workday, note=row.note)
+    db.session.delete(row)

@@ -1,0 +1,319 @@
+"""Monthly filing: registering incidents, filing and correcting reports, the month's status.
+
+Plain functions over the database, used by the views, the CLI and the demo alike. They only
+flush; the caller commits once. Nothing submitted is ever edited in place: a correction is a new
+version with its reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy.exc import IntegrityError
+
+from app.core import auditlog
+from app.core.codes import FilingStatus
+from app.core.extensions import db
+from app.core.vocab import kind_of
+from app.filing import evidence, tally
+from app.filing.periods import DeadlineRule, Period, period_of
+from app.filing.workcalendar import WorkCalendar
+from app.models import (
+    Agency,
+    CalendarDay,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    ReportVersion,
+    User,
+)
+from app.notices import outbox
+from app.review import workflow
+from app.statement import yearlock
+
+LATE_REGISTRATION = timedelta(days=15)
+
+# A month's filing status, as shown to the auditor and counted by the dashboards.
+
+
+class FilingError(ValueError):
+    """A filing the rules refuse; its message is for the user, in their language."""
+
+
+class AlreadyFiled(FilingError):
+    def __init__(self, report: MonthlyReport) -> None:
+        super().__init__(_("The report for %(period)s has already been filed.",
+                           period=report.period))
+        self.report = report
+
+
+def deadline_rule(agency: Agency) -> DeadlineRule:
+    overrides = {}
+    if agency.shift_to_workday:
+        rows = db.session.execute(
+            sa.select(CalendarDay.day, CalendarDay.is_workday).where(
+                CalendarDay.agency_id == agency.id
+            )
+        )
+        overrides = {day: workday for day, workday in rows}
+    return DeadlineRule(
+        tz=ZoneInfo(agency.timezone),
+        day=agency.deadline_day,
+        shift_to_workday=agency.shift_to_workday,
+        is_workday=WorkCalendar(overrides),
+    )
+
+
+def in_scope(user: User, period: Period) -> bool:
+    """Whether `user` must file for `period`: employed at any time during that month."""
+    return user.joined_on <= period.last_day and (
+        user.left_on is None or user.left_on >= period.first_day
+    )
+
+
+def status_of(report: MonthlyReport | None, period: Period, rule: DeadlineRule,
+              now: datetime) -> str:
+    if report is not None:
+        return FilingStatus.LATE if report.late else FilingStatus.ON_TIME
+    if now < rule.opens_at(period):
+        return FilingStatus.NOT_OPEN
+    return FilingStatus.DUE if now < rule.deadline(period) else FilingStatus.MISSING
+
+
+@dataclass
+class Month:
+    period: Period
+    status: str
+    deadline: datetime
+    report: MonthlyReport | None
+    incidents: list[Incident]
+    year_locked: bool = False
+
+    @property
+    def report_correctable(self) -> bool:
+        """A filed report the portal would accept a correction of: not one of a signed year,
+        unless it was itself filed after signing."""
+        return self.report is not None and (not self.year_locked or self.report.after_signing)
+
+    @property
+    def report_is_stale(self) -> bool:
+        """Incidents of the month were registered or corrected after the report's last version."""
+        if self.report is None:
+            return False
+        listed = {v.id for v in self.report.current.incident_versions}
+        return {i.current.id for i in self.incidents} != listed
+
+
+def period_incidents(user: User, period: Period) -> list[Incident]:
+    return list(db.session.scalars(
+        sa.select(Incident)
+        .where(Incident.user_id == user.id, Incident.period == str(period))
+        .order_by(Incident.id)
+    ))
+
+
+def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[Month]:
+    """Every month from the user's first to the current one (newest first), with its status."""
+    rule = rule or deadline_rule(user.agency)
+    current = period_of(now, rule.tz)
+    last = min(current, Period.of_date(user.left_on)) if user.left_on else current
+    periods = Period.of_date(user.joined_on).until(last)
+    reports = {
+        r.period: r
+        for r in db.session.scalars(
+            sa.select(MonthlyReport).where(MonthlyReport.user_id == user.id)
+        )
+    }
+    incidents: dict[str, list[Incident]] = {}
+    for incident in db.session.scalars(
+        sa.select(Incident).where(Incident.user_id == user.id).order_by(Incident.id)
+    ):
+        incidents.setdefault(incident.period, []).append(incident)
+    locked = yearlock.locked_years(user.agency_id)
+    return [
+        Month(p, status_of(reports.get(str(p)), p, rule, now), rule.deadline(p),
+              reports.get(str(p)), incidents.get(str(p), []), p.year in locked)
+        for p in reversed(periods)
+    ]
+
+
+def month(user: User, period: Period, now: datetime) -> Month:
+    rule = deadline_rule(user.agency)
+    report = db.session.scalar(
+        sa.select(MonthlyReport).where(
+            MonthlyReport.user_id == user.id, MonthlyReport.period == str(period)
+        )
+    )
+    return Month(period, status_of(report, period, rule, now), rule.deadline(period), report,
+                 period_incidents(user, period), yearlock.locked(user.agency_id, period.year))
+
+
+def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetime) -> None:
+    if now < rule.opens_at(period):
+        raise FilingError(_("The report for %(period)s can be filed once the month is over.",
+                            period=period))
+    if not in_scope(user, period):
+        raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
+                            period=period))
+
+
+def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
+    incidents = period_incidents(user, period)
+    if zero and incidents:
+        raise FilingError(ngettext(
+            "%(num)d incident is registered for %(period)s, so this month cannot be filed "
+            "as a zero report. File the month with it instead.",
+            "%(num)d incidents are registered for %(period)s, so this month cannot be filed "
+            "as a zero report. File the month with them instead.",
+            len(incidents), period=period,
+        ))
+    if not zero and not incidents:
+        raise FilingError(_("No incident is registered for %(period)s: file a zero report.",
+                            period=period))
+    return [incident.current for incident in incidents]
+
+
+def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> MonthlyReport:
+    """File the month. A second submission (double click, second tab) raises AlreadyFiled."""
+    rule = deadline_rule(user.agency)
+    _check_can_file(user, period, rule, now)
+    existing = db.session.scalar(
+        sa.select(MonthlyReport).where(
+            MonthlyReport.user_id == user.id, MonthlyReport.period == str(period)
+        )
+    )
+    if existing is not None:
+        raise AlreadyFiled(existing)
+    listed = _report_contents(user, period, zero)
+    report = MonthlyReport(user=user, period=str(period), first_filed_at=now,
+                           late=now >= rule.deadline(period),
+                           after_signing=yearlock.is_signed(user.agency_id, str(period)))
+    report.versions.append(ReportVersion(
+        number=1, is_zero=zero, declared=True, submitted_at=now,
+        submitted_from=auditlog.client_address(), incident_versions=listed,
+    ))
+    try:
+        # The unique (user, period) key settles a race between two concurrent submissions.
+        with db.session.begin_nested():
+            db.session.add(report)
+    except IntegrityError:
+        raise AlreadyFiled(month(user, period, now).report) from None
+    tally.add(user.agency_id, str(period), filed=1, late=int(report.late),
+              with_incidents=int(not zero))
+    auditlog.record("report.filed", report, actor_id=user.id, period=str(period), zero=zero,
+                    late=report.late, after_signing=report.after_signing,
+                    seal=[report, report.current])
+    if report.after_signing:
+        outbox.after_signing_notice(report, user.agency_id)
+    return report
+
+
+def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> ReportVersion:
+    """A new version of a filed report listing the month's incidents as they stand now."""
+    if not reason.strip():
+        raise FilingError(_("A correction needs a reason."))
+    yearlock.ensure_open(report.user.agency_id, report.period, FilingError,
+                         after_signing=report.after_signing)
+    incidents = period_incidents(report.user, Period.parse(report.period))
+    was_zero = report.current.is_zero
+    version = ReportVersion(
+        number=report.current.number + 1, is_zero=not incidents, declared=True,
+        reason=reason.strip(), submitted_at=now, submitted_from=auditlog.client_address(),
+        incident_versions=[incident.current for incident in incidents],
+    )
+    report.versions.append(version)
+    db.session.flush()
+    if version.is_zero != was_zero:
+        tally.add(report.user.agency_id, report.period, with_incidents=1 if was_zero else -1)
+    auditlog.record("report.corrected", report, actor_id=report.user_id,
+                    version=version.number, zero=version.is_zero,
+                    seal=[version])
+    return version
+
+
+@dataclass(frozen=True)
+class IncidentData:
+    """The registrant's answers; `occurred_at` is UTC-aware."""
+
+    occurred_at: datetime
+    category: str
+    channel: str
+    actor_name: str
+    actor_org: str
+    actor_position: str
+    actor_relation: str
+    project_id: int | None
+    stage: str
+    description: str
+    response: str
+    response_detail: str = ""
+    delay_reason: str = ""
+
+
+def _version_from(data: IncidentData, registered_at: datetime, now: datetime) -> IncidentVersion:
+    if data.occurred_at > now:
+        raise FilingError(_("The time it happened cannot be in the future."))
+    if registered_at - data.occurred_at > LATE_REGISTRATION and not data.delay_reason.strip():
+        raise FilingError(_("This happened more than 15 days ago: please give the reason for "
+                            "the delay."))
+    return IncidentVersion(kind=kind_of(data.category), created_at=now,
+                           **dataclasses.asdict(data))
+
+
+def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upload],
+                      now: datetime) -> Incident:
+    version = _version_from(data, now, now)
+    version.number = 1
+    period = str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone)))
+    # A signed year still takes what happened in it: marked, outside the signed figures.
+    incident = Incident(agency_id=user.agency_id, user=user, registered_at=now, period=period,
+                        after_signing=yearlock.is_signed(user.agency_id, period))
+    incident.versions.append(version)
+    workflow.open_review(incident, now)
+    db.session.add(incident)
+    saved = [evidence.save(incident, upload, now) for upload in uploads]
+    db.session.flush()
+    auditlog.record("incident.registered", incident, actor_id=user.id, period=incident.period,
+                    evidence=len(uploads), after_signing=incident.after_signing,
+                    seal=[version, incident.review, *saved])
+    if incident.after_signing:
+        outbox.after_signing_notice(incident, user.agency_id)
+    return incident
+
+
+def incident_correctable(incident: Incident) -> bool:
+    """Whether the portal would accept a correction of `incident` (see Month)."""
+    return incident.after_signing or not yearlock.locked(incident.agency_id,
+                                                         int(incident.period[:4]))
+
+
+def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
+                     uploads: list[evidence.Upload], now: datetime) -> IncidentVersion:
+    if not reason.strip():
+        raise FilingError(_("A correction needs a reason."))
+    version = _version_from(data, incident.registered_at, now)
+    moved_to = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
+    if incident.after_signing and moved_to[:4] != incident.period[:4]:
+        raise FilingError(_("This registration was made after the statement for %(year)s was "
+                            "signed and stays in that year: register the other date as a new "
+                            "registration.", year=incident.period[:4]))
+    for period in (incident.period, moved_to):  # neither out of nor into a locked year
+        yearlock.ensure_open(incident.agency_id, period, FilingError,
+                             after_signing=incident.after_signing)
+    version.number = incident.current.number + 1
+    version.reason = reason.strip()
+    incident.versions.append(version)
+    incident.period = moved_to
+    saved = [evidence.save(incident, upload, now) for upload in uploads]
+    db.session.flush()
+    auditlog.record("incident.corrected", incident, actor_id=incident.user_id,
+                    version=version.number,
+                    period=incident.period, evidence=len(uploads), seal=[version, *saved])
+    workflow.supplemented(incident, incident.user, version.reason, now)
+    return version

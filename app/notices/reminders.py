@@ -1,0 +1,268 @@
+"""Who gets which reminder when, computed from the deadline rules.
+
+For each period the auditor's notices form one chain of stages (period open, deadline
+approaching, deadline day, overdue 1..n) and the discipline office's digests another (the day
+after the deadline, then weekly). Each stage is valid from its moment (09:00 local by default)
+until the next stage's moment; a round at time `now` enqueues, for each person and period, only
+the stage valid now, if it is still true (not filed). So a round run late catches up at most once
+and skips what is no longer true, and a round run twice finds the outbox key taken.
+
+Recipients: active auditors in scope for the period (employed during the month) who have not
+left by today and have not filed. The digest lists exactly those, per department.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.core import auditlog
+from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus, Role
+from app.core.extensions import db
+from app.filing.periods import DeadlineRule, Period, period_of
+from app.filing.records import deadline_rule
+from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
+from app.notices import outbox
+from app.notices.outbox import Notice
+from app.statement import confirmations, yearlock
+
+LOOKBACK = 3  # periods examined per round: every stage of a period falls within three months
+# The notices `plan` gives; a pending one it no longer gives is no longer true.
+SCHEDULED = (
+    NoticeKind.OPEN,
+    NoticeKind.APPROACHING,
+    NoticeKind.DUE_TODAY,
+    NoticeKind.OVERDUE,
+    NoticeKind.DIGEST,
+    NoticeKind.CONFIRM,
+)
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    kind: str
+    seq: int
+    starts: datetime
+    ends: datetime
+
+
+class Auditor(NamedTuple):  # a tuple: a national round builds 100,000 of them
+    id: int
+    staff_no: str
+    name: str
+    email: str | None
+    department: str
+    joined_on: date
+    left_on: date | None
+
+    def in_scope(self, period: Period, today: date) -> bool:
+        return (self.joined_on <= period.last_day
+                and (self.left_on is None or (self.left_on >= period.first_day
+                                              and self.left_on >= today)))
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """An agency's reminder schedule; what it leaves unset comes from the REMINDER_* config."""
+
+    hour: int
+    approaching_days: int
+    overdue_every_days: int
+    overdue_times: int
+    digest_every_days: int
+    digest_times: int
+
+
+SCHEDULE_FIELDS = tuple(Schedule.__dataclass_fields__)
+
+
+def schedule_of(agency: Agency | None) -> Schedule:
+    config = current_app.config
+    own = {name: getattr(agency, f"reminder_{name}", None) for name in SCHEDULE_FIELDS}
+    return Schedule(**{name: config[f"REMINDER_{name.upper()}"] if value is None else value
+                       for name, value in own.items()})
+
+
+def _at(day: date, rule: DeadlineRule, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=rule.tz).astimezone(UTC)
+
+
+def _chain(moments: list[tuple[str, int, date]], rule: DeadlineRule,
+           last_lasts: int, hour: int) -> list[Stage]:
+    """Stages from (kind, seq, day); each lasts until the next, the last one `last_lasts` days."""
+    moments = sorted(moments, key=lambda m: m[2])
+    starts = [_at(day, rule, hour) for _kind, _seq, day in moments]
+    ends = [*starts[1:], starts[-1] + timedelta(days=last_lasts)]
+    return [Stage(kind, seq, start, end)
+            for (kind, seq, _day), start, end in zip(moments, starts, ends, strict=True)]
+
+
+def auditor_stages(rule: DeadlineRule, period: Period,
+                   schedule: Schedule | None = None) -> list[Stage]:
+    plan = schedule or schedule_of(None)
+    due, opens = rule.due_date(period), period.next().first_day
+    every = plan.overdue_every_days
+    moments = [(NoticeKind.OPEN, 0, opens),
+               (NoticeKind.APPROACHING, 0, due - timedelta(days=plan.approaching_days)),
+               (NoticeKind.DUE_TODAY, 0, due),
+               *((NoticeKind.OVERDUE, n + 1, due + timedelta(days=1 + every * n))
+                 for n in range(plan.overdue_times))]
+    # A short deadline can put "approaching" before the month is over: no reminder then.
+    return _chain([m for m in moments if m[2] >= opens], rule, every, plan.hour)
+
+
+def digest_stages(rule: DeadlineRule, period: Period,
+                  schedule: Schedule | None = None) -> list[Stage]:
+    plan = schedule or schedule_of(None)
+    due, every = rule.due_date(period), plan.digest_every_days
+    return _chain([(NoticeKind.DIGEST, n + 1, due + timedelta(days=1 + every * n))
+                   for n in range(plan.digest_times)], rule, every, plan.hour)
+
+
+def confirmation_stages(rule: DeadlineRule, year: int,
+                        schedule: Schedule | None = None) -> list[Stage]:
+    """The personal annual confirmation: the day it opens, then every N days, K times."""
+    config, plan = current_app.config, schedule or schedule_of(None)
+    every, opens = config["CONFIRMATION_REMINDER_EVERY_DAYS"], confirmations.opens_on(year)
+    return _chain([(NoticeKind.CONFIRM, n, opens + timedelta(days=every * n))
+                   for n in range(config["CONFIRMATION_REMINDER_TIMES"])], rule, every,
+                  plan.hour)
+
+
+def current_stage(stages: list[Stage], now: datetime) -> Stage | None:
+    return next((s for s in stages if s.starts <= now < s.ends), None)
+
+
+def _auditors(agency: Agency) -> list[Auditor]:
+    rows = db.session.execute(
+        sa.select(User.id, User.staff_no, User.name, User.email,
+                  sa.func.coalesce(Department.name, ""), User.joined_on, User.left_on)
+        .join(UserRole, UserRole.user_id == User.id)
+        .outerjoin(Department, Department.id == User.department_id)
+        .where(User.agency_id == agency.id, User.active, UserRole.role == Role.AUDITOR)
+        .order_by(User.staff_no))
+    return [Auditor._make(row) for row in rows]
+
+
+def _reviewers(agency: Agency) -> list[tuple[int, str | None]]:
+    return list(db.session.execute(
+        sa.select(User.id, User.email).join(UserRole, UserRole.user_id == User.id)
+        .where(User.agency_id == agency.id, User.active, UserRole.role == Role.REVIEWER)
+        .order_by(User.id)))
+
+
+def _filers(agency: Agency, period: Period) -> set[int]:
+    return set(db.session.scalars(
+        sa.select(MonthlyReport.user_id).join(User, User.id == MonthlyReport.user_id)
+        .where(User.agency_id == agency.id, MonthlyReport.period == str(period))))
+
+
+def _digest(missing: list[Auditor]) -> list[list]:
+    by_department: dict[str, list[str]] = defaultdict(list)
+    for person in missing:
+        by_department[person.department].append(person.name)
+    return [[department, names] for department, names in sorted(by_department.items())]
+
+
+def _recent(current: Period) -> list[Period]:
+    periods = [current.previous()]
+    while len(periods) < LOOKBACK:
+        periods.append(periods[-1].previous())
+    return periods
+
+
+def agency_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
+    rule, schedule = deadline_rule(agency), schedule_of(agency)
+    today = now.astimezone(rule.tz).date()
+    current = period_of(now, rule.tz)
+    auditors = None
+    for period in _recent(current):
+        mine = current_stage(auditor_stages(rule, period, schedule), now)
+        digest = current_stage(digest_stages(rule, period, schedule), now)
+        if mine is None and digest is None:
+            continue
+        auditors = auditors if auditors is not None else _auditors(agency)
+        filed = _filers(agency, period)
+        missing = [a for a in auditors if a.in_scope(period, today) and a.id not in filed]
+        params = {"due": rule.due_date(period).isoformat()}
+        if mine is not None:
+            yield from (Notice(a.id, mine.kind, str(period), mine.seq, a.email, params)
+                        for a in missing)
+        if digest is not None and missing:
+            digest_params = {**params, "missing": _digest(missing)}
+            yield from (Notice(user_id, digest.kind, str(period), digest.seq, email,
+                               digest_params) for user_id, email in _reviewers(agency))
+
+
+def confirmation_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
+    """Reminders to the auditors in post who have not confirmed, while the year is not locked
+    (last year's stages may run into January)."""
+    rule, schedule = deadline_rule(agency), schedule_of(agency)
+    today = now.astimezone(rule.tz).date()
+    for year in (today.year - 1, today.year):
+        stage = current_stage(confirmation_stages(rule, year, schedule), now)
+        if stage is None or yearlock.locked(agency.id, year):
+            continue
+        done = confirmations.given_by(agency, year)
+        yield from (Notice(a.id, stage.kind, str(year), stage.seq, a.email, {})
+                    for a in _auditors(agency)
+                    if a.joined_on <= min(today, date(year, 12, 31)) and a.id not in done
+                    and (a.left_on is None or a.left_on >= today))
+
+
+def plan(now: datetime) -> list[Notice]:
+    """Every notice valid at `now`, across agencies (enqueued ones included: the key decides)."""
+    agencies = db.session.scalars(sa.select(Agency).order_by(Agency.id))
+    return [notice for agency in agencies
+            for notices in (agency_notices(agency, now), confirmation_notices(agency, now))
+            for notice in notices]
+
+
+def withdraw_obsolete(planned: list[Notice]) -> int:
+    """Pending reminders that the plan of this moment no longer gives are not sent: the person
+    filed, left or was deactivated, a later stage replaced the notice, or the year was locked.
+    The rule that chose them decides, so a notice held back by a mail outage is retried exactly
+    as long as it is still true. Only flushes."""
+    keys = {notice.key for notice in planned}
+    pending = db.session.execute(sa.select(Outbox.id, Outbox.key).where(
+        Outbox.status == NoticeStatus.PENDING, Outbox.kind.in_(SCHEDULED)))
+    return outbox.withdraw([row_id for row_id, key in pending if key not in keys],
+                           NoticeFailure.OBSOLETE, "no longer due")
+
+
+@dataclass(frozen=True)
+class Round:
+    planned: list[Notice]
+    enqueued: int
+    withdrawn: int
+    delivery: outbox.Delivery
+
+
+def run(now: datetime) -> Round:
+    """One scheduler round: enqueue what is due now, withdraw what is no longer true, then send
+    everything pending.
+
+    The planning reads end their transaction before the insert, so on SQLite the insert's
+    transaction starts with a write and waits for a concurrent round instead of failing.
+    """
+    notices = plan(now)
+    db.session.commit()
+    enqueued = outbox.enqueue(notices, now)
+    if enqueued:
+        auditlog.record("reminders.enqueued", None, count=enqueued, at=now.isoformat())
+    withdrawn = withdraw_obsolete(notices)
+    db.session.commit()
+    delivery = outbox.deliver(now)
+    logger.info("reminder round at %s: %d planned, %d enqueued, %d withdrawn, %d sent, "
+                "%d failed (%d given up), %d retried, %d left to another sender",
+                now.isoformat(), len(notices), enqueued, withdrawn, delivery.sent,
+                delivery.failed, delivery.gave_up, delivery.retried, delivery.lost)
+    return Round(notices, enqueued, withdrawn, delivery)

@@ -1,0 +1,3 @@
+"""The discipline office: the review workflow and queue, pattern alerts, the office's own
+membership, the audit log page.
+"""

@@ -1,0 +1,77 @@
+from flask_babel import lazy_gettext as _l
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf, Length, Optional
+
+from app.core.forms import PageField, PortalForm
+from app.core.vocab import CATEGORIES, CHANNELS, KINDS
+from app.review.workflow import STATUSES, TRANSITIONS
+
+ANY = SelectChoice("", _l("All"))
+
+
+def _options(vocabulary: dict) -> list[SelectChoice]:
+    return [ANY, *(SelectChoice(code, label) for code, label in vocabulary.items())]
+
+
+class QueueFilterForm(PortalForm):
+    """The queue's filters: a GET form (no CSRF: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    period = StringField(_l("Month (YYYY-MM)"), validators=[Optional(), Length(max=7)])
+    status = SelectField(_l("Status"), choices=_options(STATUSES), validators=[Optional()])
+    kind = SelectField(_l("Kind"), choices=_options(KINDS), validators=[Optional()])
+    category = SelectField(
+        _l("Category"), validators=[Optional()],
+        choices=[ANY, *(SelectChoice(code, label) for code, (_k, label, _e) in CATEGORIES.items())],
+    )
+    channel = SelectField(_l("Channel"), choices=_options(CHANNELS), validators=[Optional()])
+    department = SelectField(_l("Department"), coerce=int, validators=[Optional()])
+    project = SelectField(_l("Audit project"), coerce=int, validators=[Optional()])
+    actor = StringField(_l("Person who interfered"), validators=[Optional(), Length(max=64)])
+    q = StringField(_l("Search text"), validators=[Optional(), Length(max=100)])
+    page = PageField()
+
+
+class ReviewStepForm(PortalForm):
+    """One step of the workflow; which fields are needed depends on the action (the review
+    service checks them and explains what is missing)."""
+
+    action = HiddenField(validators=[AnyOf(list(TRANSITIONS))])
+    note = TextAreaField(_l("Text"), validators=[Optional(), Length(max=5000)])
+    for_registrant = BooleanField(_l("Addressed to the registrant (they will see it)"))
+    affected = RadioField(
+        _l("Did this affect audit independence?"),
+        choices=[SelectChoice("no", _l("No: audit independence was not affected")),
+                 SelectChoice("yes", _l("Yes: a violation (for example the auditor yielded)"))],
+        validators=[Optional()],
+    )
+    determination = TextAreaField(_l("Reasoning of the determination"),
+                                  validators=[Optional(), Length(max=5000)])
+    referred_to = StringField(_l("Referred to"), validators=[Optional(), Length(max=200)])
+    referral_reason = TextAreaField(_l("Reason for the referral"),
+                                    validators=[Optional(), Length(max=5000)])
+    category = SelectField(
+        _l("Reclassify as"), validators=[Optional()],
+        choices=[SelectChoice("", _l("— choose —")),
+                 *(SelectChoice(code, label) for code, (_k, label, _e) in CATEGORIES.items())],
+    )
+
+
+class ProposeMemberForm(PortalForm):
+    """A member of the discipline office proposes a colleague (granted when they accept)."""
+
+    user = SelectField(_l("Colleague"), coerce=int)
+
+
+class AnswerInvitationForm(PortalForm):
+    accept = HiddenField(validators=[AnyOf(["yes", "no"])])

@@ -1,0 +1,300 @@
+"""The discipline office's pages: its queue, cases, log and membership, for one agency."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from app.core import access, auditlog, bounds, clock, exports
+from app.core.access import AUDIT_LOG, REVIEW, require
+from app.core.codes import ReviewStatus
+from app.core.extensions import db
+from app.core.forms import PortalForm
+from app.core.templating import label, localtime
+from app.filing.periods import period_of
+from app.models import AuditLog, AuditProject, Department, OfficeInvitation, User
+from app.review import office, patterns, workflow
+from app.review.blueprint import bp
+from app.review.forms import (
+    ANY,
+    AnswerInvitationForm,
+    ProposeMemberForm,
+    QueueFilterForm,
+    ReviewStepForm,
+)
+
+PER_PAGE = 50
+LOG_PER_PAGE = 100
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _filter_form() -> QueueFilterForm:
+    me = _me()
+    form = QueueFilterForm(request.args)
+    departments = db.session.scalars(
+        sa.select(Department).where(Department.agency_id == me.agency_id).order_by(Department.name))
+    projects = db.session.scalars(
+        sa.select(AuditProject).where(AuditProject.agency_id == me.agency_id)
+        .order_by(AuditProject.year.desc(), AuditProject.code))
+    form.department.choices = [SelectChoice(0, ANY.label),
+                               *(SelectChoice(d.id, d.name) for d in departments)]
+    form.project.choices = [SelectChoice(0, ANY.label),
+                            *(SelectChoice(p.id, f"{p.code} {p.name}") for p in projects)]
+    return form
+
+
+def _queue_filter(form: QueueFilterForm) -> workflow.QueueFilter:
+    if not form.validate():
+        abort(400)
+    return workflow.QueueFilter(
+        period=form.period.data or "", status=form.status.data or "", kind=form.kind.data or "",
+        category=form.category.data or "", channel=form.channel.data or "",
+        department_id=form.department.data or 0, project_id=form.project.data or 0,
+        actor=form.actor.data or "", q=form.q.data or "",
+    )
+
+
+@bp.route("/")
+@require(REVIEW)
+def queue():
+    form = _filter_form()
+    chosen = _queue_filter(form)
+    page_no = max(form.page.data or 1, 1)
+    page = workflow.queue(_me().agency_id, chosen, page=page_no, per_page=PER_PAGE)
+    year = int(chosen.period[:4]) if chosen.period[:4].isdigit() else period_of(
+        clock.now(), ZoneInfo(_me().agency.timezone)).year
+    return render_template(
+        "review/queue.html", form=form, page=page, page_no=page_no, per_page=PER_PAGE,
+        alerts=patterns.alerts(_me().agency_id, year),
+        alerts_all=request.args.get("alerts") == "all", year=year, statuses=workflow.STATUSES,
+        args={k: v for k, v in request.args.items() if k != "page"},
+    )
+
+
+EXPORT_HEADER = [_l("No."), _l("Month"), _l("Occurred"), _l("Status"), _l("Kind"),
+                 _l("Category"), _l("Channel"), _l("Registrant"), _l("Department"), _l("Person"),
+                 _l("Organisation"), _l("Position"), _l("Relation"), _l("Audit project"),
+                 _l("Stage"), _l("What was said or done"), _l("Response")]
+
+
+def _export_rows(rows: list[workflow.QueueRow]) -> list[list[object]]:
+    return [[
+        row.incident.id, row.incident.period, localtime(row.version.occurred_at),
+        str(workflow.STATUSES[row.review.status]),
+        label("kinds", row.review.kind or row.version.kind),
+        label("category", row.review.category or row.version.category),
+        label("channels", row.version.channel), row.registrant.name,
+        row.department.name if row.department else "", row.version.actor_name,
+        row.version.actor_org, row.version.actor_position,
+        label("relations", row.version.actor_relation),
+        f"{row.project.code} {row.project.name}" if row.project else "",
+        label("stages", row.version.stage), row.version.description,
+        label("responses", row.version.response),
+    ] for row in rows]
+
+
+@bp.route("/export.<any(csv, xlsx):fmt>")
+@require(REVIEW)
+def export_queue(fmt: str):
+    chosen = _queue_filter(_filter_form())
+    page = workflow.queue(_me().agency_id, chosen, page=1, per_page=100_000)
+    header = [str(title) for title in EXPORT_HEADER]
+    rows = _export_rows(page.rows)
+    auditlog.record("review.exported", count=len(rows), format=fmt)
+    db.session.commit()
+    name = f"review-queue.{fmt}"
+    if fmt == "csv":
+        return exports.send(exports.csv_bytes(header, rows), name, "csv")
+    return exports.send(exports.xlsx_bytes(_("Review queue"), header, rows), name, "xlsx")
+
+
+def _log_read(incident) -> None:
+    auditlog.record("incident.read", incident)
+    db.session.commit()
+
+
+@bp.route("/incidents/<int:incident_id>", methods=["GET", "POST"])
+@require(REVIEW)
+def incident(incident_id: int):
+    item = access.reviewable_or_404(_me(), incident_id)
+    form = ReviewStepForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            workflow.act(item.review, _me(), form.action.data, _decision(form), clock.now())
+        except workflow.ReviewRefused as refused:
+            flash(str(refused), "danger")
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("Saved."), "success")
+            return redirect(url_for("review.incident", incident_id=item.id))
+    elif form.is_submitted():
+        status = 400
+    if status == 200:
+        _log_read(item)
+    return render_template("review/incident.html", incident=item, form=form,
+                           allowed=workflow.allowed_actions(item.review, _me()),
+                           recused=not access.may_review(_me(), item),
+                           statuses=workflow.STATUSES), status
+
+
+def _decision(form: ReviewStepForm) -> workflow.Decision:
+    affected = {"yes": True, "no": False}.get(form.affected.data or "")
+    return workflow.Decision(
+        note=form.note.data or "", for_registrant=bool(form.for_registrant.data),
+        affected=affected, determination=form.determination.data or "",
+        referred_to=form.referred_to.data or "", referral_reason=form.referral_reason.data or "",
+        category=form.category.data or "",
+    )
+
+
+@bp.route("/incidents/<int:incident_id>/referral")
+@require(REVIEW)
+def referral(incident_id: int):
+    item = access.reviewable_or_404(_me(), incident_id)
+    if item.review.status != ReviewStatus.REFERRED:
+        abort(404)
+    _log_read(item)
+    return render_template("review/referral.html", incident=item, now=clock.now())
+
+
+@bp.route("/log")
+@require(AUDIT_LOG)
+def log():
+    """The audit log, newest first, optionally for one object. Entries carry no incident
+    content (only ids, actions and periods), so administrators may read them too."""
+    object_type = request.args.get("object_type", "")[:32]
+    object_id = bounds.int_arg("object_id", 0, low=0)
+    page_no = bounds.page_arg()
+    query = (sa.select(AuditLog, User).outerjoin(User, User.id == AuditLog.actor_id)
+             .where(access.log_scope(_me())))
+    if object_type:
+        query = query.where(AuditLog.object_type == object_type)
+    if object_id:
+        query = query.where(AuditLog.object_id == object_id)
+    rows = db.session.execute(
+        query.order_by(AuditLog.id.desc()).limit(LOG_PER_PAGE + 1)
+        .offset((page_no - 1) * LOG_PER_PAGE)).all()
+    return render_template("review/log.html", rows=rows[:LOG_PER_PAGE],
+                           more=len(rows) > LOG_PER_PAGE, page_no=page_no,
+                           object_type=object_type, object_id=object_id)
+
+
+# The discipline office's membership (app/office.py) ------------------------------------------
+
+@bp.get("/office")
+def office_page():
+    """Members and invitations for the office; the invitation itself for an invited colleague;
+    nothing for anyone else."""
+    me = _me()
+    if access.allows(me, REVIEW):
+        return _office_page(ProposeMemberForm(formdata=None))
+    invitation = office.invitation_for(me)
+    if invitation is None:
+        abort(404)
+    return render_template("review/invitation.html", invitation=invitation,
+                           form=AnswerInvitationForm(formdata=None))
+
+
+def _office_page(form: ProposeMemberForm, status: int = 200):
+    me = _me()
+    form.user.choices = [SelectChoice(u.id, f"{u.staff_no} {u.name}")
+                         for u in office.candidates(me.agency_id)]
+    return render_template("review/office.html", form=form, members=office.members(me.agency_id),
+                           pending=office.pending(me.agency_id),
+                           answer=AnswerInvitationForm(formdata=None)), status
+
+
+def _posted_for_my_agency(model: type, record_id: int):
+    """The record a membership button acts on: of the member's own agency (else 404), sent
+    with the form's CSRF token (else 400)."""
+    record = db.session.get(model, record_id)
+    if record is None or record.agency_id != _me().agency_id:
+        abort(404)
+    if not PortalForm().validate_on_submit():
+        abort(400)
+    return record
+
+
+def _office_step(step, done: str):
+    """Run one membership step: on refusal show the page again (409), else commit."""
+    try:
+        step()
+    except office.OfficeRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "danger")
+        return _office_page(ProposeMemberForm(formdata=None), 409)
+    db.session.commit()
+    flash(done, "success")
+    return redirect(url_for("review.office_page"))
+
+
+@bp.post("/office/propose")
+@require(REVIEW)
+def propose_member():
+    form = ProposeMemberForm()
+    form.user.choices = [SelectChoice(u.id, u.name) for u in office.candidates(_me().agency_id)]
+    if not form.validate_on_submit():
+        return _office_page(form, 400)
+    candidate = db.session.get(User, form.user.data)
+    return _office_step(lambda: office.propose(_me(), candidate, clock.now()),
+                        _("%(name)s has been invited: the role is granted when they accept.",
+                          name=candidate.name))
+
+
+@bp.post("/office/invitations/<int:invitation_id>/cancel")
+@require(REVIEW)
+def cancel_invitation(invitation_id: int):
+    invitation = _posted_for_my_agency(OfficeInvitation, invitation_id)
+    return _office_step(lambda: office.cancel(_me(), invitation, clock.now()),
+                        _("The invitation has been withdrawn."))
+
+
+@bp.post("/office/members/<int:user_id>/withdraw")
+@require(REVIEW)
+def withdraw_member(user_id: int):
+    member = _posted_for_my_agency(User, user_id)
+    return _office_step(lambda: office.withdraw(_me(), member, clock.now()),
+                        _("%(name)s no longer belongs to the discipline office.",
+                          name=member.name))
+
+
+@bp.post("/office/invitation")
+def answer_invitation():
+    me = _me()
+    invitation = office.invitation_for(me)
+    form = AnswerInvitationForm()
+    if invitation is None:
+        abort(404)
+    if not form.validate_on_submit():
+        abort(400)
+    accept = form.accept.data == "yes"
+    try:
+        office.answer(me, invitation, accept, clock.now())
+    except office.OfficeRefused as refused:
+        db.session.rollback()
+        flash(str(refused), "danger")
+        return render_template("review/invitation.html", invitation=invitation,
+                               form=AnswerInvitationForm(formdata=None)), 409
+    db.session.commit()
+    if accept:
+        flash(_("You now belong to the discipline office."), "success")
+        return redirect(url_for("review.queue"))
+    flash(_("You have declined the invitation."), "info")
+    return redirect(url_for("home.index"))
+
+
+@bp.app_context_processor
+def review_labels() -> dict:
+    """The review statuses' labels, for every page that shows a case's status."""
+    return {"review_statuses": workflow.STATUSES}

@@ -1,0 +1,3 @@
+"""The annual statement (figures, conclusion, digest, workflow, year lock, document) and the
+auditors' personal annual confirmations.
+"""

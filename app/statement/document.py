@@ -1,0 +1,457 @@
+"""The statement as a document: its tables (shared by the page and the PDF), the archival PDF
+and the XLSX appendix.
+
+The PDF is A4 in the layout of an official Chinese document (red masthead with the agency,
+title, body, tables, signature block with the signer and the time, the records' digest in the
+footer). Its font is embedded (fpdf2 subsets it through fontTools), so Chinese renders on a
+machine without Chinese fonts; PDF_FONT / PDF_FONT_BOLD name the files (TTF, OTF or a TTC,
+of which the Simplified Chinese face is taken).
+
+Everything here renders in the current locale: callers force the one they want.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import format_date, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from fontTools.ttLib import TTCollection
+from fpdf import FPDF
+from fpdf.enums import Align, XPos, YPos
+
+from app.compliance.routes import STATUS_LABELS
+from app.core import exports
+from app.core.codes import FilingStatus, StatementStatus
+from app.core.extensions import db
+from app.core.templating import label
+from app.filing import records
+from app.filing.periods import Period
+from app.models import (
+    AnnualStatement,
+    Department,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    Review,
+    User,
+)
+from app.review import workflow
+from app.statement import rules
+
+Cell = str | int
+
+
+@dataclass(frozen=True)
+class Table:
+    key: str
+    title: str
+    header: list[str]
+    rows: list[list[Cell]]
+    total: list[Cell] | None = None
+
+
+def _counted(key: str, title: object, first: object, counts: dict[str, int],
+             name: str) -> Table:
+    return Table(key, str(title), [str(first), _("Number")],
+                 [[label(name, code) if name != "disposition" else
+                   str(workflow.STATUSES.get(code, code)), n] for code, n in counts.items()],
+                 [_("Total"), sum(counts.values())])
+
+
+def tables(f: rules.Figures) -> list[Table]:
+    """The statement's tables, in order, in the current language. Aggregates only: nothing
+    here is incident content, so leaders read all of it."""
+    r = f.reports
+    months = [[m.period, m.figures.expected, m.figures.on_time, m.figures.late,
+               m.figures.missing, m.figures.due + m.figures.not_open, m.figures.zero,
+               m.figures.with_incidents, f.by_month.get(m.period, 0)] for m in f.months]
+    return [
+        Table("staff", _("Staff in scope"), [_("Item"), _("Number")], [
+            [_("Auditors in scope (in post at any time of the year)"), f.staff],
+            [_("of whom all year"), f.staff_full_year],
+            [_("Person-months in scope"), f.staff_months],
+            [_("Staff in scope pro rata (person-months / 12)"), f"{f.staff_years:.2f}"],
+        ]),
+        Table("reports", _("Monthly reports"),
+              [_("Month"), _("Expected"), _("Filed on time"), _("Filed late"),
+               _("Missing (overdue)"), _("Not yet due"), _("Zero reports"),
+               _("Reports with incidents"), _("Incidents registered")],
+              months, [_("Total"), r.expected, r.on_time, r.late, r.missing,
+                       r.due + r.not_open, r.zero, r.with_incidents, f.incidents]),
+        _counted("kind", _("Incidents by kind"), _("Kind"), f.by_kind, "kinds"),
+        _counted("category", _("Incidents by behaviour category"), _("Category"),
+                 f.by_category, "category"),
+        _counted("channel", _("Incidents by channel"), _("Channel"), f.by_channel, "channels"),
+        _counted("relation", _("Incidents by relation of the person"), _("Relation"),
+                 f.by_relation, "relations"),
+        _counted("disposition", _("Incidents by disposition"), _("Status"), f.by_disposition,
+                 "disposition"),
+        Table("review", _("Review, referrals and violations"), [_("Item"), _("Number")], [
+            [_("Reviews still open"), f.open_reviews],
+            [_("Clues referred (线索移送)"), f.referrals],
+            [_("Violations determined (audit independence affected)"), f.violations],
+        ]),
+        Table("confirmations", _("Personal annual confirmations"), [_("Item"), _("Number")], [
+            [_("Expected"), f.confirmations_expected],
+            [_("Given"), f.confirmations_given],
+            [_("Missing"), f.confirmations_missing],
+        ]),
+        Table("partial", _("Joined or left during the year"),
+              [_("Staff number"), _("Name"), _("Department"), _("First month in scope"),
+               _("Last month in scope"), _("Months")],
+              [[s.staff_no, s.name, s.department, s.first, s.last, s.months]
+               for s in f.partial_staff]),
+    ]
+
+
+def title(year: int) -> str:
+    return _("Annual statement on audit independence for %(year)d", year=year)
+
+
+def late_record_label(record: rules.LateRecord) -> str:
+    """How the discipline office picks a record filed after signing: no content, only what
+    identifies it."""
+    what = (_("Registration no. %(id)d", id=record.id) if record.kind == rules.INCIDENT
+            else _("Monthly report no. %(id)d", id=record.id))
+    return f"{what} · {record.period} · {record.staff_no}"
+
+
+def late_records_line(count: int) -> str:
+    return ngettext("%(num)d registration after signing waits for an addendum.",
+                    "%(num)d registrations after signing wait for an addendum.", count)
+
+
+# Every page of a draft says so, in both languages whatever the reader's: a printed page
+# separated from the others must not pass for the signed statement.
+DRAFT_MARK = "草稿 / DRAFT"
+
+
+# PDF ----------------------------------------------------------------------------------------
+
+RED = (200, 16, 16)
+FONT = "body"
+
+
+@lru_cache(maxsize=8)
+def _face(path: str) -> int:
+    """In a font collection, the Simplified Chinese face; 0 otherwise."""
+    if not path.lower().endswith((".ttc", ".otc")):
+        return 0
+    names = [font["name"].getDebugName(1) or "" for font in TTCollection(path, lazy=True).fonts]
+    return next((i for i, name in enumerate(names) if name.endswith(" SC")), 0)
+
+
+class _Document(FPDF):
+    def __init__(self, footer_text: str, draft_mark: str = "") -> None:
+        super().__init__(orientation="portrait", unit="mm", format="A4")
+        self.footer_text = footer_text
+        self.draft_mark = draft_mark
+        # GB/T 9704 margins: 37 mm top, 28 mm left, 26 mm right, 35 mm bottom.
+        self.set_margins(28, 37, 26)
+        self.set_auto_page_break(True, margin=35)
+        for style, key in (("", "PDF_FONT"), ("B", "PDF_FONT_BOLD")):
+            path = current_app.config[key]
+            self.add_font(FONT, style, path, collection_font_number=_face(path))
+
+    def header(self) -> None:
+        if not self.draft_mark:
+            return
+        self.set_y(18)
+        self.set_font(FONT, "B", size=11)
+        self.set_text_color(*RED)
+        self.multi_cell(0, 5.5, self.draft_mark, align=Align.C)
+        self.set_text_color(0, 0, 0)
+        self.set_y(self.t_margin)
+
+    def footer(self) -> None:
+        self.set_y(-28)
+        self.set_font(FONT, size=7)
+        self.set_text_color(90, 90, 90)
+        self.multi_cell(0, 3.5, self.footer_text, align=Align.C)
+        self.set_font(FONT, size=9)
+        self.cell(0, 5, f"— {self.page_no()} —", align=Align.C)
+        self.set_text_color(0, 0, 0)
+
+
+def _masthead(pdf: _Document, agency: str, number: str) -> None:
+    pdf.set_font(FONT, "B", size=24)
+    pdf.set_text_color(*RED)
+    pdf.cell(0, 14, agency, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    if number:  # 发文字号: centred between the masthead and the red line (GB/T 9704)
+        pdf.set_font(FONT, size=12)
+        pdf.set_text_color(0, 0, 0)
+        pdf.cell(0, 9, number, align=Align.C, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_draw_color(*RED)
+    pdf.set_line_width(0.8)
+    pdf.line(pdf.l_margin, pdf.get_y() + 2, pdf.w - pdf.r_margin, pdf.get_y() + 2)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+    pdf.set_line_width(0.2)
+    pdf.ln(10)
+
+
+def _paragraph(pdf: _Document, text: str, size: float = 12) -> None:
+    pdf.set_font(FONT, size=size)
+    pdf.multi_cell(0, size * 0.6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(1.5)
+
+
+def _heading(pdf: _Document, text: str) -> None:
+    pdf.ln(2)
+    pdf.set_font(FONT, "B", size=13)
+    pdf.cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+def _column_widths(pdf: _Document, rows: list[list[str]]) -> list[float]:
+    """Widths sized to the content: the body and the totals on one line, each heading on one
+    line or, when the page is too narrow, on two of which the second never holds a single
+    character (a heading of n characters gets at most n - 2 per line)."""
+    pad = 2 * pdf.c_margin + 1.5
+    char = pdf.get_string_width("字")
+    body = [max(pdf.get_string_width(str(row[i])) for row in rows[1:]) + pad
+            for i in range(len(rows[0]))]
+    heading = [pdf.get_string_width(str(text)) + pad for text in rows[0]]
+    natural = [max(b, h) for b, h in zip(body, heading, strict=True)]
+    room = pdf.epw - sum(natural)
+    if room >= 0:
+        return [w + room * w / sum(natural) for w in natural]
+    widths = natural[:]
+    for i in sorted(range(len(widths)), key=lambda i: heading[i] - body[i], reverse=True):
+        if room >= 0:
+            break
+        lowest = max(body[i], (heading[i] - pad) / 2 + pad + char)  # two lines at most
+        highest = max(lowest, heading[i] - 2 * char)  # at least two characters on the second
+        narrower = max(lowest, min(highest, widths[i] + room))
+        room += widths[i] - narrower
+        widths[i] = narrower
+    return widths
+
+
+def _table(pdf: _Document, table: Table) -> None:
+    if not table.rows:
+        return
+    pdf.set_font(FONT, size=8 if len(table.header) > 4 else 10)
+    rows = [table.header, *table.rows, *([table.total] if table.total else [])]
+    with pdf.table(text_align="CENTER", line_height=pdf.font_size * 1.7,
+                   col_widths=(widths := _column_widths(pdf, rows)),
+                   width=min(sum(widths), pdf.epw),
+                   first_row_as_headings=True) as grid:
+        for values in rows:
+            row = grid.row()
+            for value in values:
+                row.cell(str(value))
+    pdf.ln(2)
+
+
+SEAL = 40  # mm: the diameter of an agency's round seal, and the space left for it
+
+
+def signing_date(item: AnnualStatement) -> str:
+    """The local day of signing in the reader's form: 2026年1月8日, 8 January 2026."""
+    assert item.signed_at is not None
+    return format_date(item.signed_at.astimezone(ZoneInfo(item.agency.timezone)).date(),
+                       "long")
+
+
+def _seal_space(pdf: _Document, x: float, y: float) -> None:
+    """A dashed circle labelled 盖章处 where the seal goes."""
+    pdf.set_draw_color(150, 150, 150)
+    with pdf.local_context(dash_pattern={"dash": 1.5, "gap": 1.5}):
+        pdf.circle(x + SEAL / 2, y + SEAL / 2, SEAL / 2)
+    pdf.set_font(FONT, size=9)
+    pdf.set_text_color(150, 150, 150)
+    pdf.set_xy(x, y + SEAL / 2 - 3)
+    pdf.cell(SEAL, 6, _("(Seal here)"), align=Align.C)
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(0, 0, 0)
+
+
+def _signature(pdf: _Document, agency: str, item: AnnualStatement) -> None:
+    pdf.ln(8)
+    pdf.set_font(FONT, size=12)
+    if item.signed_at is None or item.signed_by is None:
+        pdf.set_text_color(*RED)
+        pdf.cell(0, 8, _("Draft: not signed"), align=Align.R, new_x=XPos.LMARGIN,
+                 new_y=YPos.NEXT)
+        pdf.set_text_color(0, 0, 0)
+        return
+    if pdf.will_page_break(SEAL + 4):
+        pdf.add_page()
+    lines = (_("Signed by: %(name)s", name=item.signed_by.name), agency, signing_date(item))
+    block = max(pdf.get_string_width(line) for line in lines) + 4
+    top = pdf.get_y()
+    # Beside the signature, left of it: the seal is stamped there on the printed copy.
+    _seal_space(pdf, pdf.w - pdf.r_margin - block - 8 - SEAL, top + 2)
+    pdf.set_font(FONT, size=12)
+    pdf.set_xy(pdf.l_margin, top + 6)
+    for line in lines:
+        pdf.cell(0, 9, line, align=Align.R, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_y(max(pdf.get_y(), top + SEAL + 4))
+
+
+def footer_text(item: AnnualStatement) -> str:
+    text = _("Records digest (SHA-256): %(digest)s", digest=item.records_digest)
+    if item.log_head and item.log_count:
+        text += "\n" + _("Audit log at signing: %(count)d entries, head %(head)s",
+                         count=item.log_count, head=item.log_head)
+    elif item.log_head:
+        text += "\n" + _("Audit log head at signing: %(head)s", head=item.log_head)
+    return text
+
+
+def draft_mark(item: AnnualStatement, now: datetime) -> str:
+    """The line at the top of every page of a draft; a provisional one says why."""
+    if item.status == StatementStatus.LOCKED:
+        return ""
+    if rules.is_provisional(item, now):
+        return DRAFT_MARK + "\n" + _("Provisional: %(year)d is not over, the figures will "
+                                       "still change.", year=item.year)
+    return DRAFT_MARK
+
+
+def pdf_bytes(item: AnnualStatement, now: datetime) -> bytes:
+    """The statement as stored (a draft's preview, or the figures as signed) at `now`."""
+    f = rules.stored(item)
+    agency = item.agency.name
+    pdf = _Document(footer_text(item), draft_mark(item, now))
+    pdf.set_title(title(item.year))
+    pdf.set_author(agency)
+    pdf.set_creation_date(item.signed_at or item.prepared_at)
+    pdf.add_page()
+    _masthead(pdf, agency, item.document_number)
+    pdf.set_font(FONT, "B", size=18)
+    pdf.multi_cell(0, 10, title(item.year), align=Align.C, new_x=XPos.LMARGIN,
+                   new_y=YPos.NEXT)
+    pdf.ln(4)
+    _paragraph(pdf, _("Computed from the portal's records of %(agency)s for %(year)d: monthly "
+                      "reports, registrations, their review and the personal annual "
+                      "confirmations.", agency=agency, year=item.year))
+    _heading(pdf, _("Conclusion"))
+    for line in rules.conclusion(f):
+        _paragraph(pdf, line)
+    for table in tables(f):
+        if table.rows:
+            _heading(pdf, table.title)
+            _table(pdf, table)
+    pending = rules.pending_late_records(item)
+    if item.addenda or pending:
+        _heading(pdf, _("Addenda"))
+        for addendum in item.addenda:
+            _paragraph(pdf, f"{addendum.at.date().isoformat()} {addendum.text}")
+        if pending:
+            _paragraph(pdf, late_records_line(len(pending)))
+    _signature(pdf, agency, item)
+    return bytes(pdf.output())
+
+
+# XLSX appendix --------------------------------------------------------------------------------
+
+OUT_OF_SCOPE = _l("Not in post")
+
+
+def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
+    """One line per auditor in scope, one column per month: the month's filing status, as
+    the statement counts it (a report filed after signing is shown against it, not here)."""
+    periods = Period(item.year, 1).until(Period(item.year, 12))
+    rule = records.deadline_rule(item.agency)
+    moment = item.signed_at or item.prepared_at
+    people = db.session.execute(rules.auditors_of_year(
+        sa.select(User.id, User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
+                  User.joined_on, User.left_on)
+        .select_from(User).outerjoin(Department, Department.id == User.department_id),
+        item.agency_id, item.year).order_by(Department.name.is_(None), Department.name,
+                                            User.staff_no)).all()
+    late = {(user_id, period): was_late for user_id, period, was_late in db.session.execute(
+        sa.select(MonthlyReport.user_id, MonthlyReport.period, MonthlyReport.late)
+        .join(User, User.id == MonthlyReport.user_id)
+        .where(User.agency_id == item.agency_id, MonthlyReport.after_signing.is_(False),
+               MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12")))}
+    labels = {code: str(text) for code, text in STATUS_LABELS.items()}
+    unfiled = {p: records.status_of(None, p, rule, moment) for p in periods}
+    rows: list[list[Cell]] = []
+    for user_id, staff_no, name, department, joined_on, left_on in people:
+        scope = set(rules.scope_months(joined_on, left_on, item.year))
+        cells: list[Cell] = [staff_no, name, department]
+        for p in periods:
+            key = (user_id, str(p))
+            if p not in scope:
+                cells.append(str(OUT_OF_SCOPE))
+            elif key in late:
+                cells.append(labels[FilingStatus.LATE if late[key] else FilingStatus.ON_TIME])
+            else:
+                cells.append(labels[unfiled[p]])
+        rows.append(cells)
+    return [_("Staff number"), _("Name"), _("Department"), *map(str, periods)], rows
+
+
+def _incident_table(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
+    """The discipline office's copy only: the year's incidents, classified, with their
+    disposition (no narrative: the review page holds that)."""
+    rows = db.session.execute(
+        rules.current_incident_versions(item.agency_id, item.year)
+        .add_columns(Incident.period, User.name, IncidentVersion, Review)
+        .join(User, User.id == Incident.user_id)
+        .outerjoin(Review, Review.incident_id == Incident.id)
+        .order_by(Incident.period, Incident.id)).all()
+    yes, no = _("Yes"), _("No")
+    header = [_("No."), _("Month"), _("Registrant"), _("Kind"), _("Category"), _("Channel"),
+              _("Relation"), _("Status"), _("Audit independence affected"), _("Referred to")]
+    table: list[list[Cell]] = []
+    for incident_id, period, registrant, version, case in rows:
+        affected = "" if case is None or case.affected_independence is None else (
+            yes if case.affected_independence else no)
+        table.append([
+            incident_id, period, registrant,
+            label("kinds", (case and case.kind) or version.kind),
+            label("category", (case and case.category) or version.category),
+            label("channels", version.channel), label("relations", version.actor_relation),
+            str(workflow.STATUSES[case.status]) if case else "", affected,
+            case.referred_to if case else "",
+        ])
+    return header, table
+
+
+def _cover(item: AnnualStatement) -> list[list[Cell]]:
+    """The first sheet: which statement this is, draft or signed, and its digest, so the
+    appendix cannot pass for another version of the statement."""
+    locked = item.status == StatementStatus.LOCKED
+    rows: list[list[Cell]] = [
+        [_("Agency"), item.agency.name],
+        [_("Year"), item.year],
+        [_("Status"), _("Signed and locked") if locked else DRAFT_MARK],
+        [_("Prepared by: %(name)s", name=item.prepared_by.name),
+         item.prepared_at.astimezone(ZoneInfo(item.agency.timezone)).strftime("%Y-%m-%d %H:%M")],
+    ]
+    if locked and item.signed_by is not None:
+        rows += [[_("Document number"), item.document_number],
+                 [_("Signed by: %(name)s", name=item.signed_by.name), signing_date(item)]]
+    rows.append([_("Records digest (SHA-256)"), item.records_digest])
+    if item.log_head:
+        rows.append([_("Audit log head at signing"), item.log_head])
+    pending = rules.pending_late_records(item)
+    if pending:
+        rows.append([late_records_line(len(pending)), len(pending)])
+    return rows
+
+
+def xlsx_bytes(item: AnnualStatement, *, with_incidents: bool) -> bytes:
+    """The appendix: a cover (draft or signed, with the digest), the staff × month filing
+    matrix and the statement's tables; the incident table only in the discipline office's
+    copy (`with_incidents`)."""
+    header, rows = _matrix(item)
+    sheets = [(_("Statement %(year)d", year=item.year), [_("Item"), _("Value")], _cover(item)),
+              (_("Filing matrix %(year)d", year=item.year), header, rows)]
+    for table in tables(rules.stored(item)):
+        sheets.append((table.title, table.header,
+                       [*table.rows, *([table.total] if table.total else [])]))
+    if with_incidents:
+        sheets.append((_("Incidents"), *_incident_table(item)))
+    return exports.xlsx_book(sheets)
+

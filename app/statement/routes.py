@@ -1,0 +1,198 @@
+"""The annual statement (discipline office prepares, a leader signs) and the personal annual
+confirmation (auditors).
+
+Leaders may be the people who interfered: what they see here (page, PDF, XLSX) is aggregate
+figures and the names of those who have not filed or confirmed, never incident content. The
+incident table of the appendix is in the discipline office's copy only.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import force_locale, get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from app.core import access, auditlog, clock, exports
+from app.core.access import CONFIRM, PREPARE_STATEMENT, SIGN_STATEMENT, STATEMENTS, require
+from app.core.extensions import db
+from app.models import AnnualStatement, User
+from app.statement import confirmations, rules
+from app.statement.blueprint import bp
+from app.statement.document import late_record_label, pdf_bytes, tables, title, xlsx_bytes
+from app.statement.forms import AddendumForm, ConfirmationForm, PrepareForm, SignForm
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _index(form: PrepareForm, status: int = 200):
+    rows = db.session.scalars(
+        db.select(AnnualStatement).where(AnnualStatement.agency_id == _me().agency_id)
+        .order_by(AnnualStatement.year.desc())).all()
+    return render_template("statement/index.html", statements=rows, form=form), status
+
+
+@bp.route("/")
+@require(STATEMENTS)
+def index():
+    return _index(PrepareForm(year=confirmations.default_year(_me().agency, clock.now())))
+
+
+@bp.route("/prepare", methods=["POST"])
+@require(PREPARE_STATEMENT)
+def prepare():
+    form = PrepareForm()
+    if not form.validate_on_submit():
+        flash(_("Give the year as four digits, for example 2025."), "danger")
+        return _index(form, 400)
+    try:
+        item = rules.prepare(_me().agency, form.year.data, _me(), clock.now())
+    except rules.StatementError as refused:
+        flash(str(refused), "danger")
+        return _index(form, 409)
+    db.session.commit()
+    flash(_("The draft for %(year)d is ready: check the preview, then ask a leader to sign it.",
+            year=item.year), "success")
+    return redirect(url_for("statement.show", year=item.year))
+
+
+def _addendum_form(pending: list[rules.LateRecord]) -> AddendumForm:
+    form = AddendumForm()
+    form.record.choices = [*form.record.choices, *(
+        SelectChoice(record.key, late_record_label(record)) for record in pending)]
+    return form
+
+
+def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None = None,
+          addendum_form: AddendumForm | None = None):
+    figures, now = rules.stored(item), clock.now()
+    pending = rules.pending_late_records(item)
+    return render_template(
+        "statement/show.html", item=item, figures=figures, title=title(item.year),
+        conclusion=rules.conclusion(figures), clean=rules.is_clean(figures),
+        tables=tables(figures), sign_form=sign_form or SignForm(),
+        addendum_form=addendum_form or _addendum_form(pending), pending=pending,
+        signing_refusal=rules.signing_refusal(item.agency, item.year, now),
+        provisional=rules.is_provisional(item, now), late_record_label=late_record_label,
+    ), status
+
+
+@bp.route("/<year:year>")
+@require(STATEMENTS)
+def show(year: int):
+    return _page(access.statement_or_404(_me(), year))
+
+
+@bp.route("/<year:year>/sign", methods=["POST"])
+@require(SIGN_STATEMENT)
+def sign(year: int):
+    item = access.statement_or_404(_me(), year)
+    refusal = rules.signing_refusal(item.agency, year, clock.now())
+    if refusal:  # before any password is checked: the page has said so already
+        flash(refusal, "danger")
+        return _page(item, 409)
+    form = SignForm()
+    if not form.validate_on_submit():
+        return _page(item, 400, form)
+    problem = rules.confirm_signer(_me(), form.password.data, form.code.data or "")
+    if problem:
+        auditlog.record("statement.sign_refused", item, year=year)
+        db.session.commit()
+        form.password.errors = [problem, _("Nothing has been signed.")]
+        return _page(item, 400, form)
+    try:
+        rules.sign(item, _me(), clock.now())
+    except rules.StatementError as refused:
+        db.session.rollback()
+        flash(str(refused), "danger")
+        return _page(access.statement_or_404(_me(), year), 409)
+    db.session.commit()
+    auditlog.write_checkpoint(f"statement.signed {year}")
+    flash(_("The statement for %(year)d is signed and locked.", year=year), "success")
+    return redirect(url_for("statement.show", year=year))
+
+
+@bp.route("/<year:year>/addenda", methods=["POST"])
+@require(PREPARE_STATEMENT)
+def addendum(year: int):
+    item = access.statement_or_404(_me(), year)
+    form = _addendum_form(rules.pending_late_records(item))
+    if not form.validate_on_submit():
+        flash(_("Please write the text."), "danger")
+        return _page(item, 400, addendum_form=form)
+    try:
+        rules.add_addendum(item, _me(), form.text.data, clock.now(), form.record.data)
+    except rules.StatementError as refused:
+        flash(str(refused), "danger")
+        return _page(item, 409, addendum_form=form)
+    db.session.commit()
+    flash(_("The addendum has been recorded."), "success")
+    return redirect(url_for("statement.show", year=year))
+
+
+def _locale() -> str:
+    """The reader's language for a download, Chinese by default."""
+    return str(get_locale() or "zh_CN")
+
+
+@bp.route("/<year:year>.pdf")
+@require(STATEMENTS)
+def pdf(year: int):
+    item = access.statement_or_404(_me(), year)
+    with force_locale(_locale()):
+        data = pdf_bytes(item, clock.now())
+    auditlog.record("statement.downloaded", item, year=year, format="pdf")
+    db.session.commit()
+    return exports.send(data, f"statement-{year}.pdf", "pdf")
+
+
+@bp.route("/<year:year>.xlsx")
+@require(STATEMENTS)
+def xlsx(year: int):
+    item = access.statement_or_404(_me(), year)
+    full = access.allows(_me(), access.STATEMENT_INCIDENTS)
+    with force_locale(_locale()):
+        data = xlsx_bytes(item, with_incidents=full)
+    auditlog.record("statement.downloaded", item, year=year, format="xlsx", incidents=full)
+    db.session.commit()
+    return exports.send(data, f"statement-{year}-appendix.xlsx", "xlsx")
+
+
+# The personal annual confirmation -----------------------------------------------------------
+
+@bp.route("/confirmation")
+@require(CONFIRM)
+def my_confirmation():
+    return redirect(url_for("statement.confirmation",
+                            year=confirmations.default_year(_me().agency, clock.now())))
+
+
+@bp.route("/confirmation/<year:year>", methods=["GET", "POST"])
+@require(CONFIRM)
+def confirmation(year: int):
+    me, now = _me(), clock.now()
+    if not confirmations.must_confirm(me, year):
+        abort(404)
+    form = ConfirmationForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            confirmations.confirm(me, year, form.exceptions.data or "", now)
+        except confirmations.ConfirmationError as refused:
+            flash(str(refused), "danger")
+            status = 409
+        else:
+            db.session.commit()
+            flash(_("Thank you: your confirmation for %(year)d has been recorded.", year=year),
+                  "success")
+            return redirect(url_for("statement.confirmation", year=year))
+    elif form.is_submitted():
+        status = 400
+    return render_template(
+        "statement/confirmation.html", form=form, year=year,
+        given=confirmations.of(me, year), is_open=confirmations.is_open(me.agency, year, now),
+        opens_on=confirmations.opens_on(year),
+    ), status

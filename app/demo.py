@@ -169,7 +169,7 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
 SIGNING_AFTER = timedelta(days=7, hours=10)  # at 10:00 local time
 # The signed year's cases are all finished (the statement lists no open review); this year's
 # newest still wait, one is back with its registrant.
-CLOSED_YEAR_PLANS = [ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.REFER, ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.CLOSE, ReviewStep.CLOSE]
+CLOSED_YEAR_PLANS = [ReviewStep.CLOSE] * 2 + [ReviewStep.REFER] + [ReviewStep.CLOSE] * 5
 LATER_PLANS = [ReviewStep.CLOSE, ReviewStep.RETURN]
 # Auditors who have not given the personal confirmation of the signed year (the statement
 # names them).
@@ -225,11 +225,12 @@ LATE_STORY = ("plead", "phone", "relative_friend", "某物业公司", "经理",
 TZ = ZoneInfo("Asia/Shanghai")
 
 DECISIONS = {
-    ReviewStep.CLOSE: workflow.Decision(affected=False, determination="审计人员当场拒绝并如实登记，"
-                             "审计工作未受影响，已阅存档。"),
-    ReviewStep.REFER: workflow.Decision(affected=False, determination="审计人员拒绝并及时报告，审计工作"
-                             "未受影响；对方行为涉嫌违规，移送处理。", referred_to="区纪委监委",
-                             referral_reason="被审计单位负责人要求删减审计发现，涉嫌干预审计。"),
+    ReviewStep.CLOSE: workflow.Decision(
+        affected=False, determination="审计人员当场拒绝并如实登记，审计工作未受影响，已阅存档。"),
+    ReviewStep.REFER: workflow.Decision(
+        affected=False, determination="审计人员拒绝并及时报告，审计工作未受影响；对方行为涉嫌违规，"
+        "移送处理。", referred_to="区纪委监委",
+        referral_reason="被审计单位负责人要求删减审计发现，涉嫌干预审计。"),
     ReviewStep.RETURN: workflow.Decision(note="请补充对方的原话和在场人员。"),
 }
 

@@ -55,7 +55,8 @@ def test_an_unsafe_request_id_is_replaced_and_each_request_gets_its_own(client, 
     ids = {first.headers["X-Request-ID"], second.headers["X-Request-ID"]}
     assert len(ids) == 2 and all(logs.SAFE_REQUEST_ID.fullmatch(i) for i in ids)
     assert "evil" not in log_text()
-    assert f"[{second.headers['X-Request-ID']}] user=- app.request: GET /auth/login 200" in log_text()
+    request_id = second.headers["X-Request-ID"]
+    assert f"[{request_id}] user=- app.request: GET /auth/login 200" in log_text()
 
 
 def test_lines_name_the_signed_in_user_by_id(client, auditor, log_text):

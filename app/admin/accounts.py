@@ -19,6 +19,7 @@ from app.auth.security import end_all_sessions
 from app.core import auditlog
 from app.core.codes import NoticeFailure, NoticeStatus, Role
 from app.core.extensions import db
+from app.core.refusals import Invalid
 from app.models import Agency, Department, Outbox, User, UserRole
 
 EDITABLE = ("staff_no", "name", "email", "department", "roles", "joined_on")
@@ -27,7 +28,7 @@ ADMIN_GRANTABLE = (Role.AUDITOR, Role.LEADER, Role.ADMIN)
 NEW_ACCOUNT_ROLES = (Role.AUDITOR,)  # what the new-account form offers ticked
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A change refused, with a message for the administrator."""
 
 
@@ -101,11 +102,23 @@ def _check_own_admin_role(actor: User, user: User, roles: set[str]) -> None:
 
 class OfficeRoleRefused(AccountError):
     """An administrator tried to grant or withdraw the discipline office's role: refused, and
-    the attempt is logged by the caller (app/office.py is the only way in or out)."""
+    the attempt stays in the audit log (review/office.py is the only way in or out; a forged
+    form is the only way to send it)."""
+
+    status = 403
+
+    def __init__(self, message: str, user: User | None, staff_no: str, roles: set[str]) -> None:
+        super().__init__(message)
+        self.user, self.staff_no, self.roles = user, staff_no, sorted(roles)
+
+    def after_rollback(self) -> None:
+        auditlog.record("user.office_role_refused", self.user, staff_no=self.staff_no,
+                        roles=self.roles)
+        db.session.commit()
 
 
-def roles_after_edit(user: User | None, wanted: set[str], *, operator: bool = False
-                     ) -> set[str]:
+def roles_after_edit(user: User | None, wanted: set[str], *, staff_no: str = "",
+                     operator: bool = False) -> set[str]:
     """The roles an administrator's edit gives: the discipline office's role stays as it was
     (the office co-opts its members, app/office.py); an attempt to change it is refused, and
     so is the administrator role for a member of the office. The operator's command line
@@ -115,18 +128,20 @@ def roles_after_edit(user: User | None, wanted: set[str], *, operator: bool = Fa
         held = held | (wanted & {Role.REVIEWER})
     if Role.REVIEWER in wanted and Role.REVIEWER not in held:
         raise OfficeRoleRefused(_("The discipline office's role is not granted here: the "
-                                  "discipline office co-opts its own members."))
+                                  "discipline office co-opts its own members."),
+                                user, staff_no, wanted)
     roles = (set(wanted) - {Role.REVIEWER}) | (held & {Role.REVIEWER})
     if Role.REVIEWER in roles and Role.ADMIN in roles:
         raise OfficeRoleRefused(_("A member of the discipline office cannot be an "
-                                  "administrator."))
+                                  "administrator."), user, staff_no, wanted)
     return roles
 
 
 def create(agency: Agency, values: dict) -> User:
     """A new account (no password yet: it is set at first sign-in or by an administrator)."""
     _check_unique(None, values["staff_no"], values["email"])
-    values = {**values, "roles": roles_after_edit(None, set(values["roles"]))}
+    values = {**values, "roles": roles_after_edit(None, set(values["roles"]),
+                                                  staff_no=values["staff_no"])}
     user = User(agency_id=agency.id)
     for key in EDITABLE:
         setattr(user, key, values[key])
@@ -140,7 +155,8 @@ def create(agency: Agency, values: dict) -> User:
 def update(actor: User, user: User, values: dict) -> dict[str, list[object]]:
     """Apply the edited fields; returns what changed (old and new), as logged."""
     _check_unique(user, values["staff_no"], values["email"])
-    values = {**values, "roles": roles_after_edit(user, set(values["roles"]))}
+    values = {**values, "roles": roles_after_edit(user, set(values["roles"]),
+                                                  staff_no=values["staff_no"])}
     _check_own_admin_role(actor, user, values["roles"])
     before = snapshot(user)
     for key in EDITABLE:

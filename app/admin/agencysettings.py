@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 
 from app.core import auditlog, clock, mailsettings
 from app.core.extensions import db
+from app.core.refusals import Invalid
 from app.models import Agency, CalendarDay, MailSettings
 from app.notices.reminders import SCHEDULE_FIELDS
 
@@ -82,7 +83,7 @@ def update_mail(values: dict) -> dict[str, list[object]]:
     return changes
 
 
-class SettingsError(ValueError):
+class SettingsError(Invalid):
     """A change refused, with a message for the administrator."""
 
 

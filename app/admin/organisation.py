@@ -13,12 +13,13 @@ from flask_babel import gettext as _
 
 from app.core import auditlog
 from app.core.extensions import db
+from app.core.refusals import Invalid
 from app.models import Agency, AuditProject, Department, User
 
 PROJECT_FIELDS = ("code", "name", "year", "department")
 
 
-class OrganisationError(ValueError):
+class OrganisationError(Invalid):
     """A change refused, with a message for the administrator."""
 
 

@@ -34,10 +34,11 @@ from app.admin.forms import (
     UserForm,
 )
 from app.auth import tokens
-from app.core import auditlog, clock, mailsettings, tabular
+from app.core import clock, mailsettings, tabular
 from app.core.access import ADMINISTER, require
 from app.core.extensions import db
 from app.core.forms import PortalForm
+from app.core.refusals import attempt
 from app.filing import uploads
 from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, AuditProject, CalendarDay, Department, User
@@ -118,37 +119,17 @@ def new_user():
     form.department.choices = _department_choices()
     if request.method == "GET":
         form.roles.data, form.joined_on.data = list(accounts.NEW_ACCOUNT_ROLES), _today()
-    if form.validate_on_submit():
-        try:
-            user = accounts.create(_agency(), _user_values(form))
-        except accounts.OfficeRoleRefused as error:
-            return _office_role_refused(None, form, error)
-        except accounts.AccountError as error:
-            form.form_errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Account %(staff_no)s created.", staff_no=user.staff_no), "success")
-            return redirect(url_for("admin.edit_user", user_id=user.id))
-    status = 400 if request.method == "POST" else 200
-    return _new_user_page(form, status)
+    if not form.validate_on_submit():
+        return _new_user_page(form, 400 if request.method == "POST" else 200)
+    return attempt(lambda: accounts.create(_agency(), _user_values(form)),
+                   done=lambda user: _("Account %(staff_no)s created.", staff_no=user.staff_no),
+                   then=lambda user: url_for("admin.edit_user", user_id=user.id),
+                   again=lambda status: _new_user_page(form, status), show_on=form)
 
 
 def _new_user_page(form: UserForm, status: int):
     return render_template("admin/user_form.html", form=form, user=None, in_office=False,
                            grantable=accounts.ADMIN_GRANTABLE), status
-
-
-def _office_role_refused(user: User | None, form: UserForm, error: accounts.AccountError):
-    """An administrator reaching for the discipline office's role: nothing changes, the
-    attempt stays in the log (a forged form is the only way to send it)."""
-    db.session.rollback()
-    auditlog.record("user.office_role_refused", user, staff_no=form.staff_no.data,
-                    roles=sorted(form.roles.data or []))
-    db.session.commit()
-    form.form_errors.append(str(error))
-    if user is None:
-        return _new_user_page(form, 403)
-    return _user_page(user, form, 403)
 
 
 def _user_page(user: User, form: UserForm, status: int = 200,
@@ -174,50 +155,40 @@ def _user_form(user: User, posted: bool = False) -> UserForm:
 def edit_user(user_id: int):
     user = _mine_or_404(User, user_id)
     form = _user_form(user, posted=request.method == "POST")
-    if form.validate_on_submit():
-        try:
-            changes = accounts.update(_me(), user, _user_values(form))
-        except accounts.OfficeRoleRefused as error:
-            return _office_role_refused(user, form, error)
-        except accounts.AccountError as error:
-            form.form_errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Saved.") if changes else _("Nothing changed."), "success")
-            return redirect(url_for("admin.edit_user", user_id=user.id))
-    return _user_page(user, form, 400 if request.method == "POST" else 200)
+    if not form.validate_on_submit():
+        return _user_page(user, form, 400 if request.method == "POST" else 200)
+    return attempt(lambda: accounts.update(_me(), user, _user_values(form)),
+                   done=lambda changes: _("Saved.") if changes else _("Nothing changed."),
+                   then=url_for("admin.edit_user", user_id=user.id),
+                   again=lambda status: _user_page(user, form, status), show_on=form)
 
 
 @bp.post("/users/<int:user_id>/deactivate")
 def deactivate_user(user_id: int):
     user = _mine_or_404(User, user_id)
     form = DeactivateForm()
-    if form.validate_on_submit():
-        try:
-            accounts.deactivate(_me(), user, form.left_on.data, _today())
-        except accounts.AccountError as error:
-            form.left_on.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Account %(staff_no)s deactivated: its sessions have ended.",
-                    staff_no=user.staff_no), "success")
-            return redirect(url_for("admin.edit_user", user_id=user.id))
-    return _user_page(user, _user_form(user), 400, deactivate=form)
+
+    def page(status: int):
+        return _user_page(user, _user_form(user), status, deactivate=form)
+
+    if not form.validate_on_submit():
+        return page(400)
+    return attempt(lambda: accounts.deactivate(_me(), user, form.left_on.data, _today()),
+                   done=_("Account %(staff_no)s deactivated: its sessions have ended.",
+                          staff_no=user.staff_no),
+                   then=url_for("admin.edit_user", user_id=user.id), again=page,
+                   show_on=form.left_on)
 
 
 @bp.post("/users/<int:user_id>/reactivate")
 def reactivate_user(user_id: int):
     user = _mine_or_404(User, user_id)
-    if ReactivateForm().validate_on_submit():
-        try:
-            accounts.reactivate(user)
-        except accounts.AccountError as error:
-            flash(str(error), "warning")
-            return _user_page(user, _user_form(user), 400)
-        db.session.commit()
-        flash(_("Account %(staff_no)s reactivated.", staff_no=user.staff_no), "success")
-        return redirect(url_for("admin.edit_user", user_id=user.id))
-    abort(400)
+    if not ReactivateForm().validate_on_submit():
+        abort(400)
+    return attempt(lambda: accounts.reactivate(user),
+                   done=_("Account %(staff_no)s reactivated.", staff_no=user.staff_no),
+                   then=url_for("admin.edit_user", user_id=user.id),
+                   again=lambda status: _user_page(user, _user_form(user), status))
 
 
 # Bulk import ---------------------------------------------------------------------------------
@@ -321,34 +292,28 @@ def _departments_page(form: DepartmentForm, status: int = 200):
 @bp.route("/departments", methods=["GET", "POST"])
 def departments():
     form = DepartmentForm()
-    if form.validate_on_submit():
-        try:
-            organisation.create_department(_agency(), form.name.data)
-        except organisation.OrganisationError as error:
-            form.name.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Department %(name)s created.", name=form.name.data), "success")
-            return redirect(url_for("admin.departments"))
-    return _departments_page(form, 400 if request.method == "POST" else 200)
+    if not form.validate_on_submit():
+        return _departments_page(form, 400 if request.method == "POST" else 200)
+    return attempt(lambda: organisation.create_department(_agency(), form.name.data),
+                   done=_("Department %(name)s created.", name=form.name.data),
+                   then=url_for("admin.departments"),
+                   again=lambda status: _departments_page(form, status), show_on=form.name)
 
 
 @bp.route("/departments/<int:department_id>", methods=["GET", "POST"])
 def edit_department(department_id: int):
     department = _mine_or_404(Department, department_id)
     form = DepartmentForm(obj=department)
-    status = 400 if request.method == "POST" else 200
-    if form.validate_on_submit():
-        try:
-            organisation.rename_department(department, form.name.data)
-        except organisation.OrganisationError as error:
-            form.name.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("admin.departments"))
-    return render_template("admin/department_form.html", form=form,
-                           department=department), status
+
+    def page(status: int):
+        return render_template("admin/department_form.html", form=form,
+                               department=department), status
+
+    if not form.validate_on_submit():
+        return page(400 if request.method == "POST" else 200)
+    return attempt(lambda: organisation.rename_department(department, form.name.data),
+                   done=_("Saved."), then=url_for("admin.departments"), again=page,
+                   show_on=form.name)
 
 
 def _archive(record: Department | AuditProject, endpoint: str):
@@ -388,16 +353,12 @@ def projects():
     form.department.choices = _department_choices()
     if request.method == "GET":
         form.year.data = _today().year
-    if form.validate_on_submit():
-        try:
-            project = organisation.create_project(_agency(), _project_values(form))
-        except organisation.OrganisationError as error:
-            form.code.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Audit project %(code)s created.", code=project.code), "success")
-            return redirect(url_for("admin.projects"))
-    return _projects_page(form, 400 if request.method == "POST" else 200)
+    if not form.validate_on_submit():
+        return _projects_page(form, 400 if request.method == "POST" else 200)
+    return attempt(lambda: organisation.create_project(_agency(), _project_values(form)),
+                   done=lambda project: _("Audit project %(code)s created.", code=project.code),
+                   then=url_for("admin.projects"),
+                   again=lambda status: _projects_page(form, status), show_on=form.code)
 
 
 @bp.route("/projects/<int:project_id>", methods=["GET", "POST"])
@@ -407,17 +368,15 @@ def edit_project(project_id: int):
     form.department.choices = _department_choices(project.department)
     if request.method == "GET":
         form.department.data = project.department_id or 0
-    status = 400 if request.method == "POST" else 200
-    if form.validate_on_submit():
-        try:
-            changes = organisation.update_project(project, _project_values(form))
-        except organisation.OrganisationError as error:
-            form.code.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Saved.") if changes else _("Nothing changed."), "success")
-            return redirect(url_for("admin.projects"))
-    return render_template("admin/project_form.html", form=form, project=project), status
+
+    def page(status: int):
+        return render_template("admin/project_form.html", form=form, project=project), status
+
+    if not form.validate_on_submit():
+        return page(400 if request.method == "POST" else 200)
+    return attempt(lambda: organisation.update_project(project, _project_values(form)),
+                   done=lambda changes: _("Saved.") if changes else _("Nothing changed."),
+                   then=url_for("admin.projects"), again=page, show_on=form.code)
 
 
 @bp.post("/projects/<int:project_id>/archive")
@@ -508,18 +467,17 @@ def mail_settings():
 @bp.post("/settings/calendar")
 def add_calendar_day():
     form = CalendarDayForm()
-    if form.validate_on_submit():
-        try:
-            agencysettings.add_calendar_day(_agency(), form.day.data, form.is_workday.data == "1",
-                                            form.note.data or "")
-        except agencysettings.SettingsError as error:
-            form.day.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Date added."), "success")
-            return redirect(url_for("admin.settings"))
-    return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(), 400,
-                          calendar_form=form)
+
+    def page(status: int):
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(),
+                              status, calendar_form=form)
+
+    if not form.validate_on_submit():
+        return page(400)
+    return attempt(lambda: agencysettings.add_calendar_day(
+                       _agency(), form.day.data, form.is_workday.data == "1", form.note.data or ""),
+                   done=_("Date added."), then=url_for("admin.settings"), again=page,
+                   show_on=form.day)
 
 
 @bp.post("/settings/calendar/<int:day_id>/delete")

@@ -29,6 +29,7 @@ from app.auth import twofactor
 from app.core import clock
 from app.core.bounds import has_control_character
 from app.core.extensions import db, login_manager
+from app.core.refusals import Refused
 from app.models import User
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.second_step", "auth.welcome", "home.set_language",
@@ -70,7 +71,7 @@ def find_account(identifier: str) -> User | None:
     )
 
 
-class LoginRefused(Exception):
+class LoginRefused(Refused):
     """A sign-in step refused; `user` is the account the identifier named, if any (the log
     files the attempt under its agency)."""
 

@@ -101,7 +101,7 @@ class NonFiler:
 class PeriodFigures:
     period: Period
     deadline: datetime
-    unfiled_status: str  # FilingStatus.DUE, FilingStatus.MISSING or FilingStatus.NOT_OPEN: what "not filed" means at `now`
+    unfiled_status: str  # DUE, MISSING or NOT_OPEN: what "not filed" means at `now`
     total: Figures
     departments: list[DepartmentFigures]
     non_filers: list[NonFiler]  # the first `limit`, by department and staff number
@@ -332,5 +332,6 @@ def people(agency: Agency, period: Period, now: datetime, *,
         if report_id is None:
             yield PersonRow(staff_no, name, department, unfiled_as, None, False, None)
         else:
-            yield PersonRow(staff_no, name, department, FilingStatus.LATE if late else FilingStatus.ON_TIME, filed_at,
-                            bool(late), with_incidents is None)
+            status = FilingStatus.LATE if late else FilingStatus.ON_TIME
+            yield PersonRow(staff_no, name, department, status, filed_at, bool(late),
+                            with_incidents is None)

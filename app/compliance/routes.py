@@ -36,7 +36,8 @@ STATUS_LABELS = {
     FilingStatus.DUE: _l("Due"),
     FilingStatus.NOT_OPEN: _l("Not yet due"),
 }
-COLOURS = {FilingStatus.ON_TIME: "#198754", FilingStatus.LATE: "#ffc107", FilingStatus.MISSING: "#dc3545", FilingStatus.DUE: "#0d6efd",
+COLOURS = {FilingStatus.ON_TIME: "#198754", FilingStatus.LATE: "#ffc107",
+           FilingStatus.MISSING: "#dc3545", FilingStatus.DUE: "#0d6efd",
            FilingStatus.NOT_OPEN: "#adb5bd"}
 EXPORT_HEADER = [_l("Staff number"), _l("Name"), _l("Department"), _l("Status"),
                  _l("Filed at"), _l("Late"), _l("Report")]
@@ -124,7 +125,9 @@ CHART_WIDTH, CHART_HEIGHT = 720, 220
 PLOT_LEFT, PLOT_TOP, PLOT_HEIGHT = 44, 10, 170
 SLOT = (CHART_WIDTH - PLOT_LEFT - 8) / rates.TREND_MONTHS
 BAR = SLOT * 0.62
-STACK = (FilingStatus.ON_TIME, FilingStatus.LATE, FilingStatus.MISSING, FilingStatus.DUE, FilingStatus.NOT_OPEN)  # bottom to top
+# bottom to top
+STACK = (FilingStatus.ON_TIME, FilingStatus.LATE, FilingStatus.MISSING, FilingStatus.DUE,
+         FilingStatus.NOT_OPEN)
 
 
 @dataclass(frozen=True)
@@ -148,9 +151,7 @@ def chart(points: list[rates.TrendPoint]) -> dict:
     """Stacked bars, one per month, each the share of expected reports per status."""
     bars = []
     for index, point in enumerate(points):
-        counts = {FilingStatus.ON_TIME: point.figures.on_time, FilingStatus.LATE: point.figures.late,
-                  FilingStatus.MISSING: point.figures.missing, FilingStatus.DUE: point.figures.due,
-                  FilingStatus.NOT_OPEN: point.figures.not_open}
+        counts = {status: getattr(point.figures, status) for status in STACK}
         segments, bottom = [], PLOT_TOP + PLOT_HEIGHT
         for status in STACK:
             if counts[status] and point.figures.expected:

@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 
 from app.core import exports
 from app.core.bounds import has_control_character
+from app.core.refusals import Invalid
 
 Rows = list[tuple[int, list[str]]]
 # Far more than any bureau's staff or project list; a bound on the work one upload can cause
@@ -28,7 +29,7 @@ Rows = list[tuple[int, list[str]]]
 MAX_ROWS = 10_000
 
 
-class UnreadableFile(ValueError):
+class UnreadableFile(Invalid):
     """The file cannot be imported at all; the message is for the user."""
 
 

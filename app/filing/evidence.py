@@ -26,6 +26,7 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
 from app.core.extensions import db
+from app.core.refusals import Invalid
 from app.models import Evidence, EvidenceContent, Incident
 
 ALLOWED_TYPES = {
@@ -41,8 +42,8 @@ ALLOWED_TYPES = {
 }
 
 
-class EvidenceRefused(ValueError):
-    pass
+class EvidenceRefused(Invalid):
+    """A file the portal does not keep: empty, too large, or of a type it does not accept."""
 
 
 @dataclass(frozen=True)

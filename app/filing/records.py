@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core import auditlog
 from app.core.codes import FilingStatus
 from app.core.extensions import db
+from app.core.refusals import Refused
 from app.core.vocab import kind_of
 from app.filing import evidence, tally
 from app.filing.periods import DeadlineRule, Period, period_of
@@ -42,11 +43,19 @@ LATE_REGISTRATION = timedelta(days=15)
 # A month's filing status, as shown to the auditor and counted by the dashboards.
 
 
-class FilingError(ValueError):
+class FilingError(Refused):
     """A filing the rules refuse; its message is for the user, in their language."""
 
 
+class FilingInvalid(FilingError):
+    """Refused for what was entered (a missing reason, a time in the future)."""
+
+    status = 400
+
+
 class AlreadyFiled(FilingError):
+    category, goes_on = "info", True
+
     def __init__(self, report: MonthlyReport) -> None:
         super().__init__(_("The report for %(period)s has already been filed.",
                            period=report.period))
@@ -217,7 +226,7 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
 def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> ReportVersion:
     """A new version of a filed report listing the month's incidents as they stand now."""
     if not reason.strip():
-        raise FilingError(_("A correction needs a reason."))
+        raise FilingInvalid(_("A correction needs a reason."))
     yearlock.ensure_open(report.user.agency_id, report.period, FilingError,
                          after_signing=report.after_signing)
     incidents = period_incidents(report.user, Period.parse(report.period))
@@ -258,9 +267,9 @@ class IncidentData:
 
 def _version_from(data: IncidentData, registered_at: datetime, now: datetime) -> IncidentVersion:
     if data.occurred_at > now:
-        raise FilingError(_("The time it happened cannot be in the future."))
+        raise FilingInvalid(_("The time it happened cannot be in the future."))
     if registered_at - data.occurred_at > LATE_REGISTRATION and not data.delay_reason.strip():
-        raise FilingError(_("This happened more than 15 days ago: please give the reason for "
+        raise FilingInvalid(_("This happened more than 15 days ago: please give the reason for "
                             "the delay."))
     return IncidentVersion(kind=kind_of(data.category), created_at=now,
                            **dataclasses.asdict(data))
@@ -296,7 +305,7 @@ def incident_correctable(incident: Incident) -> bool:
 def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
                      uploads: list[evidence.Upload], now: datetime) -> IncidentVersion:
     if not reason.strip():
-        raise FilingError(_("A correction needs a reason."))
+        raise FilingInvalid(_("A correction needs a reason."))
     version = _version_from(data, incident.registered_at, now)
     moved_to = str(period_of(data.occurred_at, ZoneInfo(incident.user.agency.timezone)))
     if incident.after_signing and moved_to[:4] != incident.period[:4]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, send_file, url_for
+from flask import abort, render_template, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -14,6 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from app.core import access, auditlog, clock
 from app.core.access import FILE, require
 from app.core.extensions import db
+from app.core.refusals import attempt
 from app.filing import evidence, records
 from app.filing.blueprint import bp
 from app.filing.forms import CorrectIncidentForm, CorrectReportForm, FileReportForm, IncidentForm
@@ -52,25 +53,17 @@ def _project_choices(user: User) -> list[SelectChoice]:
 def report(period: str):
     user, when = _me(), _period_or_404(period)
     form = FileReportForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            records.file_report(user, when, zero=form.zero.data == "1", now=clock.now())
-        except records.AlreadyFiled as filed:
-            flash(str(filed), "info")
-            return redirect(url_for("filing.report", period=period))
-        except records.FilingError as refused:
-            flash(str(refused), "danger")
-            status = 409
-        else:
-            db.session.commit()
-            flash(_("The report for %(period)s has been filed. Thank you.", period=period),
-                  "success")
-            return redirect(url_for("filing.report", period=period))
-    elif form.is_submitted():
-        status = 400
-    month = records.month(user, when, clock.now())
-    return render_template("filing/report.html", month=month, form=form), status
+
+    def page(status: int):
+        month = records.month(user, when, clock.now())
+        return render_template("filing/report.html", month=month, form=form), status
+
+    if not form.validate_on_submit():
+        return page(400 if form.is_submitted() else 200)
+    return attempt(lambda: records.file_report(user, when, zero=form.zero.data == "1",
+                                               now=clock.now()),
+                   done=_("The report for %(period)s has been filed. Thank you.", period=period),
+                   then=url_for("filing.report", period=period), again=page)
 
 
 @bp.route("/reports/<period>/correct", methods=["GET", "POST"])
@@ -81,19 +74,16 @@ def correct_report(period: str):
     if month.report is None:
         abort(404)
     form = CorrectReportForm()
-    status = 400 if form.is_submitted() else 200
-    if form.validate_on_submit():
-        try:
-            records.correct_report(month.report, reason=form.reason.data, now=clock.now())
-        except records.FilingError as refused:
-            flash(str(refused), "danger")
-            status = 409
-        else:
-            db.session.commit()
-            flash(_("The corrected report for %(period)s has been filed.", period=period),
-                  "success")
-            return redirect(url_for("filing.report", period=period))
-    return render_template("filing/correct_report.html", month=month, form=form), status
+
+    def page(status: int):
+        return render_template("filing/correct_report.html", month=month, form=form), status
+
+    if not form.validate_on_submit():
+        return page(400 if form.is_submitted() else 200)
+    return attempt(lambda: records.correct_report(month.report, reason=form.reason.data,
+                                                  now=clock.now()),
+                   done=_("The corrected report for %(period)s has been filed.", period=period),
+                   then=url_for("filing.report", period=period), again=page)
 
 
 def _incident_form(form_class: type[IncidentForm], **kwargs: object) -> IncidentForm:
@@ -105,17 +95,14 @@ def _incident_form_page(form: IncidentForm, incident: Incident | None,
                         save: Callable[[], Incident], done: Callable[[Incident], str]):
     """Shared by registration and correction: save on a valid POST, else show the form
     (400 with the reasons when it was sent and refused: nothing has been saved)."""
-    if form.validate_on_submit():
-        try:
-            saved = save()
-        except records.FilingError as refused:
-            form.form_errors.append(str(refused))
-        else:
-            db.session.commit()
-            flash(done(saved), "success")
-            return redirect(url_for("filing.incident", incident_id=saved.id))
-    status = 400 if form.is_submitted() else 200
-    return render_template("filing/incident_form.html", form=form, incident=incident), status
+    def page(status: int):
+        return render_template("filing/incident_form.html", form=form,
+                               incident=incident), status
+
+    if not form.validate_on_submit():
+        return page(400 if form.is_submitted() else 200)
+    return attempt(save, done=done, again=page, show_on=form,
+                   then=lambda saved: url_for("filing.incident", incident_id=saved.id))
 
 
 @bp.route("/incidents/new", methods=["GET", "POST"])

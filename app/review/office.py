@@ -23,11 +23,12 @@ from flask_babel import gettext as _
 from app.core import auditlog
 from app.core.codes import InvitationStatus, NoticeKind, Role
 from app.core.extensions import db
+from app.core.refusals import Refused
 from app.models import AuditLog, OfficeInvitation, User, UserRole
 from app.notices import outbox
 
 
-class OfficeRefused(ValueError):
+class OfficeRefused(Refused):
     """A membership step refused; the message is for the user."""
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,6 +16,7 @@ from app.core.access import AUDIT_LOG, REVIEW, require
 from app.core.codes import ReviewStatus
 from app.core.extensions import db
 from app.core.forms import PortalForm
+from app.core.refusals import attempt
 from app.core.templating import label, localtime
 from app.filing.periods import period_of
 from app.models import AuditLog, AuditProject, Department, OfficeInvitation, User
@@ -127,25 +128,21 @@ def _log_read(incident) -> None:
 def incident(incident_id: int):
     item = access.reviewable_or_404(_me(), incident_id)
     form = ReviewStepForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            workflow.act(item.review, _me(), form.action.data, _decision(form), clock.now())
-        except workflow.ReviewRefused as refused:
-            flash(str(refused), "danger")
-            status = 409
-        else:
-            db.session.commit()
-            flash(_("Saved."), "success")
-            return redirect(url_for("review.incident", incident_id=item.id))
-    elif form.is_submitted():
-        status = 400
-    if status == 200:
-        _log_read(item)
-    return render_template("review/incident.html", incident=item, form=form,
-                           allowed=workflow.allowed_actions(item.review, _me()),
-                           recused=not access.may_review(_me(), item),
-                           statuses=workflow.STATUSES), status
+
+    def page(status: int):
+        if status == 200:
+            _log_read(item)
+        return render_template("review/incident.html", incident=item, form=form,
+                               allowed=workflow.allowed_actions(item.review, _me()),
+                               recused=not access.may_review(_me(), item),
+                               statuses=workflow.STATUSES), status
+
+    if not form.validate_on_submit():
+        return page(400 if form.is_submitted() else 200)
+    return attempt(lambda: workflow.act(item.review, _me(), form.action.data, _decision(form),
+                                        clock.now()),
+                   done=_("Saved."), then=url_for("review.incident", incident_id=item.id),
+                   again=page)
 
 
 def _decision(form: ReviewStepForm) -> workflow.Decision:
@@ -227,16 +224,9 @@ def _posted_for_my_agency(model: type, record_id: int):
 
 
 def _office_step(step, done: str):
-    """Run one membership step: on refusal show the page again (409), else commit."""
-    try:
-        step()
-    except office.OfficeRefused as refused:
-        db.session.rollback()
-        flash(str(refused), "danger")
-        return _office_page(ProposeMemberForm(formdata=None), 409)
-    db.session.commit()
-    flash(done, "success")
-    return redirect(url_for("review.office_page"))
+    """Run one membership step: on refusal show the page again, else commit."""
+    return attempt(step, done=done, then=url_for("review.office_page"),
+                   again=lambda status: _office_page(ProposeMemberForm(formdata=None), status))
 
 
 @bp.post("/office/propose")
@@ -279,19 +269,13 @@ def answer_invitation():
     if not form.validate_on_submit():
         abort(400)
     accept = form.accept.data == "yes"
-    try:
-        office.answer(me, invitation, accept, clock.now())
-    except office.OfficeRefused as refused:
-        db.session.rollback()
-        flash(str(refused), "danger")
-        return render_template("review/invitation.html", invitation=invitation,
-                               form=AnswerInvitationForm(formdata=None)), 409
-    db.session.commit()
-    if accept:
-        flash(_("You now belong to the discipline office."), "success")
-        return redirect(url_for("review.queue"))
-    flash(_("You have declined the invitation."), "info")
-    return redirect(url_for("home.index"))
+    return attempt(lambda: office.answer(me, invitation, accept, clock.now()),
+                   done=_("You now belong to the discipline office.") if accept
+                   else _("You have declined the invitation."),
+                   then=url_for("review.queue") if accept else url_for("home.index"),
+                   again=lambda status: (render_template(
+                       "review/invitation.html", invitation=invitation,
+                       form=AnswerInvitationForm(formdata=None)), status))
 
 
 @bp.app_context_processor

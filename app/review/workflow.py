@@ -18,6 +18,7 @@ from flask_babel import lazy_gettext as _l
 from app.core import access, auditlog
 from app.core.codes import ReviewStatus, ReviewStep
 from app.core.extensions import db
+from app.core.refusals import Refused
 from app.core.vocab import CATEGORIES, kind_of
 from app.models import (
     AuditProject,
@@ -41,18 +42,19 @@ STATUSES = {
 OPEN = frozenset({ReviewStatus.NEW, ReviewStatus.IN_REVIEW, ReviewStatus.RETURNED})
 
 # action -> (statuses it may start from, status it leads to); None keeps the status.
+UNDECIDED = frozenset({ReviewStatus.NEW, ReviewStatus.IN_REVIEW})
 TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     ReviewStep.START: (frozenset({ReviewStatus.NEW}), ReviewStatus.IN_REVIEW),
-    ReviewStep.RETURN: (frozenset({ReviewStatus.NEW, ReviewStatus.IN_REVIEW}), ReviewStatus.RETURNED),
+    ReviewStep.RETURN: (UNDECIDED, ReviewStatus.RETURNED),
     ReviewStep.SUPPLEMENT: (frozenset({ReviewStatus.RETURNED}), ReviewStatus.IN_REVIEW),
-    ReviewStep.CLOSE: (frozenset({ReviewStatus.NEW, ReviewStatus.IN_REVIEW}), ReviewStatus.CLOSED),
-    ReviewStep.REFER: (frozenset({ReviewStatus.NEW, ReviewStatus.IN_REVIEW}), ReviewStatus.REFERRED),
+    ReviewStep.CLOSE: (UNDECIDED, ReviewStatus.CLOSED),
+    ReviewStep.REFER: (UNDECIDED, ReviewStatus.REFERRED),
     ReviewStep.RECLASSIFY: (frozenset(OPEN), None),
     ReviewStep.COMMENT: (frozenset(STATUSES), None),
 }
 
 
-class ReviewRefused(ValueError):
+class ReviewRefused(Refused):
     """A step the workflow refuses; the message is for the user."""
 
 

@@ -23,11 +23,12 @@ from flask_babel import gettext as _
 from app.core import auditlog
 from app.core.codes import Role
 from app.core.extensions import db
+from app.core.refusals import Refused
 from app.models import Agency, AnnualConfirmation, Department, User, UserRole
 from app.statement import yearlock
 
 
-class ConfirmationError(ValueError):
+class ConfirmationError(Refused):
     """A confirmation the rules refuse; the message is for the user."""
 
 

@@ -17,6 +17,7 @@ from wtforms.fields.choices import SelectChoice
 from app.core import access, auditlog, clock, exports
 from app.core.access import CONFIRM, PREPARE_STATEMENT, SIGN_STATEMENT, STATEMENTS, require
 from app.core.extensions import db
+from app.core.refusals import attempt
 from app.models import AnnualStatement, User
 from app.statement import confirmations, rules
 from app.statement.blueprint import bp
@@ -48,15 +49,11 @@ def prepare():
     if not form.validate_on_submit():
         flash(_("Give the year as four digits, for example 2025."), "danger")
         return _index(form, 400)
-    try:
-        item = rules.prepare(_me().agency, form.year.data, _me(), clock.now())
-    except rules.StatementError as refused:
-        flash(str(refused), "danger")
-        return _index(form, 409)
-    db.session.commit()
-    flash(_("The draft for %(year)d is ready: check the preview, then ask a leader to sign it.",
-            year=item.year), "success")
-    return redirect(url_for("statement.show", year=item.year))
+    return attempt(lambda: rules.prepare(_me().agency, form.year.data, _me(), clock.now()),
+                   done=lambda item: _("The draft for %(year)d is ready: check the preview, "
+                                       "then ask a leader to sign it.", year=item.year),
+                   then=lambda item: url_for("statement.show", year=item.year),
+                   again=lambda status: _index(form, status))
 
 
 def _addendum_form(pending: list[rules.LateRecord]) -> AddendumForm:
@@ -123,14 +120,11 @@ def addendum(year: int):
     if not form.validate_on_submit():
         flash(_("Please write the text."), "danger")
         return _page(item, 400, addendum_form=form)
-    try:
-        rules.add_addendum(item, _me(), form.text.data, clock.now(), form.record.data)
-    except rules.StatementError as refused:
-        flash(str(refused), "danger")
-        return _page(item, 409, addendum_form=form)
-    db.session.commit()
-    flash(_("The addendum has been recorded."), "success")
-    return redirect(url_for("statement.show", year=year))
+    return attempt(lambda: rules.add_addendum(item, _me(), form.text.data, clock.now(),
+                                              form.record.data),
+                   done=_("The addendum has been recorded."),
+                   then=url_for("statement.show", year=year),
+                   again=lambda status: _page(item, status, addendum_form=form))
 
 
 def _locale() -> str:
@@ -177,22 +171,17 @@ def confirmation(year: int):
     if not confirmations.must_confirm(me, year):
         abort(404)
     form = ConfirmationForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            confirmations.confirm(me, year, form.exceptions.data or "", now)
-        except confirmations.ConfirmationError as refused:
-            flash(str(refused), "danger")
-            status = 409
-        else:
-            db.session.commit()
-            flash(_("Thank you: your confirmation for %(year)d has been recorded.", year=year),
-                  "success")
-            return redirect(url_for("statement.confirmation", year=year))
-    elif form.is_submitted():
-        status = 400
-    return render_template(
-        "statement/confirmation.html", form=form, year=year,
-        given=confirmations.of(me, year), is_open=confirmations.is_open(me.agency, year, now),
-        opens_on=confirmations.opens_on(year),
-    ), status
+
+    def page(status: int):
+        return render_template(
+            "statement/confirmation.html", form=form, year=year,
+            given=confirmations.of(me, year), is_open=confirmations.is_open(me.agency, year, now),
+            opens_on=confirmations.opens_on(year),
+        ), status
+
+    if not form.validate_on_submit():
+        return page(400 if form.is_submitted() else 200)
+    return attempt(lambda: confirmations.confirm(me, year, form.exceptions.data or "", now),
+                   done=_("Thank you: your confirmation for %(year)d has been recorded.",
+                          year=year),
+                   then=url_for("statement.confirmation", year=year), again=page)

@@ -45,6 +45,7 @@ from app.compliance import rates
 from app.core import access, auditlog
 from app.core.codes import FilingStatus, ReviewStatus, Role, StatementStatus
 from app.core.extensions import db
+from app.core.refusals import Refused
 from app.filing import records
 from app.filing.periods import Period
 from app.models import (
@@ -71,7 +72,7 @@ from app.statement.confirmations import Person
 LIST_LIMIT = 200
 
 
-class StatementError(ValueError):
+class StatementError(Refused):
     """A step the workflow refuses; the message is for the user."""
 
 

@@ -26,7 +26,7 @@ from app.filing import records
 from app.filing.periods import Period, period_of
 from app.models import Agency, AuditProject, Department, Incident, User
 from app.review import workflow
-from app.statement import confirmations, rules
+from app.statement import confirmations, signing
 
 DEMO_PASSWORD = "Demo-password-2025"  # noqa: S105 (documented in the README)
 # The demo's discipline office, leader and administrator must sign in with a second factor: they
@@ -123,7 +123,7 @@ def signed_year(agency: Agency, now: datetime) -> int:
     """The last year whose statement can be signed a day before `now`: last year, or the year
     before while last December's reports are not yet due."""
     year = now.astimezone(ZoneInfo(agency.timezone)).year - 1
-    return year if rules.signable_from(agency, year) + SIGNING_AFTER <= now else year - 1
+    return year if signing.signable_from(agency, year) + SIGNING_AFTER <= now else year - 1
 
 
 def load(today: date | None = None, seed: int = 2025) -> Agency:
@@ -150,15 +150,15 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     db.session.flush()
     people = {u.staff_no: u for u in users}
     auditors = [u for u in users if u.has_role(Role.AUDITOR)]
-    signing = rules.signable_from(agency, year) + SIGNING_AFTER
+    signed_on = signing.signable_from(agency, year) + SIGNING_AFTER
     closed, later = first.until(Period(year, 12)), Period(year + 1, 1).until(last)
     split = len(INCIDENTS) - (3 if later else 0)  # the last three stories are this year's
     history = Filer(rng, auditors, projects, tz, now)
-    history.run(closed, INCIDENTS[:split], until=signing)
-    _reviews(people["XQ003"], _incidents_of(agency, closed), CLOSED_YEAR_PLANS, signing)
-    _confirm(auditors, year, signing)
-    _sign(agency, year, people["XQ003"], people["XQ001"], signing)
-    _registered_after_signing(history, people["XQ015"], year, signing)
+    history.run(closed, INCIDENTS[:split], until=signed_on)
+    _reviews(people["XQ003"], _incidents_of(agency, closed), CLOSED_YEAR_PLANS, signed_on)
+    _confirm(auditors, year, signed_on)
+    _sign(agency, year, people["XQ003"], people["XQ001"], signed_on)
+    _registered_after_signing(history, people["XQ015"], year, signed_on)
     history.run(later, INCIDENTS[split:], until=now)
     _reviews(people["XQ003"], _incidents_of(agency, later), LATER_PLANS, now)
     return agency
@@ -206,8 +206,8 @@ def _confirm(auditors: list[User], year: int, before: datetime) -> None:
 
 
 def _sign(agency: Agency, year: int, office: User, leader: User, at: datetime) -> None:
-    draft = rules.prepare(agency, year, office, at - timedelta(hours=2))
-    rules.sign(draft, leader, at)
+    draft = signing.prepare(agency, year, office, at - timedelta(hours=2))
+    signing.sign(draft, leader, at)
 
 
 def _registered_after_signing(history: Filer, user: User, year: int, signing: datetime) -> None:

@@ -37,7 +37,7 @@ import dashboard
 from app.core import clock
 from app.core.extensions import db
 from app.models import Agency, AnnualConfirmation, User
-from app.statement import rules
+from app.statement import figures
 
 NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
 YEAR = 2025
@@ -75,7 +75,7 @@ def recorded_sql(bench: dashboard.Bench) -> list[tuple[str, object]]:
     with bench.app.app_context():
         sa.event.listen(db.engine, "before_cursor_execute", listener)
         try:
-            rules.figures(db.session.get(Agency, bench.agency_id), YEAR, NOW)
+            figures.compute(db.session.get(Agency, bench.agency_id), YEAR, NOW)
         finally:
             sa.event.remove(db.engine, "before_cursor_execute", listener)
     return seen
@@ -84,7 +84,7 @@ def recorded_sql(bench: dashboard.Bench) -> list[tuple[str, object]]:
 def time_figures(bench: dashboard.Bench) -> float:
     def run() -> None:
         with bench.app.app_context():
-            rules.figures(db.session.get(Agency, bench.agency_id), YEAR, NOW)
+            figures.compute(db.session.get(Agency, bench.agency_id), YEAR, NOW)
     return median_s(run)
 
 

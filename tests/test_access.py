@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from app.core import clock
 from app.models import AuditLog, Evidence, Incident
-from app.statement import rules
+from app.statement import signing
 from tests import factories
 from tests.conftest import csrf_token, login, post_form
 from tests.test_filing import PDF, file_month, incident_form, register
@@ -271,7 +271,7 @@ def world(client, agency, make_user, frozen, project):
     client.post("/auth/logout", data={"csrf_token": _token(client)})
     incident = client.application.extensions["sqlalchemy"].session.scalar(sa.select(Incident))
     department = factories.DepartmentFactory(agency=agency)
-    rules.prepare(agency, 2025, people["reviewer"], clock.now())
+    signing.prepare(agency, 2025, people["reviewer"], clock.now())
     client.application.extensions["sqlalchemy"].session.commit()
     return people, {"incident": incident.id, "evidence": incident.evidence[0].id,
                     "user": owner.id, "project": project.id, "department": department.id}

@@ -26,7 +26,7 @@ from app.models import (
     ReportVersion,
     User,
 )
-from app.statement import rules
+from app.statement import digest, figures, signing
 from tests import factories
 from tests.conftest import login, post_form
 from tests.test_statement import embedded_fonts, pdf_text
@@ -176,14 +176,14 @@ def test_the_demo_holds_a_whole_signed_year_and_the_months_since(db, today, year
     item = db.session.scalar(sa.select(AnnualStatement))
     assert (item.year, item.status) == (year, "locked")
     assert (item.prepared_by.staff_no, item.signed_by.staff_no) == ("XQ003", "XQ001")
-    assert item.signed_at >= rules.signable_from(item.agency, year)
-    assert rules.verify(item).ok
+    assert item.signed_at >= signing.signable_from(item.agency, year)
+    assert digest.verify(item).ok
     last = Period(today.year, today.month).previous()
     periods = sorted(db.session.scalars(sa.select(MonthlyReport.period).distinct()))
     assert periods == [str(p) for p in Period(year, 1).until(last)]
-    f = rules.stored(item)
+    f = figures.stored(item)
     assert (f.open_reviews, f.violations, f.confirmations_missing) == (0, 0, 2)
-    assert [r.staff_no for r in rules.pending_late_records(item)] == ["XQ015"]
+    assert [r.staff_no for r in signing.pending_late_records(item)] == ["XQ015"]
     notified = db.session.scalars(sa.select(Outbox).where(
         Outbox.kind == NoticeKind.LATE_INCIDENT)).all()
     assert {user(db, "XQ003").id, user(db, "XQ004").id} == {n.user_id for n in notified}

@@ -319,12 +319,12 @@ def test_the_log_entry_of_a_failed_sign_in_names_the_agency(client, db, auditor)
 def test_the_statement_appendix_survives_control_characters_already_stored(
         client, db, make_user, auditor, frozen):
     from app.core import clock
-    from app.statement import rules
+    from app.statement import signing
 
     reviewer = make_user(roles={"reviewer"})
     make_incident(auditor)
     db.session.execute(sa.update(User).where(User.id == auditor.id).values(name="张\x01伟"))
-    rules.prepare(auditor.agency, 2025, reviewer, clock.now())
+    signing.prepare(auditor.agency, 2025, reviewer, clock.now())
     db.session.commit()
     login(client, reviewer)
     response = client.get("/statement/2025.xlsx")

@@ -52,7 +52,7 @@ from app.models import (
 )
 from app.notices import outbox, reminders
 from app.review import workflow
-from app.statement import confirmations, rules, yearlock
+from app.statement import conclusion, confirmations, digest, figures, signing, yearlock
 from tests import factories
 from tests.conftest import login, post_form, totp_code
 from tests.test_filing import incident_form
@@ -129,7 +129,7 @@ def year(db, agency, make_user, frozen):
 
 
 def test_figures_match_the_hand_count(db, agency, year):
-    f = rules.figures(agency, YEAR, NOW)
+    f = figures.compute(agency, YEAR, NOW)
     assert (f.staff, f.staff_full_year, f.staff_months) == (4, 2, 34)
     assert [(s.staff_no, s.first, s.last, s.months) for s in f.partial_staff] == [
         ("J01", "2025-07", "2025-12", 6), ("L01", "2025-01", "2025-04", 4)]
@@ -153,22 +153,22 @@ def test_figures_match_the_hand_count(db, agency, year):
 
 
 def test_figures_survive_their_json(db, agency, year):
-    f = rules.figures(agency, YEAR, NOW)
-    assert rules.Figures.from_json(f.to_json()) == f
+    f = figures.compute(agency, YEAR, NOW)
+    assert figures.Figures.from_json(f.to_json()) == f
 
 
 def test_a_reclassification_counts_under_its_new_category(db, agency, year):
     people, cases = year
     workflow.act(cases["j"].review, people["reviewer"], "reclassify",
                workflow.Decision(category="ask_documents"), NOW)
-    f = rules.figures(agency, YEAR, NOW)
+    f = figures.compute(agency, YEAR, NOW)
     assert f.by_kind == {"interfering": 1, "probing": 2}
     assert f.by_category["ask_documents"] == 1
 
 
 def test_the_conclusion_names_what_stands_in_the_way(app, db, agency, year):
     with app.test_request_context(), force_locale("en"):
-        text = "\n".join(rules.conclusion(rules.figures(agency, YEAR, NOW)))
+        text = "\n".join(conclusion.conclusion(figures.compute(agency, YEAR, NOW)))
     assert "全年未发生影响审计独立性的违规情形" not in text
     assert "1 incident was determined to have affected audit independence" in text
     assert "2025-05" in text and "2025-09" in text
@@ -181,7 +181,7 @@ def test_the_conclusion_changes_exactly_when_the_last_obstacle_goes(app, db, age
     reviewer = people["reviewer"]
 
     def kinds() -> list[str]:
-        return [o.kind for o in rules.obstacles(rules.figures(agency, YEAR, NOW))]
+        return [o.kind for o in conclusion.obstacles(figures.compute(agency, YEAR, NOW))]
 
     assert kinds() == ["violations", "open_reviews", "missing_reports",
                        "missing_confirmations"]
@@ -197,20 +197,20 @@ def test_the_conclusion_changes_exactly_when_the_last_obstacle_goes(app, db, age
     # Late reports do not stand in the way; only a determined violation still does.
     db.session.get(Review, cases["a"].review.id).affected_independence = False
     db.session.flush()
-    f = rules.figures(agency, YEAR, NOW)
-    assert rules.is_clean(f) and f.reports.late == 3
+    f = figures.compute(agency, YEAR, NOW)
+    assert conclusion.is_clean(f) and f.reports.late == 3
     with app.test_request_context():
-        assert "全年未发生影响审计独立性的违规情形" in rules.conclusion(f)[0]
+        assert "全年未发生影响审计独立性的违规情形" in conclusion.conclusion(f)[0]
 
 
 def test_a_report_not_yet_due_stands_in_the_way_then_goes_missing(db, agency, make_user,
                                                                  year):
     make_user(name="戊", staff_no="K01", joined_on=date(2025, 12, 1))
     before_deadline = datetime(2026, 1, 3, 2, tzinfo=UTC)
-    f = rules.figures(agency, YEAR, before_deadline)
+    f = figures.compute(agency, YEAR, before_deadline)
     assert (f.reports.due, f.reports.missing) == (1, 2)
-    assert "pending_reports" in [o.kind for o in rules.obstacles(f)]
-    f = rules.figures(agency, YEAR, NOW)
+    assert "pending_reports" in [o.kind for o in conclusion.obstacles(f)]
+    f = figures.compute(agency, YEAR, NOW)
     assert (f.reports.due, f.reports.missing) == (0, 3)
     assert ("2025-12", "戊") in [(m.period, m.name) for m in f.missing_reports]
 
@@ -293,7 +293,7 @@ def test_prepare_preview_sign_and_lock(app, db, year):
     assert item.log_head == signed.hash
     assert item.log_count == db.session.scalar(sa.select(sa.func.count()).select_from(AuditLog))
     assert len(item.records_digest) == 64
-    assert rules.stored(item) == rules.figures(item.agency, YEAR, item.signed_at)
+    assert figures.stored(item) == figures.compute(item.agency, YEAR, item.signed_at)
     actions = db.session.scalars(sa.select(AuditLog.action).where(
         AuditLog.action.like("statement.%")).order_by(AuditLog.id)).all()
     assert actions == ["statement.prepared", "statement.sign_refused", "statement.signed"]
@@ -420,8 +420,8 @@ def test_a_late_report_of_a_locked_year_is_accepted_and_shown_against_the_statem
         (people["reviewer"].id, "2025-06", report.id)]
     assert "签发后登记 1 项" in leader.get("/statement/2025").get_data(as_text=True)
     item = db.session.scalar(sa.select(AnnualStatement))
-    assert rules.stored(item).reports.missing == 2  # the signed figures stay as signed
-    assert rules.verify(item).ok
+    assert figures.stored(item).reports.missing == 2  # the signed figures stay as signed
+    assert digest.verify(item).ok
     matrix = openpyxl.load_workbook(io.BytesIO(leader.get("/statement/2025.xlsx").data)
                                     ).worksheets[1]
     rows = list(matrix.iter_rows(values_only=True))
@@ -729,11 +729,11 @@ def test_a_year_can_be_signed_once_its_december_deadline_has_passed(
     if day_off:
         db.session.add(CalendarDay(agency_id=agency.id, day=date(2026, 1, 5), is_workday=False))
     db.session.flush()
-    start = rules.signable_from(agency, 2025)
+    start = signing.signable_from(agency, 2025)
     assert start == beijing(first_day.month, first_day.day, 0)
-    assert rules.signing_refusal(agency, 2025, start) is None
+    assert signing.signing_refusal(agency, 2025, start) is None
     with force_locale("zh_CN"):
-        refusal = rules.signing_refusal(agency, 2025, start - timedelta(seconds=1))
+        refusal = signing.signing_refusal(agency, 2025, start - timedelta(seconds=1))
     assert f"2026年1月{first_day.day}日" in refusal
 
 

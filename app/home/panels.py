@@ -21,7 +21,7 @@ from app.filing.periods import Period
 from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, AnnualStatement, Incident, Review, User
 from app.review import workflow
-from app.statement import rules
+from app.statement import signing
 
 NON_FILERS_SHOWN = 20
 
@@ -62,7 +62,7 @@ def awaiting_signature(leader: User, now: datetime) -> list[AnnualStatement]:
         .order_by(AnnualStatement.year)
     )
     return [item for item in drafts
-            if rules.signing_refusal(item.agency, item.year, now) is None]
+            if signing.signing_refusal(item.agency, item.year, now) is None]
 
 
 def leader_glance(leader: User, now: datetime) -> LeaderGlance:
@@ -73,8 +73,8 @@ def leader_glance(leader: User, now: datetime) -> LeaderGlance:
     points = rates.trend(agency, last, now, months=last.month, rule=rule)
     states = []
     for year in (last.year - 1, last.year):
-        item = rules.of_year(agency, year)
-        pending = (len(rules.pending_late_records(item))
+        item = signing.of_year(agency, year)
+        pending = (len(signing.pending_late_records(item))
                    if item is not None and item.status == StatementStatus.LOCKED else 0)
         states.append(StatementState(year, item, pending))
     return LeaderGlance(

@@ -11,7 +11,7 @@ from flask_babel import force_locale
 from app.core import clock
 from app.core.extensions import db
 from app.models import Agency, AnnualStatement
-from app.statement import rules
+from app.statement import digest, figures
 from app.statement.blueprint import bp
 from app.statement.document import pdf_bytes, xlsx_bytes
 
@@ -36,8 +36,8 @@ def verify_command(year: int, agency_name: str | None) -> None:
     """Recompute the signed statement's figures and records digest; exit 1 on a mismatch."""
     item = _statement(year, agency_name)
     try:
-        verdict = rules.verify(item)
-    except rules.StatementError as refused:
+        verdict = digest.verify(item)
+    except figures.StatementError as refused:
         raise click.ClickException(str(refused)) from None
     if verdict.ok:
         click.echo(f"MATCH: the record of {year} still gives the signed statement "

@@ -43,7 +43,7 @@ from app.models import (
     User,
 )
 from app.review import workflow
-from app.statement import rules
+from app.statement import conclusion, figures, signing
 
 Cell = str | int
 
@@ -65,7 +65,7 @@ def _counted(key: str, title: object, first: object, counts: dict[str, int],
                  [_("Total"), sum(counts.values())])
 
 
-def tables(f: rules.Figures) -> list[Table]:
+def tables(f: figures.Figures) -> list[Table]:
     """The statement's tables, in order, in the current language. Aggregates only: nothing
     here is incident content, so leaders read all of it."""
     r = f.reports
@@ -115,10 +115,10 @@ def title(year: int) -> str:
     return _("Annual statement on audit independence for %(year)d", year=year)
 
 
-def late_record_label(record: rules.LateRecord) -> str:
+def late_record_label(record: signing.LateRecord) -> str:
     """How the discipline office picks a record filed after signing: no content, only what
     identifies it."""
-    what = (_("Registration no. %(id)d", id=record.id) if record.kind == rules.INCIDENT
+    what = (_("Registration no. %(id)d", id=record.id) if record.kind == signing.INCIDENT
             else _("Monthly report no. %(id)d", id=record.id))
     return f"{what} · {record.period} · {record.staff_no}"
 
@@ -310,7 +310,7 @@ def draft_mark(item: AnnualStatement, now: datetime) -> str:
     """The line at the top of every page of a draft; a provisional one says why."""
     if item.status == StatementStatus.LOCKED:
         return ""
-    if rules.is_provisional(item, now):
+    if signing.is_provisional(item, now):
         return DRAFT_MARK + "\n" + _("Provisional: %(year)d is not over, the figures will "
                                        "still change.", year=item.year)
     return DRAFT_MARK
@@ -318,7 +318,7 @@ def draft_mark(item: AnnualStatement, now: datetime) -> str:
 
 def pdf_bytes(item: AnnualStatement, now: datetime) -> bytes:
     """The statement as stored (a draft's preview, or the figures as signed) at `now`."""
-    f = rules.stored(item)
+    f = figures.stored(item)
     agency = item.agency.name
     pdf = _Document(footer_text(item), draft_mark(item, now))
     pdf.set_title(title(item.year))
@@ -334,13 +334,13 @@ def pdf_bytes(item: AnnualStatement, now: datetime) -> bytes:
                       "reports, registrations, their review and the personal annual "
                       "confirmations.", agency=agency, year=item.year))
     _heading(pdf, _("Conclusion"))
-    for line in rules.conclusion(f):
+    for line in conclusion.conclusion(f):
         _paragraph(pdf, line)
     for table in tables(f):
         if table.rows:
             _heading(pdf, table.title)
             _table(pdf, table)
-    pending = rules.pending_late_records(item)
+    pending = signing.pending_late_records(item)
     if item.addenda or pending:
         _heading(pdf, _("Addenda"))
         for addendum in item.addenda:
@@ -362,7 +362,7 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     periods = Period(item.year, 1).until(Period(item.year, 12))
     rule = records.deadline_rule(item.agency)
     moment = item.signed_at or item.prepared_at
-    people = db.session.execute(rules.auditors_of_year(
+    people = db.session.execute(figures.auditors_of_year(
         sa.select(User.id, User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
                   User.joined_on, User.left_on)
         .select_from(User).outerjoin(Department, Department.id == User.department_id),
@@ -377,7 +377,7 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     unfiled = {p: records.status_of(None, p, rule, moment) for p in periods}
     rows: list[list[Cell]] = []
     for user_id, staff_no, name, department, joined_on, left_on in people:
-        scope = set(rules.scope_months(joined_on, left_on, item.year))
+        scope = set(figures.scope_months(joined_on, left_on, item.year))
         cells: list[Cell] = [staff_no, name, department]
         for p in periods:
             key = (user_id, str(p))
@@ -395,7 +395,7 @@ def _incident_table(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]
     """The discipline office's copy only: the year's incidents, classified, with their
     disposition (no narrative: the review page holds that)."""
     rows = db.session.execute(
-        rules.current_incident_versions(item.agency_id, item.year)
+        figures.current_incident_versions(item.agency_id, item.year)
         .add_columns(Incident.period, User.name, IncidentVersion, Review)
         .join(User, User.id == Incident.user_id)
         .outerjoin(Review, Review.incident_id == Incident.id)
@@ -435,7 +435,7 @@ def _cover(item: AnnualStatement) -> list[list[Cell]]:
     rows.append([_("Records digest (SHA-256)"), item.records_digest])
     if item.log_head:
         rows.append([_("Audit log head at signing"), item.log_head])
-    pending = rules.pending_late_records(item)
+    pending = signing.pending_late_records(item)
     if pending:
         rows.append([late_records_line(len(pending)), len(pending)])
     return rows
@@ -448,7 +448,7 @@ def xlsx_bytes(item: AnnualStatement, *, with_incidents: bool) -> bytes:
     header, rows = _matrix(item)
     sheets = [(_("Statement %(year)d", year=item.year), [_("Item"), _("Value")], _cover(item)),
               (_("Filing matrix %(year)d", year=item.year), header, rows)]
-    for table in tables(rules.stored(item)):
+    for table in tables(figures.stored(item)):
         sheets.append((table.title, table.header,
                        [*table.rows, *([table.total] if table.total else [])]))
     if with_incidents:

@@ -19,7 +19,7 @@ from app.core.access import CONFIRM, PREPARE_STATEMENT, SIGN_STATEMENT, STATEMEN
 from app.core.extensions import db
 from app.core.refusals import attempt
 from app.models import AnnualStatement, User
-from app.statement import confirmations, rules
+from app.statement import conclusion, confirmations, figures, signing
 from app.statement.blueprint import bp
 from app.statement.document import late_record_label, pdf_bytes, tables, title, xlsx_bytes
 from app.statement.forms import AddendumForm, ConfirmationForm, PrepareForm, SignForm
@@ -49,14 +49,14 @@ def prepare():
     if not form.validate_on_submit():
         flash(_("Give the year as four digits, for example 2025."), "danger")
         return _index(form, 400)
-    return attempt(lambda: rules.prepare(_me().agency, form.year.data, _me(), clock.now()),
+    return attempt(lambda: signing.prepare(_me().agency, form.year.data, _me(), clock.now()),
                    done=lambda item: _("The draft for %(year)d is ready: check the preview, "
                                        "then ask a leader to sign it.", year=item.year),
                    then=lambda item: url_for("statement.show", year=item.year),
                    again=lambda status: _index(form, status))
 
 
-def _addendum_form(pending: list[rules.LateRecord]) -> AddendumForm:
+def _addendum_form(pending: list[signing.LateRecord]) -> AddendumForm:
     form = AddendumForm()
     form.record.choices = [*form.record.choices, *(
         SelectChoice(record.key, late_record_label(record)) for record in pending)]
@@ -65,15 +65,15 @@ def _addendum_form(pending: list[rules.LateRecord]) -> AddendumForm:
 
 def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None = None,
           addendum_form: AddendumForm | None = None):
-    figures, now = rules.stored(item), clock.now()
-    pending = rules.pending_late_records(item)
+    counted, now = figures.stored(item), clock.now()
+    pending = signing.pending_late_records(item)
     return render_template(
-        "statement/show.html", item=item, figures=figures, title=title(item.year),
-        conclusion=rules.conclusion(figures), clean=rules.is_clean(figures),
-        tables=tables(figures), sign_form=sign_form or SignForm(),
+        "statement/show.html", item=item, figures=counted, title=title(item.year),
+        conclusion=conclusion.conclusion(counted), clean=conclusion.is_clean(counted),
+        tables=tables(counted), sign_form=sign_form or SignForm(),
         addendum_form=addendum_form or _addendum_form(pending), pending=pending,
-        signing_refusal=rules.signing_refusal(item.agency, item.year, now),
-        provisional=rules.is_provisional(item, now), late_record_label=late_record_label,
+        signing_refusal=signing.signing_refusal(item.agency, item.year, now),
+        provisional=signing.is_provisional(item, now), late_record_label=late_record_label,
     ), status
 
 
@@ -87,22 +87,22 @@ def show(year: int):
 @require(SIGN_STATEMENT)
 def sign(year: int):
     item = access.statement_or_404(_me(), year)
-    refusal = rules.signing_refusal(item.agency, year, clock.now())
+    refusal = signing.signing_refusal(item.agency, year, clock.now())
     if refusal:  # before any password is checked: the page has said so already
         flash(refusal, "danger")
         return _page(item, 409)
     form = SignForm()
     if not form.validate_on_submit():
         return _page(item, 400, form)
-    problem = rules.confirm_signer(_me(), form.password.data, form.code.data or "")
+    problem = signing.confirm_signer(_me(), form.password.data, form.code.data or "")
     if problem:
         auditlog.record("statement.sign_refused", item, year=year)
         db.session.commit()
         form.password.errors = [problem, _("Nothing has been signed.")]
         return _page(item, 400, form)
     try:
-        rules.sign(item, _me(), clock.now())
-    except rules.StatementError as refused:
+        signing.sign(item, _me(), clock.now())
+    except figures.StatementError as refused:
         db.session.rollback()
         flash(str(refused), "danger")
         return _page(access.statement_or_404(_me(), year), 409)
@@ -116,11 +116,11 @@ def sign(year: int):
 @require(PREPARE_STATEMENT)
 def addendum(year: int):
     item = access.statement_or_404(_me(), year)
-    form = _addendum_form(rules.pending_late_records(item))
+    form = _addendum_form(signing.pending_late_records(item))
     if not form.validate_on_submit():
         flash(_("Please write the text."), "danger")
         return _page(item, 400, addendum_form=form)
-    return attempt(lambda: rules.add_addendum(item, _me(), form.text.data, clock.now(),
+    return attempt(lambda: signing.add_addendum(item, _me(), form.text.data, clock.now(),
                                               form.record.data),
                    done=_("The addendum has been recorded."),
                    then=url_for("statement.show", year=year),

@@ -1,0 +1,325 @@
+"""The annual statement's figures (年度独立性情况报告): who had to file, who did, what happened.
+
+Plain functions over the database, used by the statement pages, the PDF and XLSX outputs, the
+CLI and the benchmark alike. They reuse the filing rules rather than re-deriving them: who must
+file for a month is records.in_scope, on time / late / missing is compliance's counting
+(rates.trend gives the twelve months in two queries, counting the reports themselves rather
+than the dashboard's running tally: a signed statement rests on the record alone), and the
+review statuses are review's. Everything is computed in a fixed, small number of queries
+whatever the size of the agency (see bench/statement.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from app.compliance import rates
+from app.core.codes import FilingStatus, ReviewStatus, Role
+from app.core.extensions import db
+from app.core.refusals import Refused
+from app.filing import records
+from app.filing.periods import Period
+from app.models import (
+    Agency,
+    AnnualStatement,
+    Department,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    Review,
+    User,
+    UserRole,
+)
+from app.review import workflow
+from app.statement import confirmations
+from app.statement.confirmations import Person
+
+# People named in a list of the statement (missing reports, confirmations, joiners and
+# leavers); the counts are always complete, the names stop here.
+LIST_LIMIT = 200
+
+
+class StatementError(Refused):
+    """A step the workflow refuses; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class StaffMonths:
+    """A joiner or leaver: the months of the year they were in scope."""
+
+    staff_no: str
+    name: str
+    department: str
+    first: str
+    last: str
+    months: int
+
+
+@dataclass(frozen=True)
+class MissingReport:
+    period: str
+    staff_no: str
+    name: str
+    department: str
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    period: str
+    unfiled_status: str
+    figures: rates.Figures
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Everything the statement states; JSON-serialisable, stored as signed."""
+
+    year: int
+    staff: int
+    staff_full_year: int
+    staff_months: int
+    partial_staff: list[StaffMonths]
+    reports: rates.Figures
+    months: list[MonthRow]
+    missing_reports: list[MissingReport]
+    incidents: int
+    by_kind: dict[str, int]
+    by_category: dict[str, int]
+    by_channel: dict[str, int]
+    by_month: dict[str, int]
+    by_relation: dict[str, int]
+    by_disposition: dict[str, int]
+    open_reviews: int
+    open_by_month: dict[str, int]
+    referrals: int
+    violations: int
+    violations_by_month: dict[str, int]
+    confirmations_expected: int
+    confirmations_given: int
+    missing_confirmations: list[Person] = field(default_factory=list)
+
+    @property
+    def confirmations_missing(self) -> int:
+        return self.confirmations_expected - self.confirmations_given
+
+    @property
+    def staff_years(self) -> float:
+        """Staff in scope pro rata: person-months / 12."""
+        return self.staff_months / 12
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False, sort_keys=True)
+
+    def facts(self) -> str:
+        """The figures without the names and departments of the people listed (who are still
+        identified by staff number and month): what `verify` compares, since an administrator
+        may rename a person or a department after the year is signed."""
+        data = dataclasses.asdict(self)
+        for key in ("partial_staff", "missing_reports", "missing_confirmations"):
+            data[key] = sorted(json.dumps({k: v for k, v in row.items()
+                                           if k not in ("name", "department")}, sort_keys=True)
+                               for row in data[key])
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Figures:
+        data = json.loads(text)
+        data["partial_staff"] = [StaffMonths(**row) for row in data["partial_staff"]]
+        data["reports"] = rates.Figures(**data["reports"])
+        data["months"] = [MonthRow(row["period"], row["unfiled_status"],
+                                   rates.Figures(**row["figures"]))
+                          for row in data["months"]]
+        data["missing_reports"] = [MissingReport(**row) for row in data["missing_reports"]]
+        data["missing_confirmations"] = [Person(**row) for row in data["missing_confirmations"]]
+        return cls(**data)
+
+
+def _year_periods(year: int) -> list[Period]:
+    return Period(year, 1).until(Period(year, 12))
+
+
+def scope_months(joined_on: date, left_on: date | None, year: int) -> list[Period]:
+    """The months of `year` someone joined/left on those days must file: records.in_scope."""
+    person = User(joined_on=joined_on, left_on=left_on)
+    return [period for period in _year_periods(year) if records.in_scope(person, period)]
+
+
+def auditors_of_year(query: sa.Select, agency_id: int, year: int) -> sa.Select:
+    """`query` (from User) narrowed to the agency's auditors in scope for some month of
+    `year`: compliance's in-scope rule over the whole year."""
+    return query.join(UserRole, sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR)
+                      ).where(User.agency_id == agency_id,
+                              User.joined_on <= date(year, 12, 31),
+                              sa.or_(User.left_on.is_(None), User.left_on >= date(year, 1, 1)))
+
+
+def staff_query(agency_id: int, year: int) -> sa.Select:
+    """Auditors in scope, grouped by their join and leave dates."""
+    return auditors_of_year(
+        sa.select(User.joined_on, User.left_on, sa.func.count()).select_from(User),
+        agency_id, year).group_by(User.joined_on, User.left_on)
+
+
+def partial_staff_query(agency_id: int, year: int) -> sa.Select:
+    """Joiners and leavers (in scope for fewer than twelve months), by department."""
+    return auditors_of_year(
+        sa.select(User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
+                  User.joined_on, User.left_on)
+        .select_from(User).outerjoin(Department, Department.id == User.department_id),
+        agency_id, year,
+    ).where(sa.or_(User.joined_on > date(year, 1, 31), User.left_on < date(year, 12, 1))
+            ).order_by(Department.name.is_(None), Department.name, User.staff_no
+                       ).limit(LIST_LIMIT)
+
+
+def missing_query(agency_id: int, periods: list[Period]) -> sa.Select:
+    """The first LIST_LIMIT reports missing for `periods` (past their deadline), by month,
+    department and staff number: one query over all the months, not one per month."""
+    # A UNION of one-row SELECTs: SQLite does not name the columns of a VALUES list.
+    months = sa.union_all(*(
+        sa.select(sa.literal(str(p), sa.String).label("period"),
+                  sa.literal(p.first_day, sa.Date).label("first_day"),
+                  sa.literal(p.last_day, sa.Date).label("last_day"))
+        for p in periods)).subquery("months")
+    return (
+        sa.select(months.c.period, User.staff_no, User.name,
+                  sa.func.coalesce(Department.name, ""))
+        .select_from(User)
+        .join(UserRole, sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR))
+        .join(months, sa.and_(User.joined_on <= months.c.last_day,
+                              sa.or_(User.left_on.is_(None),
+                                     User.left_on >= months.c.first_day)))
+        .outerjoin(Department, Department.id == User.department_id)
+        .where(User.agency_id == agency_id,
+               ~sa.exists().where(MonthlyReport.user_id == User.id,
+                                  MonthlyReport.period == months.c.period,
+                                  MonthlyReport.after_signing.is_(False)))
+        .order_by(months.c.period, Department.name.is_(None), Department.name, User.staff_no)
+        .limit(LIST_LIMIT)
+    )
+
+
+def incidents_of_year(agency_id: int, year: int) -> sa.ColumnElement[bool]:
+    """The agency's incidents of `year` the statement rests on: those registered after it was
+    signed are shown against it (late_records), never in its figures."""
+    return sa.and_(Incident.agency_id == agency_id,
+                   Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"),
+                   Incident.after_signing.is_(False))
+
+
+def current_incident_versions(agency_id: int, year: int) -> sa.Select:
+    """(Incident, its current IncidentVersion) of the agency's incidents of `year`: select
+    from this and add columns."""
+    current = (sa.select(IncidentVersion.incident_id,
+                         sa.func.max(IncidentVersion.number).label("number"))
+               .join(Incident, Incident.id == IncidentVersion.incident_id)
+               .where(incidents_of_year(agency_id, year))
+               .group_by(IncidentVersion.incident_id).subquery())
+    return (sa.select(Incident.id).select_from(Incident)
+            .join(current, current.c.incident_id == Incident.id)
+            .join(IncidentVersion, sa.and_(IncidentVersion.incident_id == Incident.id,
+                                           IncidentVersion.number == current.c.number)))
+
+
+def incident_query(agency_id: int, year: int) -> sa.Select:
+    """The year's incidents counted by month, effective kind and category (a reclassification
+    wins), channel, relation, review status and determination: one grouped query."""
+    columns = (Incident.period, sa.func.coalesce(Review.kind, IncidentVersion.kind),
+               sa.func.coalesce(Review.category, IncidentVersion.category),
+               IncidentVersion.channel, IncidentVersion.actor_relation, Review.status,
+               Review.affected_independence)
+    return (current_incident_versions(agency_id, year)
+            .with_only_columns(*columns, sa.func.count(), maintain_column_froms=False)
+            .outerjoin(Review, Review.incident_id == Incident.id)
+            .group_by(*columns))
+
+
+def _staff(agency: Agency, year: int) -> tuple[int, int, int, list[StaffMonths]]:
+    staff = full = months = 0
+    for joined_on, left_on, count in db.session.execute(staff_query(agency.id, year)):
+        n = len(scope_months(joined_on, left_on, year))
+        staff, months = staff + count, months + n * count
+        full += count if n == 12 else 0
+    partial = []
+    for staff_no, name, department, joined_on, left_on in db.session.execute(
+            partial_staff_query(agency.id, year)):
+        scope = scope_months(joined_on, left_on, year)
+        partial.append(StaffMonths(staff_no, name, department, str(scope[0]), str(scope[-1]),
+                                   len(scope)))
+    return staff, full, months, partial
+
+
+@dataclass
+class _IncidentCounts:
+    total: int = 0
+    open: int = 0
+    referrals: int = 0
+    violations: int = 0
+    tallies: dict[str, Counter] = field(default_factory=lambda: {
+        name: Counter() for name in ("kind", "category", "channel", "month", "relation",
+                                     "disposition", "open", "violations")})
+
+
+def _incidents(agency: Agency, year: int) -> _IncidentCounts:
+    counts = _IncidentCounts()
+    t = counts.tallies
+    for period, kind, category, channel, relation, status, affected, n in db.session.execute(
+            incident_query(agency.id, year)):
+        status = status or ReviewStatus.NEW
+        counts.total += n
+        for name, value in (("kind", kind), ("category", category), ("channel", channel),
+                            ("month", period), ("relation", relation),
+                            ("disposition", status)):
+            t[name][value] += n
+        if status in workflow.OPEN:
+            counts.open += n
+            t["open"][period] += n
+        if status == ReviewStatus.REFERRED:
+            counts.referrals += n
+        if affected:
+            counts.violations += n
+            t["violations"][period] += n
+    return counts
+
+
+def _sorted(counter: Counter) -> dict[str, int]:
+    return dict(sorted(counter.items()))
+
+
+def compute(agency: Agency, year: int, now: datetime) -> Figures:
+    """The statement's figures for `year`, as of `now` (which months are past their deadline)."""
+    rule = records.deadline_rule(agency)
+    staff, full, months, partial = _staff(agency, year)
+    trend = rates.trend(agency, Period(year, 12), now, months=12, rule=rule,
+                             from_records=True)
+    past_deadline = [p.period for p in trend if p.unfiled_status == FilingStatus.MISSING]
+    missing = [MissingReport(*row) for row in db.session.execute(
+        missing_query(agency.id, past_deadline))] if past_deadline else []
+    incidents = _incidents(agency, year)
+    t = incidents.tallies
+    confirmed = confirmations.status(agency, year, LIST_LIMIT)
+    return Figures(
+        year=year, staff=staff, staff_full_year=full, staff_months=months,
+        partial_staff=partial,
+        reports=sum((p.figures for p in trend), rates.Figures()),
+        months=[MonthRow(str(p.period), p.unfiled_status, p.figures) for p in trend],
+        missing_reports=missing, incidents=incidents.total,
+        by_kind=_sorted(t["kind"]), by_category=_sorted(t["category"]),
+        by_channel=_sorted(t["channel"]), by_month=_sorted(t["month"]),
+        by_relation=_sorted(t["relation"]), by_disposition=_sorted(t["disposition"]),
+        open_reviews=incidents.open, open_by_month=_sorted(t["open"]),
+        referrals=incidents.referrals, violations=incidents.violations,
+        violations_by_month=_sorted(t["violations"]),
+        confirmations_expected=confirmed.expected, confirmations_given=confirmed.given,
+        missing_confirmations=confirmed.missing,
+    )
+
+
+def stored(statement: AnnualStatement) -> Figures:
+    return Figures.from_json(statement.figures)

@@ -120,7 +120,11 @@ def test_a_refused_address_fails_for_good_and_the_others_go_out(db, smtp, audito
     result = outbox.deliver()
     assert (result.sent, result.failed, result.gave_up) == (1, 1, 1)
     refused, sent = rows()
-    assert (refused.status, refused.failure, refused.attempts) == (NoticeStatus.FAILED, NoticeFailure.REFUSED, 1)
+    assert (refused.status, refused.failure, refused.attempts) == (
+        NoticeStatus.FAILED,
+        NoticeFailure.REFUSED,
+        1,
+    )
     assert "550" in refused.last_error and sent.status == NoticeStatus.SENT
     frozen.advance(days=1)
     assert outbox.deliver().attempted == 0  # given up: not retried on its own
@@ -270,3 +274,40 @@ def test_without_a_mail_server_rows_wait_untouched(client, db, app, auditor, mak
                          form_url="/notices/outbox", follow_redirects=True)
     assert "SMTP_HOST" in response.get_data(as_text=True)
     assert {(r.status, r.attempts) for r in rows()} == {(NoticeStatus.PENDING, 0)}
+
+
+def test_a_message_goes_on_the_wire_as_send_message_would_put_it(db, auditor, make_user,
+                                                                frozen):
+    """Delivery splices To and Message-ID into a template flattened once per notice text:
+    byte for byte what smtplib's send_message sends for the classic message (boundaries
+    aside, drawn at random), and the classic way for an address it would fold or encode."""
+    import io
+    import re
+    from email.generator import BytesGenerator
+    from email.utils import getaddresses
+
+    english = make_user(locale="en")
+    long_address = "a" * 64 + "@" + "b" * 30 + ".example.org"
+    outbox.enqueue([notice(auditor), notice(english, NoticeKind.OVERDUE, 1),
+                    notice(auditor, NoticeKind.DUE_TODAY, 2),
+                    Notice(auditor.id, NoticeKind.OPEN, "2025-03", 3, long_address, {"due": "x"}),
+                    Notice(auditor.id, NoticeKind.OPEN, "2025-03", 4, "名字@example.org", {})],
+                   frozen())
+    db.session.commit()
+    wire = outbox._Wire()
+    boundary = re.compile(rb"={15}\d+==")
+    for row in rows():
+        locale = "en" if row.user_id == english.id else "zh_CN"
+        mail = wire.mail(row, locale)
+        classic = outbox.render(row, locale)
+        if row.email in (long_address, "名字@example.org"):
+            assert isinstance(mail, type(classic)) and mail.as_bytes() != b""
+            assert mail["To"] == row.email and mail["Message-ID"] == outbox.message_id(row)
+            continue
+        with io.BytesIO() as out:
+            BytesGenerator(out).flatten(classic, linesep="\r\n")
+            expected = out.getvalue()
+        assert mail.sender == getaddresses([classic["From"]])[0][1]
+        assert mail.recipients == [row.email]
+        assert boundary.sub(b"B", mail.data) == boundary.sub(b"B", expected)
+    assert len(wire._templates) == 3  # one per text (kind, params, locale) sent the fast way

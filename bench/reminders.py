@@ -53,7 +53,7 @@ from app.core import clock
 from app.core.codes import NoticeStatus
 from app.core.extensions import db
 from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
-from app.notices import outbox, reminders
+from app.notices import delivery, mime, outbox, reminders
 
 AT = datetime(2025, 4, 2, 1, 0, tzinfo=UTC)  # 2025-04-02 09:00 in Beijing
 
@@ -146,7 +146,7 @@ def enqueue_rounds(times: int) -> tuple[float, int]:
 
 def flattened(row: Outbox) -> tuple[str, list[str], bytes]:
     """What smtplib's send_message would send for the row's message: envelope and bytes."""
-    message = outbox.render(row, "zh_CN")
+    message = mime.render(row, "zh_CN")
     with io.BytesIO() as out:
         BytesGenerator(out).flatten(message, linesep="\r\n")
         data = out.getvalue()
@@ -162,7 +162,7 @@ def send(app, count: int, rounds: int) -> tuple[list[float], list[float], list[f
         app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=sink.port)
         for _round in range(rounds):
             started = time.perf_counter()
-            result = outbox.deliver(AT, limit=count)
+            result = delivery.deliver(AT, limit=count)
             elapsed = time.perf_counter() - started
             total += result.sent
             received += result.sent
@@ -176,7 +176,7 @@ def send(app, count: int, rounds: int) -> tuple[list[float], list[float], list[f
                 for sender, recipients, data in messages:
                     connection.sendmail(sender, recipients, data)
             floor = time.perf_counter() - started
-            rendered = [outbox.render(row, "zh_CN") for row in rows]
+            rendered = [mime.render(row, "zh_CN") for row in rows]
             started = time.perf_counter()
             with smtplib.SMTP("127.0.0.1", sink.port) as connection:
                 for message in rendered:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus
 from app.core.extensions import db as _db
 from app.models import Outbox
-from app.notices import outbox
+from app.notices import delivery, mime, outbox
 from app.notices.outbox import Notice
 from app.review import workflow
 from tests import smtp as smtp_helpers
@@ -29,14 +29,14 @@ def rows() -> list[Outbox]:
 def test_a_notice_arrives_in_chinese_with_proper_headers(db, smtp, auditor, frozen):
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
-    assert outbox.deliver().sent == 1
+    assert delivery.deliver().sent == 1
     [message] = smtp.to(auditor.email)
     assert message["To"] == auditor.email
     assert message["From"] == "portal@xq-audit.example"
     assert "2025-03" in message["Subject"] and "2025-04-07" in message["Subject"]
     assert message["Date"]
     [row] = rows()
-    assert message["Message-ID"] == outbox.message_id(row)
+    assert message["Message-ID"] == mime.message_id(row)
     assert row.status == NoticeStatus.SENT and row.sent_at == frozen()
     text, html = smtp_helpers.body(message), smtp_helpers.body(message, "html")
     assert "尚未提交" in text and "https://portal.example/filing/reports/2025-03" in text
@@ -47,9 +47,9 @@ def test_a_notice_arrives_in_chinese_with_proper_headers(db, smtp, auditor, froz
 def test_the_subject_is_encoded_on_the_wire(db, smtp, auditor, frozen):
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
-    outbox.deliver()
+    delivery.deliver()
     [row] = rows()
-    raw = outbox.render(row, "zh_CN").as_bytes()
+    raw = mime.render(row, "zh_CN").as_bytes()
     subject = next(line for line in raw.splitlines() if line.startswith(b"Subject:"))
     assert subject.isascii() and b"=?utf-8?" in subject.lower()
 
@@ -58,7 +58,7 @@ def test_english_speakers_get_english(db, smtp, make_user, frozen):
     user = make_user(locale="en")
     outbox.enqueue([notice(user, NoticeKind.OVERDUE, 1)], frozen())
     db.session.commit()
-    outbox.deliver()
+    delivery.deliver()
     [message] = smtp.to(user.email)
     assert message["Subject"] == "The report for 2025-03 is overdue"
 
@@ -67,8 +67,8 @@ def test_the_message_id_is_the_same_for_the_same_row(db, auditor, frozen, app):
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
     [row] = rows()
-    assert outbox.render(row, "zh_CN")["Message-ID"] == outbox.render(row, "en")["Message-ID"]
-    assert outbox.message_id(row).startswith(f"<outbox.{row.id}.")
+    assert mime.render(row, "zh_CN")["Message-ID"] == mime.render(row, "en")["Message-ID"]
+    assert mime.message_id(row).startswith(f"<outbox.{row.id}.")
 
 
 def test_enqueueing_the_same_notice_twice_keeps_one(db, auditor, frozen):
@@ -81,7 +81,7 @@ def test_no_address_means_the_bell_only(db, smtp, make_user, frozen):
     user = make_user(email=None)
     outbox.enqueue([notice(user)], frozen())
     db.session.commit()
-    assert outbox.deliver().sent == 0
+    assert delivery.deliver().sent == 0
     assert [r.status for r in rows()] == [NoticeStatus.PORTAL]
 
 
@@ -91,22 +91,22 @@ def test_smtp_down_retries_with_backoff_and_sends_once_back(db, smtp, auditor, m
     smtp.stop()
     outbox.enqueue([notice(auditor), notice(other)], frozen())
     db.session.commit()
-    assert outbox.deliver().failed == 2
+    assert delivery.deliver().failed == 2
     first = rows()
     assert {r.status for r in first} == {NoticeStatus.PENDING}
     assert all(r.attempts == 1 and "connect" in r.last_error for r in first)
     assert all(r.next_attempt_at == frozen() + timedelta(seconds=60) for r in first)
-    assert outbox.deliver().failed == 0  # nothing due before the back-off has passed
+    assert delivery.deliver().failed == 0  # nothing due before the back-off has passed
     frozen.advance(seconds=61)
-    assert outbox.deliver().failed == 2
+    assert delivery.deliver().failed == 2
     assert all(r.attempts == 2 and r.next_attempt_at == frozen() + timedelta(seconds=120)
                for r in rows())
     smtp.start()
     frozen.advance(seconds=121)
-    assert outbox.deliver().sent == 2
-    assert outbox.deliver().sent == 0
+    assert delivery.deliver().sent == 2
+    assert delivery.deliver().sent == 0
     frozen.advance(days=1)
-    assert outbox.deliver().sent == 0
+    assert delivery.deliver().sent == 0
     assert len(smtp.to(auditor.email)) == len(smtp.to(other.email)) == 1
     assert {r.status for r in rows()} == {NoticeStatus.SENT}
 
@@ -117,7 +117,7 @@ def test_a_refused_address_fails_for_good_and_the_others_go_out(db, smtp, audito
     smtp.sink.refused.add(auditor.email)
     outbox.enqueue([notice(auditor), notice(other)], frozen())
     db.session.commit()
-    result = outbox.deliver()
+    result = delivery.deliver()
     assert (result.sent, result.failed, result.gave_up) == (1, 1, 1)
     refused, sent = rows()
     assert (refused.status, refused.failure, refused.attempts) == (
@@ -127,7 +127,7 @@ def test_a_refused_address_fails_for_good_and_the_others_go_out(db, smtp, audito
     )
     assert "550" in refused.last_error and sent.status == NoticeStatus.SENT
     frozen.advance(days=1)
-    assert outbox.deliver().attempted == 0  # given up: not retried on its own
+    assert delivery.deliver().attempted == 0  # given up: not retried on its own
 
 
 def test_an_administrator_retries_a_failed_notice_from_the_outbox_page(client, db, smtp,
@@ -136,7 +136,7 @@ def test_an_administrator_retries_a_failed_notice_from_the_outbox_page(client, d
     smtp.sink.refused.add(auditor.email)
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
-    outbox.deliver()
+    delivery.deliver()
     [row] = rows()
     login(client, make_user(roles={"admin"}))
     page = client.get("/notices/outbox").get_data(as_text=True)
@@ -148,7 +148,7 @@ def test_an_administrator_retries_a_failed_notice_from_the_outbox_page(client, d
                          follow_redirects=True)
     assert "将随下一轮重新发送" in response.get_data(as_text=True)
     assert rows()[0].status == NoticeStatus.PENDING
-    assert outbox.deliver().sent == 1
+    assert delivery.deliver().sent == 1
     assert len(smtp.to(auditor.email)) == 1
     assert post_form(client, f"/notices/outbox/{row.id}/retry", {}, form_url="/notices/outbox",
                      follow_redirects=True).status_code == 200
@@ -159,7 +159,7 @@ def test_reminders_retry_sends_again_what_gave_up(runner, smtp, auditor, frozen)
     smtp.sink.refused.add(auditor.email)
     outbox.enqueue([notice(auditor)], frozen())
     _db.session.commit()
-    outbox.deliver()
+    delivery.deliver()
     smtp.sink.refused.clear()
     result = runner.invoke(args=["reminders", "retry"])
     assert result.exit_code == 0 and "1 notice(s) will be sent again" in result.output
@@ -182,7 +182,7 @@ def test_review_notices_carry_no_incident_content(db, smtp, auditor, make_user, 
                       workflow.Decision(affected=False, determination="未影响"), frozen())
     outbox.review_notice(step)
     db.session.commit()
-    outbox.deliver()
+    delivery.deliver()
     messages = smtp.to(auditor.email)
     assert [m["Subject"] for m in messages] == ["您的一项登记被退回补充", "您的一项登记已审核完毕"]
     for message in messages:
@@ -268,7 +268,7 @@ def test_without_a_mail_server_rows_wait_untouched(client, db, app, auditor, mak
     monkeypatch.setitem(app.config, "SMTP_HOST", "")
     outbox.enqueue([notice(auditor)], frozen())
     db.session.commit()
-    assert outbox.deliver().sent == 0
+    assert delivery.deliver().sent == 0
     login(client, make_user(roles={"admin"}))
     response = post_form(client, "/notices/outbox/test", {"address": "ops@example.org"},
                          form_url="/notices/outbox", follow_redirects=True)
@@ -294,15 +294,15 @@ def test_a_message_goes_on_the_wire_as_send_message_would_put_it(db, auditor, ma
                     Notice(auditor.id, NoticeKind.OPEN, "2025-03", 4, "名字@example.org", {})],
                    frozen())
     db.session.commit()
-    wire = outbox._Wire()
+    wire = mime.Wire()
     boundary = re.compile(rb"={15}\d+==")
     for row in rows():
         locale = "en" if row.user_id == english.id else "zh_CN"
         mail = wire.mail(row, locale)
-        classic = outbox.render(row, locale)
+        classic = mime.render(row, locale)
         if row.email in (long_address, "名字@example.org"):
             assert isinstance(mail, type(classic)) and mail.as_bytes() != b""
-            assert mail["To"] == row.email and mail["Message-ID"] == outbox.message_id(row)
+            assert mail["To"] == row.email and mail["Message-ID"] == mime.message_id(row)
             continue
         with io.BytesIO() as out:
             BytesGenerator(out).flatten(classic, linesep="\r\n")

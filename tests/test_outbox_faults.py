@@ -24,7 +24,7 @@ from app.core import clock
 from app.core.codes import NoticeKind, NoticeStatus
 from app.core.extensions import db as _db
 from app.models import Outbox
-from app.notices import outbox
+from app.notices import mime, outbox
 from app.notices.outbox import Notice
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ def enqueue(user, count: int) -> dict[str, int]:
     outbox.enqueue([Notice(user.id, NoticeKind.OVERDUE, "2025-03", seq, f"p{seq}@example.org",
                            {"due": "2025-04-07"}) for seq in range(count)], clock.now())
     _db.session.commit()
-    return {outbox.message_id(row): row.id for row in _db.session.scalars(sa.select(Outbox))}
+    return {mime.message_id(row): row.id for row in _db.session.scalars(sa.select(Outbox))}
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from app.core.extensions import db as _db
 from app.filing import records
 from app.filing.periods import Period
 from app.models import Outbox
-from app.notices import outbox, reminders
+from app.notices import delivery, outbox, reminders
 from tests import factories
 from tests import smtp as smtp_helpers
 
@@ -235,7 +235,7 @@ def test_a_mail_outage_of_2h45_delays_every_notice_and_loses_none(db, smtp, agen
     assert {(r.status, r.failure) for r in waiting} == {
         (NoticeStatus.PENDING, NoticeFailure.UNREACHABLE)}
     assert all(r.attempts > 8 for r in waiting)
-    assert max(r.next_attempt_at for r in waiting) - frozen() <= outbox.MAX_BACKOFF
+    assert max(r.next_attempt_at for r in waiting) - frozen() <= delivery.MAX_BACKOFF
     smtp.start()
     for _minute in range(0, 35, 5):
         reminders.run(frozen())

@@ -10,7 +10,7 @@ from app.auth import tokens
 from app.auth.cli import signin_link_command, two_factor_reset_command
 from app.core.codes import LinkPurpose, NoticeKind, NoticeStatus
 from app.models import AuditLog, Outbox, SignInLink, User
-from app.notices import outbox
+from app.notices import delivery
 from tests import factories
 from tests import smtp as smtp_helpers
 from tests.conftest import csrf_token, login, post_form
@@ -150,7 +150,7 @@ def test_a_new_privileged_account_enrols_right_after_its_link(client, db, make_u
 def test_the_link_is_e_mailed_with_nothing_else(client, db, smtp, newcomer, frozen):
     url = tokens.issue_first_signin(newcomer)
     db.session.commit()
-    assert outbox.deliver().sent == 1
+    assert delivery.deliver().sent == 1
     [message] = smtp.to(newcomer.email)
     text = smtp_helpers.body(message)
     assert url.startswith("https://portal.example/auth/welcome/") and url in text

@@ -50,7 +50,7 @@ from app.models import (
     ReportVersion,
     Review,
 )
-from app.notices import outbox, reminders
+from app.notices import outbox, reminders, texts
 from app.review import workflow
 from app.statement import conclusion, confirmations, digest, figures, signing, yearlock
 from tests import factories
@@ -608,7 +608,7 @@ def test_those_who_have_not_confirmed_are_reminded_once_per_stage(app, db, year,
                                                                   tzinfo=UTC))]
     with app.test_request_context():
         row = db.session.scalar(sa.select(Outbox).where(Outbox.user_id == j))
-        link = outbox.content(row).link
+        link = texts.content(row).link
     assert link == "/statement/confirmation/2025"
 
 
@@ -820,8 +820,8 @@ def test_an_incident_of_a_locked_year_is_saved_queued_counted_and_cleared_by_an_
         Outbox.kind == NoticeKind.LATE_INCIDENT)).all()
     assert [(n.user_id, n.seq) for n in notices] == [(people["reviewer"].id, late_one.id)]
     with force_locale("zh_CN"):
-        assert "签发后" in outbox.content(notices[0]).subject
-        assert "来电" not in " ".join(outbox.content(notices[0]).paragraphs)  # no content
+        assert "签发后" in texts.content(notices[0]).subject
+        assert "来电" not in " ".join(texts.content(notices[0]).paragraphs)  # no content
     for who in (leader, reviewer):
         assert "签发后登记 1 项" in who.get("/statement/2025").get_data(as_text=True)
     assert "签发后登记1项" in pdf_text(leader.get("/statement/2025.pdf").data)

@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 from app.core import auditlog, clock, health
 from app.core.extensions import db
 from app.models import User
-from app.notices import outbox, reminders
+from app.notices import delivery, outbox, reminders
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def run_command(dry_run: bool, at: str | None) -> None:
 @reminders_group.command("send")
 def send_command() -> None:
     """Send what is pending in the outbox (retries included), without a new round."""
-    result = outbox.deliver()
+    result = delivery.deliver()
     click.echo(f"{result.sent} sent, {result.failed} failed")
 
 

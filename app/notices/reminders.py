@@ -29,7 +29,7 @@ from app.core.extensions import db
 from app.filing.periods import DeadlineRule, Period, period_of
 from app.filing.records import deadline_rule
 from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
-from app.notices import outbox
+from app.notices import delivery, outbox
 from app.notices.outbox import Notice
 from app.statement import confirmations, yearlock
 
@@ -243,7 +243,7 @@ class Round:
     planned: list[Notice]
     enqueued: int
     withdrawn: int
-    delivery: outbox.Delivery
+    delivery: delivery.Delivery
 
 
 def run(now: datetime) -> Round:
@@ -260,9 +260,9 @@ def run(now: datetime) -> Round:
         auditlog.record("reminders.enqueued", None, count=enqueued, at=now.isoformat())
     withdrawn = withdraw_obsolete(notices)
     db.session.commit()
-    delivery = outbox.deliver(now)
+    sent = delivery.deliver(now)
     logger.info("reminder round at %s: %d planned, %d enqueued, %d withdrawn, %d sent, "
                 "%d failed (%d given up), %d retried, %d left to another sender",
-                now.isoformat(), len(notices), enqueued, withdrawn, delivery.sent,
-                delivery.failed, delivery.gave_up, delivery.retried, delivery.lost)
-    return Round(notices, enqueued, withdrawn, delivery)
+                now.isoformat(), len(notices), enqueued, withdrawn, sent.sent,
+                sent.failed, sent.gave_up, sent.retried, sent.lost)
+    return Round(notices, enqueued, withdrawn, sent)

@@ -15,7 +15,7 @@ from app.core.access import ADMINISTER, require
 from app.core.codes import NoticeStatus
 from app.core.extensions import db
 from app.models import Outbox, User
-from app.notices import outbox
+from app.notices import delivery, outbox, texts
 from app.notices.blueprint import bp
 from app.notices.cli import reminders_group, scheduler_command
 from app.notices.forms import MarkReadForm, RetryForm, TestMailForm
@@ -44,7 +44,7 @@ def unread_count() -> dict:
 def bell():
     rows = db.session.scalars(
         sa.select(Outbox).where(_mine()).order_by(Outbox.id.desc()).limit(BELL_SIZE)).all()
-    notices = [(row, outbox.content(row)) for row in rows]
+    notices = [(row, texts.content(row)) for row in rows]
     return render_template("notices/bell.html", notices=notices, form=MarkReadForm())
 
 
@@ -104,7 +104,7 @@ def test_mail():
     row = outbox.test_mail(current_user._get_current_object(), form.address.data.strip())
     auditlog.record("outbox.test_mail", row, address=row.email)
     db.session.commit()
-    outbox.send_now(row)
+    delivery.send_now(row)
     db.session.refresh(row)
     if not mailsettings.effective().smtp_host:
         flash(_("No mail server is configured (SMTP_HOST): the test e-mail waits in the "

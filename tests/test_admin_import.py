@@ -348,7 +348,7 @@ def test_only_administrators_import(app, db, make_user, departments):
 
 
 def test_the_command_line_reads_xlsx_with_the_same_code(db, runner, tmp_path, departments):
-    from app.cli import import_users_command
+    from app.admin.cli import import_users_command
 
     path = tmp_path / "staff.xlsx"
     path.write_bytes(xlsx_file([["工号", "姓名", "科室"], ["C001", "欧阳明", "办公室"],
@@ -376,7 +376,7 @@ def test_a_file_with_too_many_rows_is_refused(as_admin, db, monkeypatch):
 
 
 def test_the_command_line_imports_projects(db, runner, tmp_path, departments):
-    from app.cli import import_projects_command
+    from app.admin.cli import import_projects_command
 
     path = tmp_path / "projects.csv"
     path.write_bytes(csv_file(PROJECT_HEADER, "2025-01,区教育局部门预算执行审计,2025,办公室",

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from app.cli import audit_group
 from app.core import auditlog
+from app.core.cli import audit_group
 from app.filing import records
 from app.filing.periods import Period
 from app.models import AuditLog, IncidentVersion, MonthlyReport, Review

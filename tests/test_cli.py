@@ -10,13 +10,13 @@ import pytest
 import sqlalchemy as sa
 from flask_babel import force_locale, gettext
 
-from app.auth.security import verify_password
-from app.cli import (
+from app.admin.cli import (
     create_agency_command,
     create_user_command,
     import_users_command,
     set_password_command,
 )
+from app.auth.security import verify_password
 from app.models import Agency, AuditLog, Department, User
 from tests import factories
 from tests.conftest import login

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from babel.messages.extract import extract_from_file
 
 from app.admin import userimport
-from app.cli import import_users_command
+from app.admin.cli import import_users_command
 from app.core import tabular
 from app.models import AuditLog, User
 from tests import factories

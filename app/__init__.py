@@ -74,7 +74,7 @@ def _instance_secret(path: Path) -> str:
 
 def register_converters(app: Flask) -> None:
     """`<int:...>` in every URL refuses values beyond the database's integer range (404), as
-    the form fields do (app/bounds.py), instead of failing in the database."""
+    the form fields do (app/core/bounds.py), instead of failing in the database."""
     from app.core.bounds import BoundedIntConverter, YearConverter
 
     app.url_map.converters["int"] = BoundedIntConverter

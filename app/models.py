@@ -73,7 +73,7 @@ class Agency(db.Model):
     document_number_pattern: so.Mapped[str] = so.mapped_column(sa.String(60), default="",
                                                                server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
-    # The reminder schedule (app/reminders.py); NULL: the REMINDER_* configuration default.
+    # The reminder schedule (app/notices/reminders.py); NULL: the REMINDER_* configuration default.
     reminder_hour: so.Mapped[int | None]
     reminder_approaching_days: so.Mapped[int | None]
     reminder_overdue_every_days: so.Mapped[int | None]
@@ -133,7 +133,7 @@ class User(UserMixin, db.Model):
     session_version: so.Mapped[int] = so.mapped_column(default=1)
     failed_logins: so.Mapped[int] = so.mapped_column(default=0)
     locked_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
-    # Two-factor sign-in (app/twofactor.py): the TOTP secret once enrolment is confirmed, and
+    # Two-factor sign-in (app/auth/twofactor.py): the TOTP secret once enrolment is confirmed, and
     # the last time step accepted, so that no code is ever accepted twice.
     totp_secret: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     totp_last_step: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
@@ -389,7 +389,7 @@ class ReviewAction(db.Model):
 
 class OfficeInvitation(db.Model):
     """A member of the discipline office proposes a colleague; the role is granted only when
-    the colleague accepts (app/office.py). Kept after the answer: the history of who co-opted
+    the colleague accepts (app/review/office.py). Kept after the answer: the history of who co-opted
     whom."""
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -454,7 +454,7 @@ class Outbox(db.Model):
     lease: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     lease_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     last_error: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    # Why it waits for a retry or gave up, as a code the pages translate (app/outbox.py).
+    # Why it waits for a retry or gave up, as a code the pages translate (app/notices/outbox.py).
     failure: so.Mapped[str] = so.mapped_column(sa.String(16), default="", server_default="")
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
@@ -472,7 +472,7 @@ class MailSettings(db.Model):
     """The installation's mail server and address, set by an administrator (one row at most).
 
     A NULL column falls back to the configuration; an environment variable always wins
-    (app/mailsettings.py). The SMTP password is stored Fernet-encrypted, never in clear.
+    (app/core/mailsettings.py). The SMTP password is stored Fernet-encrypted, never in clear.
     """
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -6,27 +6,23 @@ on PostgreSQL; by default it runs on an SQLite file in a temporary folder.
 
 from __future__ import annotations
 
-import contextvars
 import os
-import re
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pyotp
 import pytest
-import sqlalchemy as sa
-from flask.testing import FlaskClient
 
 from app import create_app
 from app.core import clock
 from app.core.extensions import db as _db
-from app.models import User
-from tests import factories
-from tests import smtp as smtp_server
+from tests.helpers import factories
+from tests.helpers import smtp as smtp_server
+from tests.helpers.web import IsolatedClient, login
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
+# Fixtures of the helpers, for every area's tests (the year a statement is made of).
+pytest_plugins = ["tests.helpers.statement"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -46,18 +42,6 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         return url.replace("postgresql://", "postgresql+psycopg://", 1)
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite'}"
-
-
-class IsolatedClient(FlaskClient):
-    """Each request runs in a fresh context, as in production.
-
-    Without this, a request reuses the test's application context (Flask only pushes a new
-    one when none is active), sharing `g` and the database session with the test: state
-    would leak between requests, hiding real bugs.
-    """
-
-    def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
 
 
 @pytest.fixture(scope="session")
@@ -151,41 +135,6 @@ def auditor(make_user):
 @pytest.fixture
 def project(agency):
     return factories.ProjectFactory(agency=agency, name="区教育局部门预算执行审计")
-
-
-def csrf_token(client, url: str) -> str:
-    response = client.get(url)
-    match = CSRF_RE.search(response.get_data(as_text=True))
-    assert match, f"no CSRF token on {url} ({response.status_code})"
-    return match.group(1)
-
-
-def post_form(client, url: str, data: dict, *, form_url: str | None = None, **kwargs):
-    """POST like a browser: fetch the form page first and send its CSRF token."""
-    data = {"csrf_token": csrf_token(client, form_url or url), **data}
-    return client.post(url, data=data, **kwargs)
-
-
-def totp_code(user_id: int) -> str:
-    """The code the account's authenticator app shows at app.clock's now.
-
-    The last step used is forgotten first, so that a test may sign an account in as often as it
-    needs within one (frozen) 30-second step; tests/test_twofactor.py tests the replay refusal.
-    """
-    _db.session.execute(sa.update(User).where(User.id == user_id).values(totp_last_step=None))
-    _db.session.commit()
-    secret = _db.session.scalar(sa.select(User.totp_secret).where(User.id == user_id))
-    return pyotp.TOTP(secret).at(clock.now())
-
-
-def login(client, user, password: str = factories.PASSWORD):
-    """Sign in through the form, and through the code step if the account has one."""
-    response = post_form(client, "/auth/login", {"identifier": user.staff_no, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)
-    if response.headers["Location"] == "/auth/login/code":
-        response = post_form(client, "/auth/login/code", {"code": totp_code(user.id)})
-        assert response.status_code == 302, response.get_data(as_text=True)
-    return response
 
 
 @pytest.fixture

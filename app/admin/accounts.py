@@ -3,7 +3,7 @@
 Staff who leave are deactivated, never deleted: their filings, the audit log and the
 compliance figures of the months they were in post keep pointing at them. Deactivation ends
 their sessions at once (the session version moves on) and takes them out of every reminder
-(app/reminders.py only writes to active staff). Every change is in the audit log with the
+(app/notices/reminders.py only writes to active staff). Every change is in the audit log with the
 old and the new value of each field. Nothing here reads incident content.
 """
 
@@ -120,7 +120,7 @@ class OfficeRoleRefused(AccountError):
 def roles_after_edit(user: User | None, wanted: set[str], *, staff_no: str = "",
                      operator: bool = False) -> set[str]:
     """The roles an administrator's edit gives: the discipline office's role stays as it was
-    (the office co-opts its members, app/office.py); an attempt to change it is refused, and
+    (the office co-opts its members, app/review/office.py); an attempt to change it is refused, and
     so is the administrator role for a member of the office. The operator's command line
     (`operator`) may grant it, as `flask office grant` does: the first members of an agency."""
     held = user.roles if user is not None else set()

@@ -21,7 +21,7 @@ from app.notices.reminders import SCHEDULE_FIELDS
 AGENCY_FIELDS = ("name", "timezone", "deadline_day", "shift_to_workday",
                  "document_number_pattern", *(f"reminder_{name}" for name in SCHEDULE_FIELDS))
 # The last reminder of a period must come before the round stops looking at that period
-# (app/reminders.py LOOKBACK): a month after the due day is safe for any deadline day.
+# (app/notices/reminders.py LOOKBACK): a month after the due day is safe for any deadline day.
 MAX_REMINDER_SPAN_DAYS = 30
 
 

@@ -1,4 +1,4 @@
-"""Import audit projects from XLSX or CSV, like staff (app/userimport.py): all rows or none.
+"""Import audit projects from XLSX or CSV, like staff (app/admin/userimport.py): all rows or none.
 
 Rows are matched to the agency's projects by code, so importing the same file again changes
 nothing and an updated file updates by code. A blank cell, or a missing column, leaves that

@@ -120,7 +120,7 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
 def check(agency: Agency, raw: bytes, *, operator: bool = False) -> list[RowResult]:
     """Every row with what importing it would do, or why it cannot be imported. Only the
     operator's command line (`operator`) may give the discipline office's role: an
-    administrator's upload cannot (app/office.py)."""
+    administrator's upload cannot (app/review/office.py)."""
     try:
         columns, rows = tabular.read_table(
             raw, HEADERS, ("staff_no", "name"),

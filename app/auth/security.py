@@ -8,7 +8,7 @@
 - Sessions are signed cookies carrying "user id:session version"; bumping the user's version
   (logout, password change, deactivation) ends every session of that user on every device.
 - Every route needs a signed-in user unless it is listed in PUBLIC_ENDPOINTS (default deny).
-- Accounts with a second factor (app/twofactor.py) are signed in only after their code; a
+- Accounts with a second factor (app/auth/twofactor.py) are signed in only after their code; a
   privileged account without one reaches nothing but the enrolment page (ENROLMENT_ENDPOINTS).
 """
 
@@ -279,7 +279,7 @@ def _require_login() -> Response | None:
 
 def _refuse_control_characters() -> None:
     """A control character in the path or a query parameter is bad input for every page (forms
-    refuse it field by field, app/forms.py): 400 before any view or query sees it."""
+    refuse it field by field, app/core/forms.py): 400 before any view or query sees it."""
     values = [request.path, *request.args.keys(), *request.args.values()]
     if any(has_control_character(value) for value in values):
         abort(400, description=_("The address contains an invisible control character (such "

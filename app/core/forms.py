@@ -3,7 +3,7 @@
 Every form subclasses `PortalForm` (a test checks it), so a control character in any text
 field, a date outside the portal's years or a number beyond the database's integers is refused
 with a message next to the field, whichever form it was typed in, before any rule or query sees
-it (app/bounds.py holds the bounds).
+it (app/core/bounds.py holds the bounds).
 """
 
 from __future__ import annotations

@@ -95,7 +95,7 @@ def scheduled_round(app) -> None:
 
 
 def scheduled_checkpoint(app) -> None:
-    """Note the audit log's head outside the database (app/auditlog.py write_checkpoint)."""
+    """Note the audit log's head outside the database (app/core/auditlog.py write_checkpoint)."""
     with app.app_context():
         try:
             auditlog.write_checkpoint("scheduled")

@@ -1,6 +1,6 @@
 """The bell (every signed-in user) and the outbox page (administrators).
 
-Neither shows incident content: notices never hold any (see app/outbox.py).
+Neither shows incident content: notices never hold any (see app/notices/outbox.py).
 """
 
 from __future__ import annotations

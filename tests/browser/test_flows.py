@@ -16,8 +16,8 @@ from playwright.sync_api import Page, expect
 
 from app.core.extensions import db as _db
 from app.models import Incident, MonthlyReport
-from tests.conftest import totp_code
-from tests.factories import PASSWORD
+from tests.helpers.factories import PASSWORD
+from tests.helpers.web import totp_code
 
 PERIOD = "2025-03"
 # A minimal, well-formed one-page PDF: `filetype` recognises it by its leading "%PDF".

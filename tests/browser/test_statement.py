@@ -11,8 +11,8 @@ from playwright.sync_api import Page, expect
 from app.filing import records
 from app.filing.periods import Period
 from tests.browser.test_flows import sign_out, signed_in
-from tests.conftest import totp_code
-from tests.factories import PASSWORD
+from tests.helpers.factories import PASSWORD
+from tests.helpers.web import totp_code
 
 NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 FLASK = $(BIN)/flask --app wsgi
 
-.PHONY: run test setup translations fonts browser lint messages lock
+.PHONY: run test setup translations fonts browser lint messages lock bundle deploy-check
 
 run: setup
 	$(FLASK) db upgrade
@@ -53,6 +53,14 @@ fonts:
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; }
+
+# The offline bundle: dist/audit-portal-<version>-offline.tar.gz (see deploy/build-bundle).
+bundle: setup
+	PYTHON=$(BIN)/python deploy/build-bundle
+
+# nginx -t on the site and systemd-analyze verify on the units (installs nginx if missing).
+deploy-check:
+	deploy/check
 
 # Refresh the catalogue after changing user-visible text.
 messages: $(VENV)/.installed

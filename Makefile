@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 FLASK = $(BIN)/flask --app wsgi
 
-.PHONY: run test setup translations fonts browser lint messages
+.PHONY: run test setup translations fonts browser lint messages lock bundle deploy-check
 
 run: setup
 	$(FLASK) db upgrade
@@ -19,11 +19,28 @@ test: setup browser
 
 setup: $(VENV)/.installed translations fonts
 
-$(VENV)/.installed: pyproject.toml
+# Installs exactly the pinned, hash-checked versions of requirements/dev.txt (runtime + test
+# tools), then the portal itself without resolving anything (`make lock` writes the pins).
+$(VENV)/.installed: pyproject.toml requirements/runtime.txt requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
+
+# Re-pin after changing a range in pyproject.toml (the source of the ranges): uv resolves one
+# lock for every platform and Python >= 3.11 at once (--universal), with the hash of every file
+# of each pinned release, so the offline bundle's aarch64 wheels are hash-checked too. Existing
+# pins are kept where they still fit; `make lock UPGRADE=--upgrade` moves everything to the
+# newest releases that fit.
+UV_VERSION = 0.13.9
+UV = $(VENV)/uv/bin/uv
+LOCK = $(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+	--no-header --annotation-style line $(UPGRADE)
+lock:
+	test -x $(UV) || { $(PYTHON) -m venv $(VENV)/uv && $(VENV)/uv/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(LOCK) pyproject.toml -o requirements/runtime.txt
+	$(LOCK) --extra dev --constraint requirements/runtime.txt pyproject.toml -o requirements/dev.txt
 
 # Catalogues are compiled in the build, never committed as .mo files.
 translations: $(VENV)/.installed
@@ -36,6 +53,14 @@ fonts:
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; }
+
+# The offline bundle: dist/audit-portal-<version>-offline.tar.gz (see deploy/build-bundle).
+bundle: setup
+	PYTHON=$(BIN)/python deploy/build-bundle
+
+# nginx -t on the site and systemd-analyze verify on the units (installs nginx if missing).
+deploy-check:
+	deploy/check
 
 # Refresh the catalogue after changing user-visible text.
 messages: $(VENV)/.installed

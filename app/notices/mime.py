@@ -104,9 +104,9 @@ class Wire:
     The notices of a round differ only in To and Message-ID: what else a message holds (its
     text in a locale, subject, From, Date, the two parts) is built and flattened once per
     (kind, period, params, date, locale), and each message is that template with its own two
-    header lines spliced in, byte for byte what send_message would send (tests/notices/test_outbox.py
-    compares them). An address or Message-ID the header folder would not leave as it is
-    takes the classic way.
+    header lines spliced in, byte for byte what send_message would send
+    (tests/notices/test_outbox.py compares them). An address or Message-ID the header folder
+    would not leave as it is takes the classic way.
     """
 
     def __init__(self) -> None:

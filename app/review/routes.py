@@ -187,7 +187,7 @@ def log():
                            object_type=object_type, object_id=object_id)
 
 
-# The discipline office's membership (app/review/office.py) ------------------------------------------
+# The discipline office's membership (app/review/office.py) --------------------------------
 
 @bp.get("/office")
 def office_page():

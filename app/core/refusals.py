@@ -53,7 +53,7 @@ def attempt(step: Callable[[], Any], *, done: str | Callable[[Any], str] | None,
     except Refused as refused:
         db.session.rollback()
         refused.after_rollback()
-        _show(str(refused), refused.category, show_on)
+        show(refused, show_on)
         if refused.goes_on and isinstance(then, str):
             return redirect(then)
         return again(refused.status)
@@ -63,10 +63,22 @@ def attempt(step: Callable[[], Any], *, done: str | Callable[[Any], str] | None,
     return redirect(then(result) if callable(then) else then)
 
 
-def _show(message: str, category: str, show_on: Field | FlaskForm | None) -> None:
+def refused_by(check: Callable[[], Any]) -> Refused | None:
+    """Run a check that changes nothing (e.g. before asking to confirm a step): its refusal,
+    if any, for `show`."""
+    try:
+        check()
+    except Refused as refused:
+        return refused
+    return None
+
+
+def show(refused: Refused, show_on: Field | FlaskForm | None = None) -> None:
+    """The refusal's message next to the field it concerns, above the form, or at the top."""
+    message = str(refused)
     if isinstance(show_on, FlaskForm):
         show_on.form_errors.append(message)
     elif show_on is not None:
         show_on.errors = [*show_on.errors, message]
     else:
-        flash(message, category)
+        flash(message, refused.category)

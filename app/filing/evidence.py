@@ -29,6 +29,9 @@ from app.core.extensions import db
 from app.core.refusals import Invalid
 from app.models import Evidence, EvidenceContent, Incident
 
+# Types a browser shows itself, from bytes checked at upload: previewed inline, under the same
+# access rules and the portal's CSP; any other type is only downloaded.
+INLINE_TYPES = frozenset({"application/pdf", "image/jpeg", "image/png"})
 ALLOWED_TYPES = {
     "pdf": "application/pdf",
     "jpg": "image/jpeg",

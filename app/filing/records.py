@@ -265,6 +265,15 @@ class IncidentData:
     delay_reason: str = ""
 
 
+ANSWERS = tuple(field.name for field in dataclasses.fields(IncidentData))
+
+
+def changed_fields(before: IncidentVersion, after: IncidentVersion) -> list[str]:
+    """The registrant's answers that differ between two versions, in the form's order: what
+    a supplement or a correction changed."""
+    return [name for name in ANSWERS if getattr(before, name) != getattr(after, name)]
+
+
 def _version_from(data: IncidentData, registered_at: datetime, now: datetime) -> IncidentVersion:
     if data.occurred_at > now:
         raise FilingInvalid(_("The time it happened cannot be in the future."))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import abort, render_template, send_file, url_for
+from flask import abort, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
@@ -162,7 +162,8 @@ def download_evidence(evidence_id: int):
     if data is None:
         log.error("evidence %s has no content (see `flask audit verify`)", item.id)
         abort(404)
-    return send_file(io.BytesIO(data), mimetype=item.content_type, as_attachment=True,
+    inline = request.args.get("inline") == "1" and item.content_type in evidence.INLINE_TYPES
+    return send_file(io.BytesIO(data), mimetype=item.content_type, as_attachment=not inline,
                      download_name=item.filename, max_age=0)
 
 

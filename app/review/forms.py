@@ -47,6 +47,10 @@ class ReviewStepForm(PortalForm):
     service checks them and explains what is missing)."""
 
     action = HiddenField(validators=[AnyOf(list(TRANSITIONS))])
+    # An irreversible step is posted twice: once to see its summary, then with `confirmed`
+    # (or `edit`, to go back to its form with what was entered).
+    confirmed = HiddenField(validators=[Optional(), AnyOf(["1"])])
+    edit = HiddenField(validators=[Optional(), AnyOf(["1"])])
     note = TextAreaField(_l("Text"), validators=[Optional(), Length(max=5000)])
     for_registrant = BooleanField(_l("Addressed to the registrant (they will see it)"))
     affected = RadioField(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -13,13 +14,23 @@ from wtforms.fields.choices import SelectChoice
 
 from app.core import access, auditlog, bounds, clock, exports
 from app.core.access import AUDIT_LOG, REVIEW, require
-from app.core.codes import ReviewStatus
+from app.core.codes import ReviewStatus, ReviewStep
 from app.core.extensions import db
 from app.core.forms import PortalForm
-from app.core.refusals import attempt
+from app.core.refusals import attempt, refused_by, show
 from app.core.templating import label, localtime
+from app.filing import evidence, records
+from app.filing.forms import IncidentForm
 from app.filing.periods import period_of
-from app.models import AuditLog, AuditProject, Department, OfficeInvitation, User
+from app.models import (
+    AuditLog,
+    AuditProject,
+    Department,
+    Incident,
+    IncidentVersion,
+    OfficeInvitation,
+    User,
+)
 from app.review import office, patterns, workflow
 from app.review.blueprint import bp
 from app.review.forms import (
@@ -126,23 +137,100 @@ def _log_read(incident) -> None:
 @bp.route("/incidents/<int:incident_id>", methods=["GET", "POST"])
 @require(REVIEW)
 def incident(incident_id: int):
-    item = access.reviewable_or_404(_me(), incident_id)
+    """One case, one action area: the step its state calls for is open, the others a click
+    away; an irreversible step shows its summary to confirm; after a decision, the next case."""
+    me = _me()
+    item = access.reviewable_or_404(me, incident_id)
+    allowed = workflow.allowed_actions(item.review, me)
     form = ReviewStepForm()
 
-    def page(status: int):
+    def page(status: int, opened: str | None = None, confirming: str | None = None):
         if status == 200:
             _log_read(item)
-        return render_template("review/incident.html", incident=item, form=form,
-                               allowed=workflow.allowed_actions(item.review, _me()),
-                               recused=not access.may_review(_me(), item),
-                               statuses=workflow.STATUSES), status
+        previous = item.versions[-2] if len(item.versions) > 1 else None
+        return render_template(
+            "review/incident.html", incident=item, form=form, allowed=allowed,
+            opened=opened, confirming=confirming, recused=not access.may_review(me, item),
+            statuses=workflow.STATUSES, previous=previous,
+            changed=records.changed_fields(previous, item.current) if previous else [],
+            next_case=workflow.next_case(me, item)), status
 
+    if not form.is_submitted():
+        opened = request.args.get("step")
+        return page(200, opened if opened in allowed else workflow.next_step(item.review, allowed))
+    action = form.action.data
+    opened = action if action in allowed else None
     if not form.validate_on_submit():
-        return page(400 if form.is_submitted() else 200)
-    return attempt(lambda: workflow.act(item.review, _me(), form.action.data, _decision(form),
-                                        clock.now()),
-                   done=_("Saved."), then=url_for("review.incident", incident_id=item.id),
-                   again=page)
+        return page(400, opened)
+    if action in workflow.IRREVERSIBLE and not form.confirmed.data:
+        if form.edit.data:
+            return page(200, opened)
+        refused = refused_by(lambda: workflow.check(item.review, me, action, _decision(form)))
+        if refused is not None:
+            show(refused)
+            return page(refused.status, opened)
+        return page(200, confirming=action)
+    return attempt(lambda: workflow.act(item.review, me, action, _decision(form), clock.now()),
+                   done=_("Saved."), then=lambda _step: _after_step(me, item, action),
+                   again=lambda status: page(status, opened))
+
+
+class Step(NamedTuple):
+    title: str
+    button: str
+    fields: tuple[str, ...] = ()
+    consequence: str = ""
+
+
+STEPS = {
+    ReviewStep.START: Step(_l("Start the review"), _l("Start review")),
+    ReviewStep.RETURN: Step(_l("Return for supplement"), _l("Return to the registrant"),
+                            ("note",), _l("The registrant is told and asked to supplement the "
+                                          "registration; the case waits on them.")),
+    ReviewStep.CLOSE: Step(_l("Close (archive)"), _l("Close"), ("affected", "determination"),
+                           _l("The case is closed with this determination, which counts in the "
+                              "annual statement; the registrant is told.")),
+    ReviewStep.REFER: Step(_l("Refer the clue (线索移送)"), _l("Refer"),
+                           ("affected", "determination", "referred_to", "referral_reason"),
+                           _l("The clue is referred with this determination, which counts in "
+                              "the annual statement; the registrant is told.")),
+    ReviewStep.RECLASSIFY: Step(_l("Reclassify"), _l("Reclassify"), ("category", "note")),
+    ReviewStep.COMMENT: Step(_l("Comment"), _l("Add the comment"), ("note", "for_registrant")),
+}
+# The registrant's answers under the labels of the registration form (for what a version
+# changed); the form's `project` field holds `project_id`.
+FIELD_LABELS = {name: getattr(IncidentForm, "project" if name == "project_id" else name).args[0]
+                for name in records.ANSWERS}
+VOCABULARIES = {"category": "category", "channel": "channels", "actor_relation": "relations",
+                "stage": "stages", "response": "responses"}
+
+
+def _field_value(version: IncidentVersion, name: str) -> str:
+    value = getattr(version, name)
+    if name == "occurred_at":
+        return localtime(value)
+    if name == "project_id":
+        return f"{version.project.code} {version.project.name}" if version.project else "—"
+    if name in VOCABULARIES:
+        return label(VOCABULARIES[name], value)
+    return value or "—"
+
+
+@bp.app_context_processor
+def review_steps() -> dict:
+    return {"steps": STEPS, "irreversible": workflow.IRREVERSIBLE, "field_labels": FIELD_LABELS,
+            "field_value": _field_value, "inline_types": evidence.INLINE_TYPES}
+
+
+def _after_step(me: User, item: Incident, action: str) -> str:
+    """After a decision the next case waiting (else the queue); after any other step, the
+    same case."""
+    if action not in workflow.IRREVERSIBLE:
+        return url_for("review.incident", incident_id=item.id)
+    following = workflow.next_case(me, item)
+    if following is None:
+        return url_for("review.queue")
+    return url_for("review.incident", incident_id=following)
 
 
 def _decision(form: ReviewStepForm) -> workflow.Decision:

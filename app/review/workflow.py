@@ -95,9 +95,9 @@ def _check(review: Review, action: str, decision: Decision) -> None:
         raise ReviewRefused(_("Choose a behaviour category."))
 
 
-def act(review: Review, actor: User, action: str, decision: Decision,
-        now: datetime) -> ReviewAction:
-    """Apply one step (or refuse it with ReviewRefused, changing nothing)."""
+def check(review: Review, actor: User, action: str, decision: Decision) -> None:
+    """Refuse (ReviewRefused) every step `act` would refuse, changing nothing: the
+    confirmation asked before an irreversible step shows one that will go through."""
     if action not in TRANSITIONS:
         raise ReviewRefused(_("Unknown action."))
     if action == ReviewStep.SUPPLEMENT and actor.id != review.incident.user_id:
@@ -108,6 +108,12 @@ def act(review: Review, actor: User, action: str, decision: Decision,
     yearlock.ensure_open(review.incident.agency_id, review.incident.period, ReviewRefused,
                          after_signing=review.incident.after_signing)
     _check(review, action, decision)
+
+
+def act(review: Review, actor: User, action: str, decision: Decision,
+        now: datetime) -> ReviewAction:
+    """Apply one step (or refuse it with ReviewRefused, changing nothing)."""
+    check(review, actor, action, decision)
     before = review.status
     target = TRANSITIONS[action][1] or before
     _apply(review, action, decision)
@@ -146,6 +152,30 @@ def allowed_actions(review: Review, reviewer: User) -> list[str]:
         return []
     return [action for action, (starts, _target) in TRANSITIONS.items()
             if review.status in starts and action != ReviewStep.SUPPLEMENT]
+
+
+# Steps that cannot be taken back (the registrant is told, or the case is decided): the page
+# asks to confirm them on a summary first.
+IRREVERSIBLE = (ReviewStep.RETURN, ReviewStep.CLOSE, ReviewStep.REFER)
+# The step a case's state calls for: the one the page opens.
+NEXT_STEP = {ReviewStatus.NEW: ReviewStep.START, ReviewStatus.IN_REVIEW: ReviewStep.CLOSE}
+
+
+def next_step(review: Review, allowed: list[str]) -> str | None:
+    """The step the page opens first: what the state calls for, else a comment."""
+    wanted = NEXT_STEP.get(review.status, ReviewStep.COMMENT)
+    return wanted if wanted in allowed else next(iter(allowed), None)
+
+
+def next_case(actor: User, after: Incident) -> int | None:
+    """The case that has waited longest on the discipline office (new or in review), other
+    than `after`, among those `actor` may review (not their own)."""
+    return db.session.scalar(
+        sa.select(Incident.id).join(Review, Review.incident_id == Incident.id)
+        .where(Incident.agency_id == actor.agency_id, Incident.id != after.id,
+               Incident.user_id != actor.id,
+               Review.status.in_((ReviewStatus.NEW, ReviewStatus.IN_REVIEW)))
+        .order_by(Review.updated_at, Incident.id).limit(1))
 
 
 def supplemented(incident: Incident, registrant: User, reason: str, now: datetime) -> None:

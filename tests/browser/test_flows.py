@@ -361,8 +361,12 @@ def test_review_return_supplement_close(page, app, auditor, make_user, project, 
     sign_in(page, office)
     page.goto("/review/")
     page.click(f"tr[data-incident='{incident_id}'] a")
+    page.click("[data-testid=open-return]")  # the page opens "start" first: one step at a time
     page.fill("[data-testid=step-return] textarea[name=note]", "请补充对方的原话。")
     page.click("[data-testid=step-return] button[type=submit]")
+    expect(page.get_by_test_id("confirm-return")).to_contain_text("请补充对方的原话。")
+    page.click("[data-testid=confirm]")
+    page.goto(f"/review/incidents/{incident_id}")  # after a decision the queue comes next
     expect(page.get_by_test_id("review-status")).to_have_attribute("data-review-status",
                                                                   "returned")
     sign_out(page)
@@ -385,7 +389,10 @@ def test_review_return_supplement_close(page, app, auditor, make_user, project, 
     close = page.get_by_test_id("step-close")
     close.locator("input[name=affected][value=no]").check()
     close.locator("textarea[name=determination]").fill("审计人员当场拒绝，如实登记，未受影响。")
+    expect(page.get_by_test_id("changes")).to_contain_text("别写进报告")  # version 1 -> 2
     close.locator("button[type=submit]").click()
+    page.click("[data-testid=confirm]")
+    page.goto(f"/review/incidents/{incident_id}")
     expect(page.get_by_test_id("review-status")).to_have_attribute("data-review-status",
                                                                   "closed")
     expect(page.get_by_test_id("determination")).to_contain_text("未受影响")

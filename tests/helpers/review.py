@@ -22,8 +22,11 @@ def make_incident(user, *, when=datetime(2025, 3, 20, 2, tzinfo=UTC), **fields):
 
 
 def step(client, incident_id, action, **fields):
+    """One step as the office takes it: an irreversible one (return, close, refer) confirmed
+    on its summary, as the second click does."""
     url = f"/review/incidents/{incident_id}"
-    return post_form(client, url, {"action": action, **fields})
+    confirmed = {"confirmed": "1"} if action in ("return", "close", "refer") else {}
+    return post_form(client, url, {"action": action, **confirmed, **fields})
 
 
 FULL = {"note": "请补充对方原话。", "affected": "no",

@@ -123,9 +123,10 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
-    from app.core import templating
+    from app.core import assets, templating
 
     templating.init_app(app)
+    assets.init_app(app)
 
 
 def register_cli(app: Flask) -> None:

@@ -27,6 +27,16 @@
     when.addEventListener("input", toggle);
     toggle();
   }
+  // Enter on a checkbox ticks it (as Space does) instead of submitting the form half-filled:
+  // a declaration can be ticked and the form sent with the keyboard alone, Tab by Tab.
+  document.querySelectorAll("input[type=checkbox]").forEach(function (box) {
+    box.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") {
+        event.preventDefault();
+        box.click();
+      }
+    });
+  });
   // The language selector switches as soon as a language is picked.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });

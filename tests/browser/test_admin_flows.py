@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect
 
 from app.core.extensions import db as _db
-from tests.browser.test_flows import signed_in
 from tests.helpers import factories
+from tests.helpers.browser import signed_in
 
 STAFF_CSV = (
     "工号,姓名,科室,邮箱,角色,入职日期\r\n"

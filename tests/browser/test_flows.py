@@ -9,17 +9,14 @@ The clock is frozen (fixture `frozen`) at 2025-04-03 10:00 Beijing time: the mon
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from app.core.extensions import db as _db
 from app.models import Incident, MonthlyReport
-from tests.helpers.factories import PASSWORD
-from tests.helpers.web import totp_code
+from tests.helpers.browser import PERIOD, SUBMIT, account, reports_of, sign_in, sign_out, signed_in
 
-PERIOD = "2025-03"
 # A minimal, well-formed one-page PDF: `filetype` recognises it by its leading "%PDF".
 PDF_BYTES = (
     b"%PDF-1.4\n"
@@ -29,55 +26,6 @@ PDF_BYTES = (
     b"trailer<</Root 1 0 R>>\n"
     b"%%EOF\n"
 )
-SUBMIT = "main form input[type=submit][name=submit]"
-
-
-@dataclass(frozen=True)
-class Account:
-    id: int
-    staff_no: str
-    name: str
-    two_factor: bool = False
-
-
-def account(user) -> Account:
-    """Plain values of a factory-made user; ends the test thread's transaction (server sees all)."""
-    values = Account(user.id, user.staff_no, user.name, user.totp_secret is not None)
-    _db.session.commit()
-    return values
-
-
-def sign_in(page: Page, who: Account, password: str = PASSWORD) -> None:
-    """The sign-in form, then the code step for an account with a second factor."""
-    page.goto("/auth/login")
-    page.fill("input[name=identifier]", who.staff_no)
-    page.fill("input[name=password]", password)
-    page.click(SUBMIT)
-    if who.two_factor and password == PASSWORD:
-        enter_code(page, totp_code(who.id))
-
-
-def enter_code(page: Page, code: str) -> None:
-    expect(page).to_have_url(re.compile(r"/auth/login/code$"))
-    page.fill("input[name=code]", code)
-    page.click(SUBMIT)
-
-
-def signed_in(page: Page, user) -> Account:
-    who = account(user)
-    sign_in(page, who)
-    expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.get_by_test_id("current-user")).to_have_text(who.name)
-    return who
-
-
-def reports_of(app, user_id: int) -> list[tuple[str, int]]:
-    """(period, number of versions) of every report of the user, read in a fresh session."""
-    with app.app_context():
-        reports = _db.session.scalars(
-            sa.select(MonthlyReport).where(MonthlyReport.user_id == user_id)
-        ).all()
-        return [(r.period, len(r.versions)) for r in reports]
 
 
 def register_incident(page: Page, project_id: int, description: str, evidence=None) -> str:
@@ -342,11 +290,6 @@ def test_the_delay_reason_is_asked_only_for_a_late_registration(page, page_probl
     page.fill("input[name=occurred_at]", "2025-03-10T09:00")   # 24 days before
     expect(reason).to_be_visible()
     page_problems.assert_clean()
-
-
-def sign_out(page: Page) -> None:
-    page.click("form[action='/auth/logout'] button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/auth/login"))
 
 
 def test_review_return_supplement_close(page, app, auditor, make_user, project, frozen,

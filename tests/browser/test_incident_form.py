@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.test_flows import SUBMIT, signed_in
+from tests.helpers.browser import SUBMIT, signed_in
 
 FACTS = ("category", "channel", "actor_relation", "stage", "response")
 

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from app.core.extensions import db as _db
 from app.models import User
-from tests.browser.test_flows import sign_out, signed_in
+from tests.helpers.browser import sign_out, signed_in
 
 
 @pytest.fixture(autouse=True)

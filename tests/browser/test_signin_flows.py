@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from app.auth import tokens
 from app.core import clock
 from app.core.extensions import db as _db
-from tests.browser.test_flows import (
+from tests.helpers.browser import (
     PERIOD,
     SUBMIT,
     account,

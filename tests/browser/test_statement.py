@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from app.filing import records
 from app.filing.periods import Period
-from tests.browser.test_flows import sign_out, signed_in
+from tests.helpers.browser import sign_out, signed_in
 from tests.helpers.factories import PASSWORD
 from tests.helpers.web import totp_code
 

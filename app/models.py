@@ -339,6 +339,20 @@ class EvidenceContent(db.Model):
     data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
 
 
+class HeldEvidence(db.Model):
+    """A file chosen on a registration form that was sent back for a correction: kept for its
+    next submission (the browser cannot keep a chosen file across pages), under a random
+    token that only its uploader's session carries; gone when used, removed, or a day old."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    filename: so.Mapped[str] = so.mapped_column(sa.String(200))
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(100))
+    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
 class Review(db.Model):
     """The discipline office's handling of one incident (审核处置).
 

@@ -14,7 +14,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from app.admin import accounts, agencysettings, organisation, projectimport, userimport
+from app.admin import accounts, agencysettings, organisation, projectimport, uploads, userimport
 from app.admin.blueprint import bp
 from app.admin.forms import (
     ANY,
@@ -39,7 +39,6 @@ from app.core.access import ADMINISTER, require
 from app.core.extensions import db
 from app.core.forms import PortalForm
 from app.core.refusals import attempt
-from app.filing import uploads
 from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, AuditProject, CalendarDay, Department, User
 from app.notices import reminders

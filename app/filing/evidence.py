@@ -16,7 +16,7 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import filetype
@@ -27,7 +27,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.core.extensions import db
 from app.core.refusals import Invalid
-from app.models import Evidence, EvidenceContent, Incident
+from app.models import Evidence, EvidenceContent, HeldEvidence, Incident, User
 
 # Types a browser shows itself, from bytes checked at upload: previewed inline, under the same
 # access rules and the portal's CSP; any other type is only downloaded.
@@ -140,3 +140,41 @@ def import_files() -> Imported:
         db.session.flush()
         copied += 1
     return Imported(copied, problems)
+
+
+# Held files (a form sent back for a correction) ---------------------------------------------
+
+HOLD = timedelta(days=1)
+
+
+def hold(user: User, uploads: list[Upload], now: datetime) -> list[HeldEvidence]:
+    """Keep `uploads` for the user's next submission of the form; a day-old hold is dropped."""
+    db.session.execute(sa.delete(HeldEvidence).where(HeldEvidence.user_id == user.id,
+                                                     HeldEvidence.created_at < now - HOLD))
+    rows = [HeldEvidence(token=secrets.token_urlsafe(32), user_id=user.id,
+                         filename=upload.filename, content_type=upload.content_type,
+                         data=upload.data, created_at=now) for upload in uploads]
+    db.session.add_all(rows)
+    db.session.flush()
+    return rows
+
+
+def held(user: User, tokens: list[str], now: datetime) -> list[HeldEvidence]:
+    """The user's held files among `tokens` (unknown, foreign or expired tokens are ignored)."""
+    if not tokens:
+        return []
+    return list(db.session.scalars(
+        sa.select(HeldEvidence).where(HeldEvidence.token.in_(tokens),
+                                      HeldEvidence.user_id == user.id,
+                                      HeldEvidence.created_at >= now - HOLD)
+        .order_by(HeldEvidence.id)))
+
+
+def as_upload(row: HeldEvidence) -> Upload:
+    return Upload(row.filename, row.content_type, row.data)
+
+
+def release(rows: list[HeldEvidence]) -> None:
+    """The held files were saved with the registration, or removed: their holds go."""
+    for row in rows:
+        db.session.delete(row)

@@ -75,6 +75,7 @@ class IncidentForm(PortalForm):
         super().__init__(**kwargs)
         self.tz = tz
         self.uploads: list[evidence.Upload] = []
+        self.held_count = 0  # files kept from an earlier submission (the view sets it)
         self.category.choices = [CHOOSE, *_category_choices()]
         self.channel.choices = [CHOOSE, *_choices(CHANNELS)]
         self.actor_relation.choices = [CHOOSE, *_choices(RELATIONS)]
@@ -90,14 +91,20 @@ class IncidentForm(PortalForm):
             raise ValidationError(_l("The time it happened cannot be in the future."))
 
     def validate_evidence(self, field: MultipleFileField) -> None:
+        """Each file on its own: the acceptable ones are kept (and held if the form comes
+        back), each refused one named."""
         files = [f for f in field.data or [] if f and f.filename]
-        if len(files) > current_app.config["EVIDENCE_MAX_FILES"]:
-            raise ValidationError(_l("At most %(n)d files at a time.",
-                                     n=current_app.config["EVIDENCE_MAX_FILES"]))
-        try:
-            self.uploads = [evidence.inspect(f) for f in files]
-        except evidence.EvidenceRefused as refused:
-            raise ValidationError(str(refused)) from None
+        limit = current_app.config["EVIDENCE_MAX_FILES"]
+        if len(files) + self.held_count > limit:
+            raise ValidationError(_l("At most %(n)d files at a time.", n=limit))
+        refusals = []
+        for storage in files:
+            try:
+                self.uploads.append(evidence.inspect(storage))
+            except evidence.EvidenceRefused as refused:
+                refusals.append(str(refused))
+        if refusals:
+            raise ValidationError(" ".join(refusals))
 
     def incident_data(self) -> IncidentData:
         return IncidentData(

@@ -6,20 +6,21 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import abort, render_template, request, send_file, url_for
+from flask import abort, render_template, request, send_file, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from app.core import access, auditlog, clock
 from app.core.access import FILE, require
+from app.core.codes import FilingStatus
 from app.core.extensions import db
 from app.core.refusals import attempt
 from app.filing import evidence, records
 from app.filing.blueprint import bp
 from app.filing.forms import CorrectIncidentForm, CorrectReportForm, FileReportForm, IncidentForm
 from app.filing.periods import Period
-from app.models import AuditProject, Incident, User
+from app.models import AuditProject, HeldEvidence, Incident, User
 from app.review import office
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,12 @@ def _period_or_404(text: str) -> Period:
 
 
 def _project_choices(user: User) -> list[SelectChoice]:
+    """The agency's open projects, those of the auditor's own department first."""
+    own = sa.case((AuditProject.department_id == user.department_id, 0), else_=1)
     projects = db.session.scalars(
         sa.select(AuditProject)
         .where(AuditProject.agency_id == user.agency_id, AuditProject.archived.is_(False))
-        .order_by(AuditProject.year.desc(), AuditProject.code)
+        .order_by(own, AuditProject.year.desc(), AuditProject.code)
     )
     return [SelectChoice(p.id, f"{p.code} {p.name}") for p in projects]
 
@@ -91,17 +94,48 @@ def _incident_form(form_class: type[IncidentForm], **kwargs: object) -> Incident
     return form_class(ZoneInfo(user.agency.timezone), _project_choices(user), **kwargs)
 
 
+HELD_KEY = "held_evidence"  # the tokens of the files this session holds
+
+
+def _held_files(user: User) -> list[HeldEvidence]:
+    """The files held from this session's earlier submission that the form still carries
+    (those ticked "remove" are let go)."""
+    tokens = set(session.get(HELD_KEY, [])) & set(request.form.getlist("held"))
+    removed = set(request.form.getlist("remove"))
+    rows = evidence.held(user, sorted(tokens - removed), clock.now())
+    evidence.release(evidence.held(user, sorted(tokens & removed), clock.now()))
+    return rows
+
+
 def _incident_form_page(form: IncidentForm, incident: Incident | None,
-                        save: Callable[[], Incident], done: Callable[[Incident], str]):
+                        save: Callable[[list[evidence.Upload]], Incident],
+                        done: Callable[[Incident], str]):
     """Shared by registration and correction: save on a valid POST, else show the form
-    (400 with the reasons when it was sent and refused: nothing has been saved)."""
+    (400 with the reasons when it was sent and refused: nothing has been saved). A file chosen
+    before the form came back is held on the server and shown as attached, not dropped."""
+    user = _me()
+    kept = _held_files(user) if form.is_submitted() else []
+    form.held_count = len(kept)
+
     def page(status: int):
-        return render_template("filing/incident_form.html", form=form,
-                               incident=incident), status
+        files = kept
+        if form.is_submitted():
+            files = [*evidence.held(user, [row.token for row in kept], clock.now()),
+                     *evidence.hold(user, form.uploads, clock.now())]
+            session[HELD_KEY] = [row.token for row in files]
+            db.session.commit()
+        return render_template("filing/incident_form.html", form=form, incident=incident,
+                               held=files), status
+
+    def step() -> Incident:
+        saved = save([*form.uploads, *(evidence.as_upload(row) for row in kept)])
+        evidence.release(kept)
+        session.pop(HELD_KEY, None)
+        return saved
 
     if not form.validate_on_submit():
         return page(400 if form.is_submitted() else 200)
-    return attempt(save, done=done, again=page, show_on=form,
+    return attempt(step, done=done, again=page, show_on=form,
                    then=lambda saved: url_for("filing.incident", incident_id=saved.id))
 
 
@@ -111,7 +145,8 @@ def new_incident():
     form = _incident_form(IncidentForm)
     return _incident_form_page(
         form, None,
-        lambda: records.register_incident(_me(), form.incident_data(), form.uploads, clock.now()),
+        lambda uploads: records.register_incident(_me(), form.incident_data(), uploads,
+                                                  clock.now()),
         lambda saved: _("The incident has been registered. Only you and the discipline office "
                         "can see it. Remember to file the report for %(period)s.",
                         period=saved.period),
@@ -126,10 +161,18 @@ def incident(incident_id: int):
         auditlog.record("incident.read", item)
         db.session.commit()
         return render_template("filing/incident.html", incident=item)
+    month = records.month(user, Period.parse(item.period), clock.now())
     return render_template("filing/incident.html", incident=item,
                            correctable=records.incident_correctable(item),
                            reads=auditlog.reads_of(item),
-                           office_changes=office.history(item.agency_id))
+                           office_changes=office.history(item.agency_id),
+                           to_file=month if _needs_filing(month) else None)
+
+
+def _needs_filing(month: records.Month) -> bool:
+    """The month's report is still to be filed, or no longer lists what was registered."""
+    due = month.status in (FilingStatus.DUE, FilingStatus.MISSING) and month.report is None
+    return due or (month.report_is_stale and month.report_correctable)
 
 
 @bp.route("/incidents/<int:incident_id>/correct", methods=["GET", "POST"])
@@ -142,9 +185,9 @@ def correct_incident(incident_id: int):
         form.occurred_at.data = current.occurred_at.astimezone(form.tz).replace(tzinfo=None)
         form.project.data = current.project_id or 0
 
-    def save() -> Incident:
+    def save(uploads: list[evidence.Upload]) -> Incident:
         records.correct_incident(item, form.incident_data(), reason=form.reason.data,
-                                uploads=form.uploads, now=clock.now())
+                                uploads=uploads, now=clock.now())
         return item
 
     return _incident_form_page(form, item, save,

@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
-from app.filing import uploads
+from app.admin import uploads
 from app.models import AuditLog, AuditProject, User
 from tests.helpers import factories
 from tests.helpers.imports import HEADER_ZH, csv_file, preview

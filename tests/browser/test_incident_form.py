@@ -26,3 +26,28 @@ def test_no_fact_is_chosen_until_the_auditor_chooses_it(page, auditor, frozen, p
                     "请选择您的应对方式"):
         expect(page.get_by_text(message).first).to_be_visible()
     page_problems.assert_clean()
+
+
+def test_a_file_chosen_before_an_error_is_still_attached(page, auditor, frozen, page_problems,
+                                                        tmp_path):
+    """The browser forgets a chosen file when the form comes back: the portal does not."""
+    evidence = tmp_path / "通话记录.pdf"
+    evidence.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
+    signed_in(page, auditor)
+    page.goto("/filing/incidents/new")
+    page.fill("input[name=occurred_at]", "2025-03-20T15:30")
+    page.select_option("select[name=category]", "plead")
+    page.select_option("select[name=channel]", "phone")
+    page.fill("input[name=actor_name]", "李某")
+    page.fill("input[name=actor_org]", "区教育局")
+    page.select_option("select[name=actor_relation]", "leading_cadre")
+    page.select_option("select[name=stage]", "fieldwork")
+    page.select_option("select[name=response]", "refused")
+    page.set_input_files("input[name=evidence]", str(evidence))
+    page_problems.allow("status of 400")
+    page.click(SUBMIT)  # the description is missing
+    expect(page.get_by_test_id("held-evidence")).to_contain_text("通话记录.pdf")
+    page.fill("textarea[name=description]", "请求从轻处理。")
+    page.click(SUBMIT)
+    expect(page.locator("a", has_text="通话记录.pdf").first).to_be_visible()
+    page_problems.assert_clean()

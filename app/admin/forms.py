@@ -33,6 +33,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.core.bounds import MAX_YEAR, MIN_YEAR
 from app.core.forms import PageField, PortalForm
+from app.core.i18n import ZONE_NAMES
 from app.core.vocab import ROLES
 
 ANY = SelectChoice("", _l("All"))
@@ -131,6 +132,12 @@ def _timezones() -> list[str]:
     return sorted(available_timezones())
 
 
+def _timezone_choices() -> list[SelectChoice]:
+    """China's zones first, by the names people use; then every other zone by its name."""
+    first = [SelectChoice(zone, label) for zone, label in ZONE_NAMES.items()]
+    return [*first, *(SelectChoice(zone, zone) for zone in _timezones() if zone not in ZONE_NAMES)]
+
+
 def _optional_int(label: str, low: int, high: int) -> IntegerField:
     return IntegerField(label, validators=[Optional(), NumberRange(low, high)])
 
@@ -158,7 +165,7 @@ class AgencyForm(PortalForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.timezone.choices = _timezones()
+        self.timezone.choices = _timezone_choices()
 
     def validate_document_number_pattern(self, field: StringField) -> None:
         """Only {year} and {n}, and {n} present: two statements never share a number."""

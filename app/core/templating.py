@@ -6,7 +6,7 @@ from flask import Flask, request
 from flask_babel import format_datetime, get_locale, ngettext
 from flask_babel import gettext as _
 
-from app.core import access, vocab
+from app.core import access, i18n, vocab
 from app.core.codes import FilingStatus, LinkPurpose, NoticeStatus, ReviewStatus, StatementStatus
 from app.core.forms import LanguageForm
 
@@ -58,6 +58,8 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(deadline)
     app.add_template_filter(duration, "timedelta")
     app.add_template_filter(role_label)
+    app.add_template_filter(i18n.zone_name, "zone")
+    app.add_template_filter(i18n.month_label, "month")
     app.add_template_global(label)
     app.add_template_global(access.can)
     # Templates compare with the codes, never with string literals.

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core import auditlog
 from app.core.codes import FilingStatus
 from app.core.extensions import db
+from app.core.i18n import month_label
 from app.core.refusals import Refused
 from app.core.vocab import kind_of
 from app.filing import evidence, tally
@@ -58,7 +59,7 @@ class AlreadyFiled(FilingError):
 
     def __init__(self, report: MonthlyReport) -> None:
         super().__init__(_("The report for %(period)s has already been filed.",
-                           period=report.period))
+                           period=month_label(report.period)))
         self.report = report
 
 
@@ -166,10 +167,10 @@ def month(user: User, period: Period, now: datetime) -> Month:
 def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetime) -> None:
     if now < rule.opens_at(period):
         raise FilingError(_("The report for %(period)s can be filed once the month is over.",
-                            period=period))
+                            period=month_label(period)))
     if not in_scope(user, period):
         raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
-                            period=period))
+                            period=month_label(period)))
 
 
 def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
@@ -180,11 +181,11 @@ def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVer
             "as a zero report. File the month with it instead.",
             "%(num)d incidents are registered for %(period)s, so this month cannot be filed "
             "as a zero report. File the month with them instead.",
-            len(incidents), period=period,
+            len(incidents), period=month_label(period),
         ))
     if not zero and not incidents:
         raise FilingError(_("No incident is registered for %(period)s: file a zero report.",
-                            period=period))
+                            period=month_label(period)))
     return [incident.current for incident in incidents]
 
 

@@ -15,6 +15,7 @@ from app.core import access, auditlog, clock
 from app.core.access import FILE, require
 from app.core.codes import FilingStatus
 from app.core.extensions import db
+from app.core.i18n import month_label
 from app.core.refusals import attempt
 from app.filing import evidence, records
 from app.filing.blueprint import bp
@@ -65,7 +66,8 @@ def report(period: str):
         return page(400 if form.is_submitted() else 200)
     return attempt(lambda: records.file_report(user, when, zero=form.zero.data == "1",
                                                now=clock.now()),
-                   done=_("The report for %(period)s has been filed. Thank you.", period=period),
+                   done=_("The report for %(period)s has been filed. Thank you.",
+                          period=month_label(period)),
                    then=url_for("filing.report", period=period), again=page)
 
 
@@ -85,7 +87,8 @@ def correct_report(period: str):
         return page(400 if form.is_submitted() else 200)
     return attempt(lambda: records.correct_report(month.report, reason=form.reason.data,
                                                   now=clock.now()),
-                   done=_("The corrected report for %(period)s has been filed.", period=period),
+                   done=_("The corrected report for %(period)s has been filed.",
+                          period=month_label(period)),
                    then=url_for("filing.report", period=period), again=page)
 
 
@@ -149,7 +152,7 @@ def new_incident():
                                                   clock.now()),
         lambda saved: _("The incident has been registered. Only you and the discipline office "
                         "can see it. Remember to file the report for %(period)s.",
-                        period=saved.period),
+                        period=month_label(saved.period)),
     )
 
 

@@ -16,6 +16,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.core import mailsettings
 from app.core.codes import NoticeKind
+from app.core.i18n import month_label
 from app.models import Outbox
 
 NO_CONTENT = _l("This e-mail never contains the content of a registration: sign in to the "
@@ -83,7 +84,7 @@ def _list_separator() -> str:
 def content(row: Outbox) -> Content:
     """The notice's text in the current locale (callers force the recipient's)."""
     params = json.loads(row.params)
-    period, due = row.period, params.get("due", "")
+    period, due = month_label(row.period), params.get("due", "")
     texts: dict[str, tuple[str, list[str]]] = {
         NoticeKind.OPEN: (
             _("The report for %(period)s can now be filed", period=period),

@@ -54,7 +54,7 @@ def test_the_discipline_office_sees_its_cases_and_who_has_not_filed(app, db, yea
     # 甲's case is closed, 乙's referred; 丙's inquiry is new.
     assert 'href="/review/?status=new" data-testid="cases-new" data-count="1"' in page
     assert 'data-testid="cases-returned" data-count="0"' in page
-    assert "2025-06 未报送（截止 2025-07-05 23:59）：1 人" in page
+    assert "2025年6月未报送（截止 2025-07-05 23:59）：1 人" in page
     non_filers = page.split('data-testid="non-filers"')[1].split("</p>")[0]
     assert "乙" in non_filers and "甲" not in non_filers
 

@@ -33,7 +33,7 @@ def test_a_notice_arrives_in_chinese_with_proper_headers(db, smtp, auditor, froz
     [message] = smtp.to(auditor.email)
     assert message["To"] == auditor.email
     assert message["From"] == "portal@xq-audit.example"
-    assert "2025-03" in message["Subject"] and "2025-04-07" in message["Subject"]
+    assert "2025年3月" in message["Subject"] and "2025-04-07" in message["Subject"]
     assert message["Date"]
     [row] = rows()
     assert message["Message-ID"] == mime.message_id(row)
@@ -60,7 +60,7 @@ def test_english_speakers_get_english(db, smtp, make_user, frozen):
     db.session.commit()
     delivery.deliver()
     [message] = smtp.to(user.email)
-    assert message["Subject"] == "The report for 2025-03 is overdue"
+    assert message["Subject"] == "The report for March 2025 is overdue"
 
 
 def test_the_message_id_is_the_same_for_the_same_row(db, auditor, frozen, app):

@@ -96,7 +96,7 @@ def test_digest_mail_text(db, smtp, agency, make_user, frozen):
     frozen.value = local(2025, 4, 6, 9)
     reminders.run(frozen())
     [message] = smtp.to(office.email)
-    assert message["Subject"] == "2025-03 月度报告未报：1 人"
+    assert message["Subject"] == "2025年3月报告未报：1 人"
     assert "未分配科室 未报：甲" in smtp_helpers.body(message)
 
 
@@ -255,7 +255,7 @@ def test_a_notice_held_back_by_an_outage_is_dropped_once_no_longer_true(db, smtp
     frozen.value = local(2025, 4, 5, 9, 30)  # back on deadline day: "approaching" is past
     result = reminders.run(frozen())
     assert result.withdrawn == 2
-    assert [m["Subject"] for m in smtp.to(waits.email)] == ["2025-03 月度报告今日截止"]
+    assert [m["Subject"] for m in smtp.to(waits.email)] == ["2025年3月报告今日截止"]
     assert smtp.to(files.email) == []
     dropped = _db.session.scalars(sa.select(Outbox).where(
         Outbox.kind == NoticeKind.APPROACHING)).all()

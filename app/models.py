@@ -80,11 +80,18 @@ class Agency(db.Model):
     reminder_overdue_times: so.Mapped[int | None]
     reminder_digest_every_days: so.Mapped[int | None]
     reminder_digest_times: so.Mapped[int | None]
+    # The discipline office's reviews: due within this many working days of a case reaching it
+    # (registered, or supplemented after a return); new registrations and supplements announced
+    # in one digest a day instead of one e-mail each (app/notices/reminders.py).
+    review_due_days: so.Mapped[int] = so.mapped_column(default=10, server_default="10")
+    review_digest: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     parent: so.Mapped[Agency | None] = so.relationship(remote_side=[id])
     departments: so.WriteOnlyMapped[Department] = so.relationship(back_populates="agency")
 
-    __table_args__ = (sa.CheckConstraint("deadline_day BETWEEN 1 AND 28", name="deadline_day"),)
+    __table_args__ = (sa.CheckConstraint("deadline_day BETWEEN 1 AND 28", name="deadline_day"),
+                      sa.CheckConstraint("review_due_days BETWEEN 1 AND 60",
+                                         name="review_due_days"))
 
 
 class CalendarDay(db.Model):
@@ -371,6 +378,12 @@ class Review(db.Model):
     referred_to: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
     referral_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # When the status last changed (a comment or a reclassification is no change of state):
+    # the queue's "days waiting".
+    changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # When the case last came to the discipline office (registered, or supplemented after a
+    # return): its review is due within the agency's `review_due_days` working days of it.
+    waiting_since: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     incident: so.Mapped[Incident] = so.relationship(back_populates="review")
     actions: so.Mapped[list[ReviewAction]] = so.relationship(

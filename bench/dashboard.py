@@ -262,7 +262,8 @@ def _incidents(rng: random.Random, pairs: dict[tuple[int, str], list[int]],
                 "response_detail": "", "delay_reason": "", "reason": "", "created_at": occurred,
             })
             reviews.append({"incident_id": n, "status": "new", "determination": "",
-                            "referred_to": "", "referral_reason": "", "updated_at": occurred})
+                            "referred_to": "", "referral_reason": "", "updated_at": occurred,
+                            "changed_at": occurred, "waiting_since": occurred})
             if (user_id, period_text) in report_of:
                 links.append({"report_version_id": report_of[(user_id, period_text)],
                               "incident_version_id": n})

@@ -19,7 +19,10 @@ from app.models import Agency, CalendarDay, MailSettings
 from app.notices.reminders import SCHEDULE_FIELDS
 
 AGENCY_FIELDS = ("name", "timezone", "deadline_day", "shift_to_workday",
-                 "document_number_pattern", *(f"reminder_{name}" for name in SCHEDULE_FIELDS))
+                 "document_number_pattern", *(f"reminder_{name}" for name in SCHEDULE_FIELDS),
+                 "review_due_days", "review_digest")
+# A blank review deadline is the default (the column's, app/models.py Agency).
+DEFAULT_REVIEW_DUE_DAYS = 10
 # The last reminder of a period must come before the round stops looking at that period
 # (app/notices/reminders.py LOOKBACK): a month after the due day is safe for any deadline day.
 MAX_REMINDER_SPAN_DAYS = 30
@@ -40,6 +43,8 @@ def schedule_problem(values: dict, defaults: dict[str, int]) -> str:
 
 
 def update_agency(agency: Agency, values: dict) -> dict[str, list[object]]:
+    if values.get("review_due_days") is None:
+        values = {**values, "review_due_days": DEFAULT_REVIEW_DUE_DAYS}
     changes = {key: [getattr(agency, key), values[key]] for key in AGENCY_FIELDS
                if getattr(agency, key) != values[key]}
     for key, (_old, new) in changes.items():

@@ -161,6 +161,9 @@ class AgencyForm(PortalForm):
     reminder_digest_every_days = _optional_int(
         _l("Digest of non-filers every … days"), 1, 15)
     reminder_digest_times = _optional_int(_l("Digest of non-filers at most … times"), 1, 10)
+    review_due_days = _optional_int(_l("A review is due within … working days"), 1, 60)
+    review_digest = BooleanField(_l("Tell the discipline office of new registrations and "
+                                    "supplements in one digest a day, instead of one e-mail each"))
     submit = SubmitField(_l("Save settings"))
 
     def __init__(self, *args, **kwargs) -> None:

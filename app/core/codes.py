@@ -101,6 +101,14 @@ class NoticeKind(StrEnum):
     OFFICE_PROPOSED = "office_proposed"
     OFFICE_GRANTED = "office_granted"
     OFFICE_WITHDRAWN = "office_withdrawn"
+    # To the discipline office, without content: a new registration (`seq` the incident's id)
+    # or a supplement or correction of one (`seq` the new version's id), one e-mail each; or,
+    # where the agency chose it, one digest a day (`seq` the day as YYYYMMDD).
+    INCIDENT_ARRIVED = "incident_arrived"
+    INCIDENT_SUPPLEMENTED = "incident_supplemented"
+    ARRIVALS_DIGEST = "arrivals_digest"
+    # Weekly, while reviews wait on the office past its deadline (`seq` the Monday, YYYYMMDD).
+    REVIEWS_OVERDUE = "reviews_overdue"
 
 
 class NoticeFailure(StrEnum):

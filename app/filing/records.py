@@ -301,8 +301,10 @@ def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upl
     auditlog.record("incident.registered", incident, actor_id=user.id, period=incident.period,
                     evidence=len(uploads), after_signing=incident.after_signing,
                     seal=[version, incident.review, *saved])
-    if incident.after_signing:
+    if incident.after_signing:  # that notice tells the office already
         outbox.after_signing_notice(incident, user.agency_id)
+    else:
+        outbox.arrival_notice(incident)
     return incident
 
 
@@ -335,4 +337,5 @@ def correct_incident(incident: Incident, data: IncidentData, *, reason: str,
                     version=version.number,
                     period=incident.period, evidence=len(uploads), seal=[version, *saved])
     workflow.supplemented(incident, incident.user, version.reason, now)
+    outbox.arrival_notice(incident, version)
     return version

@@ -20,7 +20,7 @@ from app.filing import records
 from app.filing.periods import Period
 from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, AnnualStatement, Incident, Review, User
-from app.review import workflow
+from app.review import ageing, workflow
 from app.statement import signing
 
 NON_FILERS_SHOWN = 20
@@ -93,11 +93,14 @@ class OfficeGlance:
     deadline: datetime
     non_filers: list[rates.NonFiler]
     unfiled: int
+    overdue: int = 0  # cases this member may act on, waiting past the review deadline
+    due_days: int = 10
 
 
 def office_glance(office: User, now: datetime) -> OfficeGlance:
     """The discipline office's cases waiting on it (new, in review) or on the registrant
-    (returned), and who has not filed last month's report."""
+    (returned), those of them past the review deadline that this member may act on, and who
+    has not filed last month's report."""
     agency = office.agency
     cases = dict(db.session.execute(
         sa.select(Review.status, sa.func.count()).join(Incident, Incident.id == Review.incident_id)
@@ -109,7 +112,12 @@ def office_glance(office: User, now: datetime) -> OfficeGlance:
     return OfficeGlance({status: cases.get(status, 0) for status in
                          (ReviewStatus.NEW, ReviewStatus.IN_REVIEW, ReviewStatus.RETURNED)},
                         figures.period, figures.deadline, figures.non_filers,
-                        figures.total.unfiled)
+                        figures.total.unfiled, _overdue_for(office, now), agency.review_due_days)
+
+
+def _overdue_for(member: User, now: datetime) -> int:
+    by_registrant = ageing.overdue_by_registrant(member.agency, now)
+    return sum(by_registrant.values()) - by_registrant.get(member.id, 0)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from app.core import clock
 from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus, ReviewStep, Role
 from app.core.extensions import db
-from app.models import Incident, MonthlyReport, Outbox, ReviewAction, User, UserRole, UTCDateTime
+from app.models import (
+    Agency,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    Outbox,
+    ReviewAction,
+    User,
+    UserRole,
+    UTCDateTime,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +66,10 @@ KINDS = {
     NoticeKind.OFFICE_WITHDRAWN: _l("Discipline office: member withdrawn"),
     NoticeKind.LATE_INCIDENT: _l("Registration after signing"),
     NoticeKind.LATE_REPORT: _l("Monthly report after signing"),
+    NoticeKind.INCIDENT_ARRIVED: _l("New registration for the discipline office"),
+    NoticeKind.INCIDENT_SUPPLEMENTED: _l("Registration supplemented"),
+    NoticeKind.ARRIVALS_DIGEST: _l("Daily digest of new registrations and supplements"),
+    NoticeKind.REVIEWS_OVERDUE: _l("Reviews overdue"),
 }
 
 
@@ -162,13 +176,36 @@ def review_notice(step: ReviewAction) -> None:
                     {"incident": incident.id})], clock.now())
 
 
+def office_members(agency_id: int) -> list[tuple[int, str | None]]:
+    """(id, e-mail) of the agency's active discipline office members."""
+    return list(db.session.execute(
+        sa.select(User.id, User.email).join(UserRole, UserRole.user_id == User.id)
+        .where(User.agency_id == agency_id, User.active, UserRole.role == Role.REVIEWER)
+        .order_by(User.id)))
+
+
+def arrival_notice(incident: Incident, supplement: IncidentVersion | None = None) -> None:
+    """Tell the discipline office that a registration has come in (`supplement` None) or that
+    its registrant supplemented or corrected it: one e-mail per member and event, keyed by the
+    incident's or the new version's id, so that it goes out exactly once. Never to the
+    registrant (who may be a member: another one reviews it), never with content. Where the
+    agency chose a daily digest, nothing now: app/notices/reminders.py sends the digest."""
+    agency = db.session.get(Agency, incident.agency_id)
+    if agency.review_digest:
+        return
+    kind, seq = ((NoticeKind.INCIDENT_ARRIVED, incident.id) if supplement is None
+                 else (NoticeKind.INCIDENT_SUPPLEMENTED, supplement.id))
+    params = {"incident": incident.id, "due_days": agency.review_due_days}
+    enqueue([Notice(user_id, kind, incident.period, seq, email, params)
+             for user_id, email in office_members(agency.id) if user_id != incident.user_id],
+            clock.now())
+
+
 def after_signing_notice(record: Incident | MonthlyReport, agency_id: int) -> None:
     """Tell the agency's discipline office, once per record, that a record of a signed year has
     come in: it must read it and account for it with an addendum to the statement."""
     incident = isinstance(record, Incident)
-    reviewers = db.session.execute(
-        sa.select(User.id, User.email).join(UserRole, UserRole.user_id == User.id)
-        .where(User.agency_id == agency_id, User.active, UserRole.role == Role.REVIEWER))
+    reviewers = office_members(agency_id)
     params = {"incident": record.id} if incident else {"year": record.period[:4]}
     kind = NoticeKind.LATE_INCIDENT if incident else NoticeKind.LATE_REPORT
     enqueue([Notice(user_id, kind, record.period, record.id, email, params)

@@ -28,9 +28,19 @@ from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus, Role
 from app.core.extensions import db
 from app.filing.periods import DeadlineRule, Period, period_of
 from app.filing.records import deadline_rule
-from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
+from app.models import (
+    Agency,
+    Department,
+    Incident,
+    IncidentVersion,
+    MonthlyReport,
+    Outbox,
+    User,
+    UserRole,
+)
 from app.notices import delivery, outbox
 from app.notices.outbox import Notice
+from app.review import ageing
 from app.statement import confirmations, yearlock
 
 LOOKBACK = 3  # periods examined per round: every stage of a period falls within three months
@@ -42,7 +52,13 @@ SCHEDULED = (
     NoticeKind.OVERDUE,
     NoticeKind.DIGEST,
     NoticeKind.CONFIRM,
+    NoticeKind.ARRIVALS_DIGEST,
+    NoticeKind.REVIEWS_OVERDUE,
 )
+# The discipline office's daily digest of a day is sent from the next day's reminder hour and
+# stays due for this many days (a scheduler or mail outage delays it, and a round that comes
+# back sends each missed day's digest once).
+ARRIVALS_DIGEST_DAYS = 7
 logger = logging.getLogger(__name__)
 
 
@@ -218,11 +234,77 @@ def confirmation_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
                     and (a.left_on is None or a.left_on >= today))
 
 
+def _day_seq(day: date) -> int:
+    return day.year * 10000 + day.month * 100 + day.day
+
+
+def arrivals_digest_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
+    """Where the agency chose it: to each member of the discipline office, for each recent day
+    that brought new registrations or supplements (others' only: a member's own registration
+    is reviewed by another), one digest with the counts, from the next day's reminder hour.
+    One key per member and day (`seq` YYYYMMDD): sent exactly once."""
+    if not agency.review_digest:
+        return
+    rule, schedule = deadline_rule(agency), schedule_of(agency)
+    today = now.astimezone(rule.tz).date()
+    days = [day for day in (today - timedelta(days=n) for n in range(1, ARRIVALS_DIGEST_DAYS + 2))
+            if _at(day + timedelta(days=1), rule, schedule.hour) <= now
+            < _at(day + timedelta(days=1 + ARRIVALS_DIGEST_DAYS), rule, schedule.hour)]
+    if not days:
+        return
+    start, end = _at(min(days), rule, 0), _at(max(days) + timedelta(days=1), rule, 0)
+    registered = db.session.execute(
+        sa.select(Incident.user_id, Incident.registered_at).where(
+            Incident.agency_id == agency.id, ~Incident.after_signing,
+            Incident.registered_at >= start, Incident.registered_at < end))
+    supplemented = db.session.execute(
+        sa.select(Incident.user_id, IncidentVersion.created_at)
+        .join(IncidentVersion, IncidentVersion.incident_id == Incident.id)
+        .where(Incident.agency_id == agency.id, IncidentVersion.number > 1,
+               IncidentVersion.created_at >= start, IncidentVersion.created_at < end))
+    events = [(what, user_id, at.astimezone(rule.tz).date())
+              for what, rows in (("registered", registered), ("supplemented", supplemented))
+              for user_id, at in rows]
+    wanted = set(days)
+    for member_id, email in outbox.office_members(agency.id):
+        counts: dict[date, dict[str, int]] = defaultdict(
+            lambda: {"registered": 0, "supplemented": 0})
+        for what, user_id, day in events:
+            if user_id != member_id and day in wanted:
+                counts[day][what] += 1
+        for day, figures in sorted(counts.items()):
+            yield Notice(member_id, NoticeKind.ARRIVALS_DIGEST, f"{day:%Y-%m}", _day_seq(day),
+                         email, {"day": day.isoformat(), "due_days": agency.review_due_days,
+                                 **figures})
+
+
+def overdue_review_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
+    """Weekly, from Monday's reminder hour, to each member of the discipline office while
+    cases they may act on wait past the review deadline (app/review/ageing.py)."""
+    rule, schedule = deadline_rule(agency), schedule_of(agency)
+    today = now.astimezone(rule.tz).date()
+    monday = today - timedelta(days=today.weekday())
+    if now < _at(monday, rule, schedule.hour):
+        monday -= timedelta(days=7)
+    by_registrant = ageing.overdue_by_registrant(agency, now)
+    if not by_registrant:
+        return
+    total = sum(by_registrant.values())
+    for member_id, email in outbox.office_members(agency.id):
+        count = total - by_registrant.get(member_id, 0)
+        if count:
+            yield Notice(member_id, NoticeKind.REVIEWS_OVERDUE, f"{monday:%Y-%m}",
+                         _day_seq(monday), email,
+                         {"count": count, "due_days": agency.review_due_days})
+
+
 def plan(now: datetime) -> list[Notice]:
     """Every notice valid at `now`, across agencies (enqueued ones included: the key decides)."""
     agencies = db.session.scalars(sa.select(Agency).order_by(Agency.id))
     return [notice for agency in agencies
-            for notices in (agency_notices(agency, now), confirmation_notices(agency, now))
+            for notices in (agency_notices(agency, now), confirmation_notices(agency, now),
+                            arrivals_digest_notices(agency, now),
+                            overdue_review_notices(agency, now))
             for notice in notices]
 
 

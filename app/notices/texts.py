@@ -50,8 +50,13 @@ OFFICE_NOTICES = (
 def _page(row: Outbox, params: dict) -> tuple[str, dict]:
     if row.kind in (NoticeKind.RETURNED, NoticeKind.FINISHED):
         return "filing.incident", {"incident_id": params["incident"]}
-    if row.kind == NoticeKind.LATE_INCIDENT:
+    if row.kind in (NoticeKind.LATE_INCIDENT, NoticeKind.INCIDENT_ARRIVED,
+                    NoticeKind.INCIDENT_SUPPLEMENTED):
         return "review.incident", {"incident_id": params["incident"]}
+    if row.kind == NoticeKind.ARRIVALS_DIGEST:
+        return "review.queue", {"waiting": "me"}
+    if row.kind == NoticeKind.REVIEWS_OVERDUE:
+        return "review.queue", {"waiting": "overdue"}
     if row.kind == NoticeKind.LATE_REPORT:
         return "statement.show", {"year": int(params["year"])}
     if row.kind == NoticeKind.DIGEST:
@@ -229,8 +234,49 @@ def content(row: Outbox) -> Content:
              *_digest_lines(params)])
     if row.kind == NoticeKind.SIGNIN:
         texts[NoticeKind.SIGNIN] = _signin_text(params)
+    if row.kind in OFFICE_REVIEW_NOTICES:
+        texts[row.kind] = _office_review_text(row.kind, params)
     subject, paragraphs = texts[row.kind]
     return Content(subject, paragraphs, _page(row, params))
+
+
+OFFICE_REVIEW_NOTICES = (NoticeKind.INCIDENT_ARRIVED, NoticeKind.INCIDENT_SUPPLEMENTED,
+                         NoticeKind.ARRIVALS_DIGEST, NoticeKind.REVIEWS_OVERDUE)
+
+
+def _office_review_text(kind: str, params: dict) -> tuple[str, list[str]]:
+    """To the discipline office: that something waits for it, by number and count only."""
+    days = int(params.get("due_days", 10))
+    due = ngettext("Its review is due within %(num)d working day.",
+                   "Its review is due within %(num)d working days.", days)
+    if kind == NoticeKind.INCIDENT_ARRIVED:
+        return (_("New registration #%(number)s for the discipline office",
+                  number=params["incident"]),
+                [_("A new registration of an attempt to probe into or interfere with an audit "
+                   "matter (#%(number)s) waits for the discipline office's review.",
+                   number=params["incident"]), due])
+    if kind == NoticeKind.INCIDENT_SUPPLEMENTED:
+        return (_("Registration #%(number)s has been supplemented", number=params["incident"]),
+                [_("The registrant has supplemented or corrected registration #%(number)s. "
+                   "Please review the new version.", number=params["incident"]), due])
+    if kind == NoticeKind.ARRIVALS_DIGEST:
+        registered, supplemented = int(params["registered"]), int(params["supplemented"])
+        return (_("For the discipline office on %(day)s: %(new)d new, %(supplemented)d "
+                  "supplemented", day=params["day"], new=registered, supplemented=supplemented),
+                [ngettext("%(num)d new registration was made on %(day)s.",
+                          "%(num)d new registrations were made on %(day)s.", registered,
+                          day=params["day"]),
+                 ngettext("%(num)d registration was supplemented or corrected on %(day)s.",
+                          "%(num)d registrations were supplemented or corrected on %(day)s.",
+                          supplemented, day=params["day"])])
+    count = int(params["count"])
+    return (ngettext("%(num)d review is overdue", "%(num)d reviews are overdue", count),
+            [ngettext("%(num)d case has waited on the discipline office for more than "
+                      "%(days)d working days since it was registered or supplemented.",
+                      "%(num)d cases have waited on the discipline office for more than "
+                      "%(days)d working days since they were registered or supplemented.",
+                      count, days=days),
+             _("This reminder comes every week while reviews are overdue.")])
 
 
 def _signin_text(params: dict) -> tuple[str, list[str]]:

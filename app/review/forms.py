@@ -8,17 +8,21 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, Length, Optional
+from wtforms.validators import AnyOf, Length, Optional, ValidationError
 
 from app.core.forms import PageField, PortalForm
 from app.core.vocab import CATEGORIES, CHANNELS, KINDS
-from app.review.workflow import STATUSES, TRANSITIONS
+from app.filing.periods import Period
+from app.review.workflow import DEFAULT_SORT, OVERDUE, SORTS, STATUSES, TRANSITIONS, WAITING_FOR_ME
 
 ANY = SelectChoice("", _l("All"))
 
 
 def _options(vocabulary: dict) -> list[SelectChoice]:
     return [ANY, *(SelectChoice(code, label) for code, label in vocabulary.items())]
+
+
+PER_PAGE_CHOICES = [20, 50, 100]
 
 
 class QueueFilterForm(PortalForm):
@@ -28,6 +32,10 @@ class QueueFilterForm(PortalForm):
         csrf = False
 
     period = StringField(_l("Month (YYYY-MM)"), validators=[Optional(), Length(max=7)])
+    waiting = SelectField(_l("Whose turn"), validators=[Optional()], choices=[
+        SelectChoice("", _l("All cases")),
+        SelectChoice(WAITING_FOR_ME, _l("Waiting for me")),
+        SelectChoice(OVERDUE, _l("Waiting for me and overdue"))])
     status = SelectField(_l("Status"), choices=_options(STATUSES), validators=[Optional()])
     kind = SelectField(_l("Kind"), choices=_options(KINDS), validators=[Optional()])
     category = SelectField(
@@ -39,7 +47,23 @@ class QueueFilterForm(PortalForm):
     project = SelectField(_l("Audit project"), coerce=int, validators=[Optional()])
     actor = StringField(_l("Person who interfered"), validators=[Optional(), Length(max=64)])
     q = StringField(_l("Search text"), validators=[Optional(), Length(max=100)])
+    # Sorting and paging come from the column headers and the pager: closed sets, bounded.
+    sort = SelectField(choices=[SelectChoice(key, key) for key in SORTS], default=DEFAULT_SORT,
+                       validators=[Optional()])
+    dir = SelectField(choices=[SelectChoice("asc", "asc"), SelectChoice("desc", "desc")],
+                      default="desc", validators=[Optional()])
+    per = SelectField(_l("Per page"), coerce=int,
+                      choices=[SelectChoice(n, str(n)) for n in PER_PAGE_CHOICES],
+                      default=PER_PAGE_CHOICES[1], validators=[Optional()])
     page = PageField()
+
+    def validate_period(self, field: StringField) -> None:
+        if field.data:
+            try:
+                Period.parse(field.data.strip())
+            except ValueError:
+                raise ValidationError(_l("Give the month as YYYY-MM, for example 2025-03.")) \
+                    from None
 
 
 class ReviewStepForm(PortalForm):

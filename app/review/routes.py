@@ -31,7 +31,7 @@ from app.models import (
     OfficeInvitation,
     User,
 )
-from app.review import office, patterns, workflow
+from app.review import ageing, office, patterns, workflow
 from app.review.blueprint import bp
 from app.review.forms import (
     ANY,
@@ -71,7 +71,8 @@ def _queue_filter(form: QueueFilterForm) -> workflow.QueueFilter:
         period=form.period.data or "", status=form.status.data or "", kind=form.kind.data or "",
         category=form.category.data or "", channel=form.channel.data or "",
         department_id=form.department.data or 0, project_id=form.project.data or 0,
-        actor=form.actor.data or "", q=form.q.data or "",
+        actor=form.actor.data or "", q=form.q.data or "", waiting=form.waiting.data or "",
+        sort=form.sort.data or workflow.DEFAULT_SORT, descending=form.dir.data != "asc",
     )
 
 
@@ -80,15 +81,19 @@ def _queue_filter(form: QueueFilterForm) -> workflow.QueueFilter:
 def queue():
     form = _filter_form()
     chosen = _queue_filter(form)
-    page_no = max(form.page.data or 1, 1)
-    page = workflow.queue(_me().agency_id, chosen, page=page_no, per_page=PER_PAGE)
+    me, now = _me(), clock.now()
+    per_page = form.per.data or PER_PAGE
+    ages = ageing.Clock.of(me.agency, now)
+    page = workflow.queue(me.agency_id, chosen, page=form.page.data or 1, per_page=per_page,
+                          viewer=me, clock=ages)
     year = int(chosen.period[:4]) if chosen.period[:4].isdigit() else period_of(
-        clock.now(), ZoneInfo(_me().agency.timezone)).year
+        now, ZoneInfo(me.agency.timezone)).year
     return render_template(
-        "review/queue.html", form=form, page=page, page_no=page_no, per_page=PER_PAGE,
-        alerts=patterns.alerts(_me().agency_id, year),
+        "review/queue.html", form=form, page=page, page_no=page.page, per_page=per_page,
+        alerts=patterns.alerts(me.agency_id, year), due_days=ages.due_days,
         alerts_all=request.args.get("alerts") == "all", year=year, statuses=workflow.STATUSES,
         args={k: v for k, v in request.args.items() if k != "page"},
+        sorted_by=chosen.sort, descending=chosen.descending,
     )
 
 
@@ -118,7 +123,8 @@ def _export_rows(rows: list[workflow.QueueRow]) -> list[list[object]]:
 @require(REVIEW)
 def export_queue(fmt: str):
     chosen = _queue_filter(_filter_form())
-    page = workflow.queue(_me().agency_id, chosen, page=1, per_page=100_000)
+    page = workflow.queue(_me().agency_id, chosen, page=1, per_page=100_000, viewer=_me(),
+                          clock=ageing.Clock.of(_me().agency, clock.now()))
     header = [str(title) for title in EXPORT_HEADER]
     rows = _export_rows(page.rows)
     auditlog.record("review.exported", count=len(rows), format=fmt)

@@ -30,6 +30,7 @@ from app.models import (
     User,
 )
 from app.notices import outbox
+from app.review import ageing
 from app.statement import yearlock
 
 STATUSES = {
@@ -72,7 +73,7 @@ class Decision:
 
 
 def open_review(incident: Incident, now: datetime) -> Review:
-    review = Review(status=ReviewStatus.NEW, updated_at=now)
+    review = Review(status=ReviewStatus.NEW, updated_at=now, changed_at=now, waiting_since=now)
     incident.review = review
     return review
 
@@ -118,6 +119,10 @@ def act(review: Review, actor: User, action: str, decision: Decision,
     target = TRANSITIONS[action][1] or before
     _apply(review, action, decision)
     review.status, review.updated_at = target, now
+    if target != before:
+        review.changed_at = now
+    if action == ReviewStep.SUPPLEMENT:  # back with the office: its deadline starts again
+        review.waiting_since = now
     step = ReviewAction(
         actor=actor, at=now, action=action, from_status=before, to_status=target,
         note=decision.note.strip(),
@@ -192,6 +197,14 @@ def effective_category(incident: Incident) -> str:
 
 # The queue ---------------------------------------------------------------------------------
 
+# What the queue may be sorted by: a closed set, each key a column (never the user's text).
+# "waiting" sorts by the days waiting, so ascending means the most recently changed first.
+SORTS = ("number", "occurred", "status", "waiting", "registrant")
+DEFAULT_SORT = "occurred"
+# Whose turn: cases the signed-in member may act on now, and those of them past their deadline.
+WAITING_FOR_ME, OVERDUE = "me", "overdue"
+
+
 @dataclass
 class QueueFilter:
     period: str = ""
@@ -203,6 +216,9 @@ class QueueFilter:
     project_id: int = 0
     actor: str = ""
     q: str = ""
+    waiting: str = ""  # "", WAITING_FOR_ME or OVERDUE
+    sort: str = DEFAULT_SORT
+    descending: bool = True
 
 
 @dataclass
@@ -210,6 +226,8 @@ class QueuePage:
     rows: list[QueueRow]
     total: int
     counts: dict[str, int] = field(default_factory=dict)
+    page: int = 1
+    pages: int = 1
 
 
 @dataclass(frozen=True)
@@ -220,6 +238,8 @@ class QueueRow:
     registrant: User
     department: Department | None
     project: AuditProject | None
+    waiting_days: int = 0  # working days since the case last changed state
+    overdue: bool = False
 
 
 def _is_current() -> sa.ColumnElement[bool]:
@@ -236,7 +256,18 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filtered(agency_id: int, f: QueueFilter) -> sa.Select:
+def _waiting(f: QueueFilter, viewer: User | None,
+             clock: ageing.Clock | None) -> list[sa.ColumnElement[bool]]:
+    if not f.waiting or viewer is None:
+        return []
+    mine = [Review.status.in_(ageing.WAITING_ON_OFFICE), Incident.user_id != viewer.id]
+    if f.waiting == OVERDUE and clock is not None:
+        mine.append(Review.waiting_since < clock.overdue_before())
+    return mine
+
+
+def _filtered(agency_id: int, f: QueueFilter, viewer: User | None = None,
+              clock: ageing.Clock | None = None) -> sa.Select:
     kind = sa.func.coalesce(Review.kind, IncidentVersion.kind)
     category = sa.func.coalesce(Review.category, IncidentVersion.category)
     query = (
@@ -244,7 +275,7 @@ def _filtered(agency_id: int, f: QueueFilter) -> sa.Select:
         .join(IncidentVersion, IncidentVersion.incident_id == Incident.id)
         .join(Review, Review.incident_id == Incident.id)
         .join(User, User.id == Incident.user_id)
-        .where(Incident.agency_id == agency_id, _is_current())
+        .where(Incident.agency_id == agency_id, _is_current(), *_waiting(f, viewer, clock))
     )
     conditions = [
         (f.period, Incident.period == f.period),
@@ -266,22 +297,50 @@ def _filtered(agency_id: int, f: QueueFilter) -> sa.Select:
     return query
 
 
-def queue(agency_id: int, f: QueueFilter, *, page: int = 1, per_page: int = 50) -> QueuePage:
-    """One page of the queue, newest first, with counts per status: four queries whatever
-    the size of the agency."""
-    base = _filtered(agency_id, f)
+def _order(f: QueueFilter) -> list[sa.ColumnElement]:
+    """ORDER BY for a whitelisted key (anything else: the default), ties by number."""
+    status_rank = sa.case({code: rank for rank, code in enumerate(STATUSES)},
+                          value=Review.status, else_=len(STATUSES))
+    columns = {"number": Incident.id, "occurred": IncidentVersion.occurred_at,
+               "status": status_rank, "registrant": User.name,
+               # more days waiting = changed longer ago
+               "waiting": Review.changed_at}
+    key = f.sort if f.sort in columns else DEFAULT_SORT
+    descending = f.descending != (key == "waiting")
+    column = columns[key]
+    tie = Incident.id.desc() if f.descending else Incident.id.asc()
+    return [column.desc() if descending else column.asc(), tie]
+
+
+def queue(agency_id: int, f: QueueFilter, *, page: int = 1, per_page: int = 50,
+          viewer: User | None = None, clock: ageing.Clock | None = None) -> QueuePage:
+    """One page of the queue, in the order asked (newest first by default), with counts per
+    status: four queries whatever the size of the agency. A page past the last shows the last.
+    With `clock`, each row says how long it has waited and whether it is overdue; with
+    `viewer`, the filter on whose turn it is applies."""
+    base = _filtered(agency_id, f, viewer, clock)
     counts = _status_counts(base)
     listed = base.where(Review.status == f.status) if f.status else base
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(listed.subquery()))
+    total = db.session.scalar(sa.select(sa.func.count()).select_from(listed.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
     rows = db.session.execute(
         listed.options(so.selectinload(Incident.evidence))
         .add_columns(Department, AuditProject)
         .outerjoin(Department, Department.id == User.department_id)
         .outerjoin(AuditProject, AuditProject.id == IncidentVersion.project_id)
-        .order_by(IncidentVersion.occurred_at.desc(), Incident.id.desc())
-        .limit(per_page).offset((max(page, 1) - 1) * per_page)
+        .order_by(*_order(f))
+        .limit(per_page).offset((page - 1) * per_page)
     ).all()
-    return QueuePage([QueueRow(*row) for row in rows], total or 0, counts)
+    return QueuePage([_row(row, clock) for row in rows], total, counts, page, pages)
+
+
+def _row(row: sa.Row, clock: ageing.Clock | None) -> QueueRow:
+    if clock is None:
+        return QueueRow(*row)
+    review = row[2]
+    return QueueRow(*row, waiting_days=clock.working_days_since(review.changed_at),
+                    overdue=clock.is_overdue(review))
 
 
 def _status_counts(base: sa.Select) -> dict[str, int]:

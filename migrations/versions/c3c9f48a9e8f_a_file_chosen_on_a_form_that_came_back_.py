@@ -1,7 +1,7 @@
 """a file chosen on a form that came back is held for its next submission
 
 Revision ID: c3c9f48a9e8f
-Revises: c12c0de5e7a1
+Revises: e14e0a9d2b31
 Create Date: 2026-12-02 01:50:18.217500
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c3c9f48a9e8f'
-down_revision = 'c12c0de5e7a1'
+down_revision = 'e14e0a9d2b31'
 branch_labels = None
 depends_on = None
 

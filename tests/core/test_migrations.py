@@ -224,3 +224,57 @@ def test_the_database_refuses_a_code_outside_its_set(app, db, statement):
         db.session.execute(sa.text(statement))
         db.session.flush()
     db.session.rollback()
+
+
+def _utc(value) -> str:
+    """A timestamp read with plain SQL (a string on SQLite, aware on PostgreSQL), as UTC text."""
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat(sep=" ")
+
+
+def test_the_review_deadline_migration_dates_each_case_from_its_history(migrate_app):
+    """Days waiting count from the last change of status (a comment is none); the deadline
+    from the registration or the last supplement."""
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="c12c0de5e7a1")
+    statements = [
+        "INSERT INTO agency (id, name, timezone, deadline_day, shift_to_workday, rules_text,"
+        " created_at, document_number_pattern) VALUES (1, 'A', 'Asia/Shanghai', 5, false, '',"
+        " '2025-01-01 00:00:00', '')",
+        "INSERT INTO \"user\" (id, agency_id, staff_no, name, active, joined_on,"
+        " session_version, failed_logins, created_at) VALUES"
+        " (1, 1, 'S1', 'N', true, '2024-01-01', 1, 0, '2025-01-01 00:00:00')",
+        "INSERT INTO incident (id, agency_id, user_id, period, registered_at, after_signing)"
+        " VALUES (1, 1, 1, '2025-03', '2025-03-03 02:00:00', false),"
+        " (2, 1, 1, '2025-03', '2025-03-04 02:00:00', false),"
+        " (3, 1, 1, '2025-03', '2025-03-05 02:00:00', false)",
+        "INSERT INTO review (id, incident_id, status, determination, referred_to,"
+        " referral_reason, updated_at) VALUES"
+        " (1, 1, 'in_review', '', '', '', '2025-03-12 02:00:00'),"
+        " (2, 2, 'in_review', '', '', '', '2025-03-20 02:00:00'),"
+        " (3, 3, 'new', '', '', '', '2025-03-05 02:00:00')",
+        "INSERT INTO review_action (id, review_id, actor_id, at, action, from_status, to_status,"
+        " note, for_registrant) VALUES"
+        " (1, 1, 1, '2025-03-10 02:00:00', 'start', 'new', 'in_review', '', false),"
+        " (2, 1, 1, '2025-03-12 02:00:00', 'comment', 'in_review', 'in_review', 'x', false),"
+        " (3, 2, 1, '2025-03-15 02:00:00', 'return', 'new', 'returned', 'x', true),"
+        " (4, 2, 1, '2025-03-20 02:00:00', 'supplement', 'returned', 'in_review', 'x', true)",
+    ]
+    with db.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    flask_migrate.upgrade(directory=MIGRATIONS)
+    with db.engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT id, changed_at, waiting_since FROM review ORDER BY id")).all()
+        agency = connection.execute(sa.text(
+            "SELECT review_due_days, review_digest FROM agency")).one()
+    assert [(i, _utc(c), _utc(w)) for i, c, w in rows] == [
+        (1, "2025-03-10 02:00:00", "2025-03-03 02:00:00"),
+        (2, "2025-03-20 02:00:00", "2025-03-20 02:00:00"),
+        (3, "2025-03-05 02:00:00", "2025-03-05 02:00:00"),
+    ]
+    assert tuple(agency) == (10, False)

@@ -172,6 +172,18 @@ def update(actor: User, user: User, values: dict) -> dict[str, list[object]]:
 
 def deactivate(actor: User, user: User, left_on: date, today: date) -> None:
     """调离: out of post from `left_on` on; no sign-in, no reminders; history kept."""
+    check_deactivation(actor, user, left_on, today)
+    before = snapshot(user, ("active", "left_on"))
+    user.active, user.left_on = False, left_on
+    end_all_sessions(user)
+    cancelled = _cancel_pending_mail(user)
+    auditlog.record("user.deactivated", user, staff_no=user.staff_no, cancelled_mail=cancelled,
+                    changes=diff(before, snapshot(user, ("active", "left_on"))))
+
+
+def check_deactivation(actor: User, user: User, left_on: date, today: date) -> None:
+    """Why `deactivate` would refuse (AccountError), changing nothing: asked before the
+    administrator is shown the summary to confirm."""
     if user.id == actor.id:
         raise AccountError(_("You cannot deactivate your own account."))
     if not user.active:
@@ -182,12 +194,12 @@ def deactivate(actor: User, user: User, left_on: date, today: date) -> None:
     if left_on > today:
         raise AccountError(_("The leaving date cannot be in the future: deactivate the account "
                              "on the day the person leaves."))
-    before = snapshot(user, ("active", "left_on"))
-    user.active, user.left_on = False, left_on
-    end_all_sessions(user)
-    cancelled = _cancel_pending_mail(user)
-    auditlog.record("user.deactivated", user, staff_no=user.staff_no, cancelled_mail=cancelled,
-                    changes=diff(before, snapshot(user, ("active", "left_on"))))
+
+
+def pending_mail(user: User) -> int:
+    """E-mails queued for the person and not yet sent (deactivation cancels them)."""
+    return db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
+        Outbox.user_id == user.id, Outbox.status == NoticeStatus.PENDING)) or 0
 
 
 def _cancel_pending_mail(user: User) -> int:

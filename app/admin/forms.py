@@ -78,8 +78,13 @@ class UserForm(PortalForm):
 
 
 class DeactivateForm(PortalForm):
+    """Posted twice: first for the summary to confirm, then with `confirmed` (or `edit`, to go
+    back to the form with the date entered)."""
+
     left_on = DateField(_l("Left on (调离日期)"), validators=[InputRequired()])
-    submit = SubmitField(_l("Deactivate"))
+    confirmed = HiddenField(validators=[Optional(), AnyOf(["1"])])
+    edit = HiddenField(validators=[Optional(), AnyOf(["1"])])
+    submit = SubmitField(_l("Deactivate…"))
 
 
 class ReactivateForm(PortalForm):

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from babel.lists import format_list
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -34,11 +36,11 @@ from app.admin.forms import (
     UserForm,
 )
 from app.auth import tokens
-from app.core import clock, mailsettings, tabular
+from app.core import clock, mailsettings, tabular, vocab
 from app.core.access import ADMINISTER, require
 from app.core.extensions import db
 from app.core.forms import PortalForm
-from app.core.refusals import attempt
+from app.core.refusals import attempt, refused_by, show
 from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, AuditProject, CalendarDay, Department, User
 from app.notices import reminders
@@ -172,6 +174,19 @@ def deactivate_user(user_id: int):
 
     if not form.validate_on_submit():
         return page(400)
+    if not form.confirmed.data:  # first the summary, in the page; or back to the form
+        if form.edit.data:
+            return page(200)
+        refused = refused_by(
+            lambda: accounts.check_deactivation(_me(), user, form.left_on.data, _today()))
+        if refused is not None:
+            show(refused, form.left_on)
+            return page(refused.status)
+        return render_template("admin/user_form.html", form=_user_form(user), user=user,
+                               deactivate=form, confirming=True,
+                               pending_mail=accounts.pending_mail(user),
+                               in_office=office.is_member(user),
+                               grantable=accounts.ADMIN_GRANTABLE)
     return attempt(lambda: accounts.deactivate(_me(), user, form.left_on.data, _today()),
                    done=_("Account %(staff_no)s deactivated: its sessions have ended.",
                           staff_no=user.staff_no),
@@ -200,6 +215,11 @@ class ImportKind:
     header: list[str]
     example: list[str]
     list_endpoint: str
+    # The values a row gives, as the preview shows them: (attribute, label).
+    columns: tuple[tuple[str, object], ...] = ()
+    # What a new record gets when its row leaves a column blank: (attribute, shown as).
+    defaults: tuple[tuple[str, object], ...] = ()
+    new_people: bool = False  # the preview says how new people first sign in
 
 
 KINDS = {
@@ -208,12 +228,19 @@ KINDS = {
         lambda agency, rows: userimport.apply(agency, rows, _today()),
         ["工号", "姓名", "科室", "邮箱", "角色", "入职日期"],
         ["A001", "王芳", "财政审计科", "wangfang@example.org", "审计人员", "2024-03-01"],
-        "admin.users"),
+        "admin.users",
+        columns=(("name", _l("Name")), ("department", _l("Department")),
+                 ("email", _l("E-mail")), ("roles", _l("Roles")),
+                 ("joined_on", _l("In post since"))),
+        defaults=(("roles", _l("Auditor")), ("joined_on", _l("today"))),
+        new_people=True),
     "projects": ImportKind(
         _l("Import audit projects"), projectimport.check, projectimport.apply,
         projectimport.TEMPLATE_HEADER,
         ["2025-001", "区教育局部门预算执行审计", "2025", "财政审计科"],
-        "admin.projects"),
+        "admin.projects",
+        columns=(("name", _l("Project name")), ("year", _l("Year")),
+                 ("department", _l("Lead department")))),
 }
 
 
@@ -228,7 +255,20 @@ def _import_page(kind: str, form: ImportForm, results: list | None = None,
     counts = Counter("error" if r.errors else r.action for r in results or [])
     return render_template(
         "admin/import.html", kind=kind, spec=KINDS[kind], form=form, results=results,
-        counts=counts, apply_form=ApplyImportForm(formdata=None, token=token)), status
+        counts=counts, apply_form=ApplyImportForm(formdata=None, token=token),
+        shown=_import_value, link_hours=current_app.config["SIGNIN_LINK_HOURS"]), status
+
+
+def _import_value(value: object) -> str:
+    """A value of an import row as the preview shows it."""
+    if isinstance(value, Department):
+        return value.name
+    if isinstance(value, set | frozenset | list | tuple):
+        return format_list([str(vocab.ROLES.get(role, role)) for role in sorted(value)],
+                           locale=get_locale())
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
 
 
 @bp.get("/import/<kind>")

@@ -13,13 +13,13 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from app.compliance import rates
-from app.core import mailsettings
-from app.core.codes import ReviewStatus, StatementStatus
+from app.core import access, mailsettings
+from app.core.codes import NoticeStatus, ReviewStatus, StatementStatus
 from app.core.extensions import db
 from app.filing import records
 from app.filing.periods import Period
 from app.filing.workcalendar import official_calendar_covers
-from app.models import Agency, AnnualStatement, Incident, Review, User
+from app.models import Agency, AnnualStatement, Incident, Outbox, Review, User
 from app.review import ageing, workflow
 from app.statement import signing
 
@@ -125,6 +125,7 @@ class SetupGaps:
     no_mail_server: bool
     uncovered_years: list[int]
     without_email: int
+    waiting_mail: int = 0  # notices of the agency waiting in the outbox (shown without a server)
 
     def __bool__(self) -> bool:
         return self.no_mail_server or bool(self.uncovered_years) or bool(self.without_email)
@@ -139,6 +140,10 @@ def setup_gaps(admin: User, now: datetime) -> SetupGaps:
     without_email = db.session.scalar(sa.select(sa.func.count()).select_from(User).where(
         User.agency_id == agency.id, User.active,
         sa.or_(User.email.is_(None), User.email == ""))) or 0
-    return SetupGaps(not mailsettings.effective().smtp_host,
+    no_mail_server = not mailsettings.effective().smtp_host
+    waiting = db.session.scalar(sa.select(sa.func.count()).select_from(Outbox).where(
+        access.outbox_scope(admin), Outbox.status == NoticeStatus.PENDING)) \
+        if no_mail_server else 0
+    return SetupGaps(no_mail_server,
                      [y for y in (year, year + 1) if not official_calendar_covers(y)],
-                     without_email)
+                     without_email, waiting or 0)

@@ -76,7 +76,8 @@ def _outbox_page(form: TestMailForm):
     return render_template("notices/outbox.html", counts=counts, rows=rows, form=form,
                            kinds=outbox.KINDS, statuses=outbox.STATUSES,
                            failures=outbox.FAILURES, retryable=outbox.RETRYABLE,
-                           retry_form=RetryForm())
+                           retry_form=RetryForm(),
+                           mail_server=bool(mailsettings.effective().smtp_host))
 
 
 @bp.post("/outbox/<int:row_id>/retry")

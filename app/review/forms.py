@@ -1,6 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
+    DateField,
     HiddenField,
     RadioField,
     SelectField,
@@ -103,3 +104,26 @@ class ProposeMemberForm(PortalForm):
 
 class AnswerInvitationForm(PortalForm):
     accept = HiddenField(validators=[AnyOf(["yes", "no"])])
+
+
+class LogFilterForm(PortalForm):
+    """The audit log's filters: a GET form (it changes nothing). Choices are set per request
+    (the agency's people; the action codes in words); dates are days in the agency's zone,
+    within the portal's bounds (PortalForm)."""
+
+    class Meta:
+        csrf = False
+
+    person = SelectField(_l("Operator"), coerce=int, validators=[Optional()])
+    action = SelectField(_l("Action"), validators=[Optional()])
+    since = DateField(_l("From date"), validators=[Optional()])
+    until = DateField(_l("To date"), validators=[Optional()])
+    page = PageField()
+
+    def validate(self, extra_validators: dict | None = None) -> bool:
+        valid = super().validate(extra_validators)
+        if valid and self.since.data and self.until.data and self.since.data > self.until.data:
+            self.until.errors = [*self.until.errors,
+                                 str(_l("The end date is before the start date."))]
+            valid = False
+        return valid

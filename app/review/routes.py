@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -31,11 +32,12 @@ from app.models import (
     OfficeInvitation,
     User,
 )
-from app.review import ageing, office, patterns, workflow
+from app.review import ageing, logtext, office, patterns, workflow
 from app.review.blueprint import bp
 from app.review.forms import (
     ANY,
     AnswerInvitationForm,
+    LogFilterForm,
     ProposeMemberForm,
     QueueFilterForm,
     ReviewStepForm,
@@ -262,23 +264,55 @@ def referral(incident_id: int):
 @bp.route("/log")
 @require(AUDIT_LOG)
 def log():
-    """The audit log, newest first, optionally for one object. Entries carry no incident
-    content (only ids, actions and periods), so administrators may read them too."""
+    """The audit log, newest first, in words: by person, action, days, or for one object
+    (the links from an account's or a case's page). Entries carry no incident content (only
+    ids, actions and periods), so administrators may read them too."""
+    me = _me()
+    form = LogFilterForm(request.args)
+    people = db.session.scalars(
+        sa.select(User).where(User.agency_id == me.agency_id).order_by(User.name, User.staff_no))
+    form.person.choices = [SelectChoice(0, _("Everyone")),
+                           *(SelectChoice(u.id, f"{u.name} ({u.staff_no})") for u in people)]
+    form.action.choices = [SelectChoice("", _("All actions")),
+                           *(SelectChoice(code, name) for code, name in logtext.action_choices())]
     object_type = request.args.get("object_type", "")[:32]
     object_id = bounds.int_arg("object_id", 0, low=0)
-    page_no = bounds.page_arg()
+    if not form.validate():
+        return _log_page(form, [], False, 1, object_type, object_id), 400
+    page_no = form.page.data or 1
     query = (sa.select(AuditLog, User).outerjoin(User, User.id == AuditLog.actor_id)
-             .where(access.log_scope(_me())))
+             .where(access.log_scope(me)))
     if object_type:
         query = query.where(AuditLog.object_type == object_type)
     if object_id:
         query = query.where(AuditLog.object_id == object_id)
+    if form.person.data:
+        query = query.where(AuditLog.actor_id == form.person.data)
+    if form.action.data:
+        query = query.where(AuditLog.action == form.action.data)
+    zone = ZoneInfo(me.agency.timezone)
+    if form.since.data:
+        query = query.where(AuditLog.at >= _start_of(form.since.data, zone))
+    if form.until.data:
+        query = query.where(AuditLog.at < _start_of(form.until.data + timedelta(days=1), zone))
     rows = db.session.execute(
         query.order_by(AuditLog.id.desc()).limit(LOG_PER_PAGE + 1)
         .offset((page_no - 1) * LOG_PER_PAGE)).all()
-    return render_template("review/log.html", rows=rows[:LOG_PER_PAGE],
-                           more=len(rows) > LOG_PER_PAGE, page_no=page_no,
-                           object_type=object_type, object_id=object_id)
+    return _log_page(form, rows[:LOG_PER_PAGE], len(rows) > LOG_PER_PAGE, page_no,
+                     object_type, object_id)
+
+
+def _start_of(day: date, zone: ZoneInfo) -> datetime:
+    """Midnight of `day` in the agency's zone, as the UTC instant the log stores."""
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def _log_page(form: LogFilterForm, rows: list, more: bool, page_no: int, object_type: str,
+              object_id: int):
+    args = {key: value for key, value in request.args.items() if key != "page" and value}
+    return render_template("review/log.html", form=form, lines=logtext.lines(rows, _me()),
+                           more=more, page_no=page_no, args=args, object_type=object_type,
+                           object_id=object_id)
 
 
 # The discipline office's membership (app/review/office.py) --------------------------------

@@ -201,7 +201,8 @@ def test_deactivation_ends_sessions_at_once_and_keeps_history(as_admin, db, leav
     user, their_client = leaver
     assert their_client.get("/").status_code == 200
     response = post_form(as_admin, f"/admin/users/{user.id}/deactivate",
-                         {"left_on": "2025-04-02"}, form_url=f"/admin/users/{user.id}")
+                         {"left_on": "2025-04-02", "confirmed": "1"},
+                         form_url=f"/admin/users/{user.id}")
     assert response.status_code == 302
     again = fresh(db, User, user.id)
     assert (again.active, again.left_on) == (False, date(2025, 4, 2))
@@ -220,8 +221,8 @@ def test_deactivation_ends_sessions_at_once_and_keeps_history(as_admin, db, leav
 def test_a_deactivated_person_gets_no_further_reminders(app, db, as_admin, frozen, make_user):
     stays = make_user(staff_no="S001")
     leaves = make_user(staff_no="S002")
-    post_form(as_admin, f"/admin/users/{leaves.id}/deactivate", {"left_on": "2025-04-03"},
-              form_url=f"/admin/users/{leaves.id}")
+    post_form(as_admin, f"/admin/users/{leaves.id}/deactivate",
+              {"left_on": "2025-04-03", "confirmed": "1"}, form_url=f"/admin/users/{leaves.id}")
     frozen.set(2025, 4, 5, 1, 30)  # 09:30 on the due day, Beijing time
     notices = reminders.plan(frozen.value)
     assert {n.user_id for n in notices if n.kind != "digest"} == {stays.id}
@@ -236,8 +237,8 @@ def test_mail_queued_for_a_leaver_is_not_sent(app, db, as_admin, make_user, froz
                               kind="overdue", period="2025-03", seq=1, email=person.email,
                               params="{}", next_attempt_at=frozen.value))
     db.session.commit()
-    post_form(as_admin, f"/admin/users/{leaves.id}/deactivate", {"left_on": "2025-04-03"},
-              form_url=f"/admin/users/{leaves.id}")
+    post_form(as_admin, f"/admin/users/{leaves.id}/deactivate",
+              {"left_on": "2025-04-03", "confirmed": "1"}, form_url=f"/admin/users/{leaves.id}")
     db.session.expire_all()
     statuses = dict(db.session.execute(sa.select(Outbox.user_id, Outbox.status)).all())
     assert statuses == {leaves.id: "failed", stays.id: "pending"}
@@ -267,8 +268,8 @@ def test_an_admin_cannot_deactivate_themselves(as_admin, db, admin):
 
 def test_reactivation_restores_access_and_keeps_history(app, db, as_admin, leaver):
     user, _client = leaver
-    post_form(as_admin, f"/admin/users/{user.id}/deactivate", {"left_on": "2025-04-01"},
-              form_url=f"/admin/users/{user.id}")
+    post_form(as_admin, f"/admin/users/{user.id}/deactivate",
+              {"left_on": "2025-04-01", "confirmed": "1"}, form_url=f"/admin/users/{user.id}")
     response = post_form(as_admin, f"/admin/users/{user.id}/reactivate", {},
                          form_url=f"/admin/users/{user.id}")
     assert response.status_code == 302
@@ -530,3 +531,48 @@ def test_the_settings_page_says_when_the_official_calendar_is_missing(as_admin, 
     page = as_admin.get("/admin/settings").get_data(as_text=True)
     assert "The official calendar for 2026 is not published" in page
     assert "for 2025 is not" not in page
+
+
+def test_deactivation_asks_for_confirmation_in_the_page(as_admin, db, make_user, frozen):
+    user = make_user(staff_no="C001", name="待调离", joined_on=date(2024, 1, 1))
+    db.session.add(Outbox(key=f"{user.id}:2025-03:overdue:1", user_id=user.id, kind="overdue",
+                          period="2025-03", seq=1, email=user.email, params="{}",
+                          next_attempt_at=frozen.value))
+    db.session.commit()
+    url = f"/admin/users/{user.id}/deactivate"
+    form_url = f"/admin/users/{user.id}"
+    summary = post_form(as_admin, url, {"left_on": "2025-04-02"}, form_url=form_url)
+    page = summary.get_data(as_text=True)
+    assert summary.status_code == 200
+    assert 'data-testid="confirm-deactivate"' in page and "2025-04-02" in page
+    assert "1 e-mail still waiting for them will not be sent." in page
+    assert 'name="confirmed" value="1"' in page and 'name="edit" value="1"' in page
+    assert "confirm(" not in page  # in the page, no JavaScript dialog
+    assert fresh(db, User, user.id).active and logs(db, "user.deactivated") == []
+
+    back = post_form(as_admin, url, {"left_on": "2025-04-02", "edit": "1"}, form_url=form_url)
+    page = back.get_data(as_text=True)
+    assert back.status_code == 200 and 'data-testid="deactivate"' in page
+    assert 'value="2025-04-02"' in page  # the date entered is kept
+    assert fresh(db, User, user.id).active
+
+    done = post_form(as_admin, url, {"left_on": "2025-04-02", "confirmed": "1"},
+                     form_url=form_url)
+    assert done.status_code == 302
+    assert not fresh(db, User, user.id).active
+    assert len(logs(db, "user.deactivated")) == 1
+
+
+def test_a_refused_deactivation_is_said_before_the_summary(as_admin, db, make_user):
+    user = make_user(joined_on=date(2024, 1, 1))
+    response = post_form(as_admin, f"/admin/users/{user.id}/deactivate",
+                         {"left_on": "2025-04-04"}, form_url=f"/admin/users/{user.id}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "cannot be in the future" in page
+    assert 'data-testid="confirm-deactivate"' not in page
+
+
+def test_the_accounts_table_scrolls_in_its_own_box(as_admin, make_user):
+    make_user(staff_no="W001", email="a-very-long-address-for-a-phone@bureau.example.org")
+    page = as_admin.get("/admin/users").get_data(as_text=True)
+    assert '<div class="table-responsive" data-testid="users-box">' in page

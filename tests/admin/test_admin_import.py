@@ -373,3 +373,29 @@ def test_an_upload_cannot_give_the_discipline_offices_role(as_admin, db, make_us
     assert actions(response) == [("2", "error"), ("3", "unchanged")]
     assert "co-opts its own members" in response.get_data(as_text=True)
     assert "A002" not in staff(db)
+
+
+def test_the_preview_shows_the_values_of_new_rows_and_the_first_sign_in(as_admin, db,
+                                                                      departments):
+    response = preview(as_admin, csv_file(HEADER_ZH, *ROWS))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    row = re.search(r'<tr data-line="2".*?</tr>', page, re.S).group(0)
+    for value in ("王芳", "财政审计科", "wangfang@example.org", "Auditor", "2024-03-01"):
+        assert value in row, value
+    third = re.search(r'<tr data-line="4".*?</tr>', page, re.S).group(0)
+    assert "陈晓燕" in third and "Auditor" in third and "Bureau leader" in third
+    assert "(default)" in third  # no joining date in the file: today
+    notice = re.search(r'data-testid="first-signin".*?</div>', page, re.S).group(0)
+    assert "one-time link" in notice and "Reset the password and send a sign-in link" in notice
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1  # nothing yet
+
+
+def test_the_preview_of_projects_shows_their_values_without_a_sign_in_note(as_admin, db,
+                                                                           departments):
+    raw = csv_file("项目编号,项目名称,年度,主审科室",
+                   "2025-001,区教育局部门预算执行审计,2025,财政审计科")
+    page = preview(as_admin, raw, kind="projects").get_data(as_text=True)
+    row = re.search(r'<tr data-line="2".*?</tr>', page, re.S).group(0)
+    assert "区教育局部门预算执行审计" in row and "2025" in row and "财政审计科" in row
+    assert 'data-testid="first-signin"' not in page

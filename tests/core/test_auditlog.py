@@ -147,4 +147,4 @@ def test_the_log_page(app, db, record, make_user):
         body = response.get_data(as_text=True)
         assert "来电请求从轻处理" not in body
         if status == 200:
-            assert "incident.registered" in body
+            assert "登记了打探干预情况" in body  # in words, no longer the code

@@ -69,3 +69,22 @@ def test_the_administrator_sees_what_is_not_set_up(app, db, agency, make_user, f
     for year_ in (2026, 2027):
         assert (f"{year_}年官方节假日安排尚未安装" in page) != official_calendar_covers(year_)
     assert factories.PASSWORD not in page
+
+
+def test_the_administrator_is_told_that_e_mails_wait_without_a_mail_server(app, db, make_user,
+                                                                           frozen, monkeypatch):
+    from app.notices import outbox
+    from app.notices.outbox import Notice
+
+    monkeypatch.setitem(app.config, "SMTP_HOST", "")
+    admin = make_user(name="管理员", staff_no="AD1", roles={"admin"})
+    person = make_user(name="王芳")
+    outbox.enqueue([Notice(person.id, "overdue", "2025-03", 1, person.email,
+                           {"due": "2025-04-07"})], frozen())
+    db.session.commit()
+    page = home(app, admin)
+    assert "尚未设置邮件服务器：不会发送任何邮件。" in page and "只显示在平台的通知栏中" in page
+    assert 'data-testid="gap-mail-waiting"' in page and "1 封邮件正在等待发送" in page
+    assert 'href="/notices/outbox"' in page
+    monkeypatch.setitem(app.config, "SMTP_HOST", "mail.example.org")
+    assert 'data-testid="gap-mail"' not in home(app, admin)

@@ -311,3 +311,18 @@ def test_a_message_goes_on_the_wire_as_send_message_would_put_it(db, auditor, ma
         assert mail.recipients == [row.email]
         assert boundary.sub(b"B", mail.data) == boundary.sub(b"B", expected)
     assert len(wire._templates) == 3  # one per text (kind, params, locale) sent the fast way
+
+
+def test_the_outbox_says_plainly_when_no_mail_server_is_set(client, db, app, auditor,
+                                                            make_user, frozen, monkeypatch):
+    monkeypatch.setitem(app.config, "SMTP_HOST", "")
+    outbox.enqueue([notice(auditor)], frozen())
+    db.session.commit()
+    login(client, make_user(roles={"admin"}))
+    page = client.get("/notices/outbox").get_data(as_text=True)
+    assert 'data-testid="no-mail-server"' in page
+    assert "尚未设置邮件服务器：不会发送任何邮件。" in page and "通知栏" in page
+    assert 'class="table-responsive"' in page  # the table scrolls in its own box on a phone
+    monkeypatch.setitem(app.config, "SMTP_HOST", "mail.example.org")
+    assert 'data-testid="no-mail-server"' not in client.get("/notices/outbox").get_data(
+        as_text=True)

@@ -15,7 +15,16 @@ from playwright.sync_api import Page, expect
 
 from app.core.extensions import db as _db
 from app.models import Incident, MonthlyReport
-from tests.helpers.browser import PERIOD, SUBMIT, account, reports_of, sign_in, sign_out, signed_in
+from tests.helpers.browser import (
+    PERIOD,
+    SUBMIT,
+    account,
+    fill_incident,
+    reports_of,
+    sign_in,
+    sign_out,
+    signed_in,
+)
 
 # A minimal, well-formed one-page PDF: `filetype` recognises it by its leading "%PDF".
 PDF_BYTES = (
@@ -31,18 +40,7 @@ PDF_BYTES = (
 def register_incident(page: Page, project_id: int, description: str, evidence=None) -> str:
     """Fill in every field of /incidents/new and submit; returns the new incident's URL."""
     page.goto("/filing/incidents/new")
-    page.fill("input[name=occurred_at]", "2025-03-20T15:30")
-    page.select_option("select[name=category]", "plead")
-    page.select_option("select[name=channel]", "phone")
-    page.fill("input[name=actor_name]", "李某")
-    page.fill("input[name=actor_org]", "区教育局")
-    page.fill("input[name=actor_position]", "副局长")
-    page.select_option("select[name=actor_relation]", "audited_entity")
-    page.select_option("select[name=project]", str(project_id))
-    page.select_option("select[name=stage]", "fieldwork")
-    page.fill("textarea[name=description]", description)
-    page.select_option("select[name=response]", "refused")
-    page.fill("textarea[name=response_detail]", "当场拒绝，并向审计组长报告。")
+    fill_incident(page, description, project_id)
     if evidence is not None:
         page.set_input_files("input[name=evidence]", str(evidence))
     page.click(SUBMIT)

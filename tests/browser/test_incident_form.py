@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.helpers.browser import SUBMIT, signed_in
+from tests.helpers.browser import SUBMIT, fill_incident, signed_in
 
 FACTS = ("category", "channel", "actor_relation", "stage", "response")
 
@@ -35,15 +35,7 @@ def test_a_file_chosen_before_an_error_is_still_attached(page, auditor, frozen, 
     evidence.write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
     signed_in(page, auditor)
     page.goto("/filing/incidents/new")
-    page.fill("input[name=occurred_at]", "2025-03-20T15:30")
-    page.select_option("select[name=category]", "plead")
-    page.select_option("select[name=channel]", "phone")
-    page.fill("input[name=actor_name]", "李某")
-    page.fill("input[name=actor_org]", "区教育局")
-    page.select_option("select[name=actor_relation]", "leading_cadre")
-    page.select_option("select[name=stage]", "fieldwork")
-    page.select_option("select[name=response]", "refused")
-    page.set_input_files("input[name=evidence]", str(evidence))
+    fill_incident(page, description="", evidence=str(evidence))
     page_problems.allow("status of 400")
     page.click(SUBMIT)  # the description is missing
     expect(page.get_by_test_id("held-evidence")).to_contain_text("通话记录.pdf")

@@ -70,3 +70,23 @@ def reports_of(app, user_id: int) -> list[tuple[str, int]]:
 def sign_out(page: Page) -> None:
     page.click("form[action='/auth/logout'] button[type=submit]")
     expect(page).to_have_url(re.compile(r"/auth/login"))
+
+
+def fill_incident(page: Page, description: str = "请求从轻处理。", project_id: int | None = None,
+                  evidence: str | None = None) -> None:
+    """Fill in every field of the open incident form (the description left empty if "")."""
+    page.fill("input[name=occurred_at]", "2025-03-20T15:30")
+    page.select_option("select[name=category]", "plead")
+    page.select_option("select[name=channel]", "phone")
+    page.fill("input[name=actor_name]", "李某")
+    page.fill("input[name=actor_org]", "区教育局")
+    page.fill("input[name=actor_position]", "副局长")
+    page.select_option("select[name=actor_relation]", "audited_entity")
+    if project_id is not None:
+        page.select_option("select[name=project]", str(project_id))
+    page.select_option("select[name=stage]", "fieldwork")
+    page.fill("textarea[name=description]", description)
+    page.select_option("select[name=response]", "refused")
+    page.fill("textarea[name=response_detail]", "当场拒绝，并向审计组长报告。")
+    if evidence:
+        page.set_input_files("input[name=evidence]", evidence)

@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 FLASK = $(BIN)/flask --app wsgi
 
-.PHONY: run test setup translations fonts browser lint messages lock bundle deploy-check
+.PHONY: run test setup translations fonts browser ldap lint messages lock bundle deploy-check
 
 run: setup
 	$(FLASK) db upgrade
@@ -13,7 +13,7 @@ run: setup
 	# no version, unlike the development server).
 	$(FLASK) scheduler & trap 'kill $$!' EXIT INT TERM; $(BIN)/gunicorn --bind 127.0.0.1:5000 --workers 2 wsgi:app
 
-test: setup browser
+test: setup browser ldap
 	$(BIN)/ruff check app tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -53,6 +53,11 @@ fonts:
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; }
+
+# The directory sign-in tests start Debian's OpenLDAP server (slapd) on loopback; not needed to run.
+ldap:
+	@test -x /usr/sbin/slapd -a -x /usr/bin/ldapadd || { apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q slapd ldap-utils; }
 
 # The offline bundle: dist/audit-portal-<version>-offline.tar.gz (see deploy/build-bundle).
 bundle: setup

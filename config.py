@@ -71,6 +71,22 @@ class Config:
     # How long a first sign-in or password reset link works (it works once).
     SIGNIN_LINK_HOURS = _int("SIGNIN_LINK_HOURS", 72)
 
+    # Sign-in against the bureau's directory (app/auth/directory.py): on when LDAP_URL is set
+    # (ldap://host:389 or ldaps://host:636). The entry whose LDAP_USER_ATTRIBUTE holds the staff
+    # number, under LDAP_BASE_DN, found after the service bind if one is set, must accept the
+    # password. Only the staff numbers of LDAP_LOCAL_ACCOUNTS keep a portal password.
+    LDAP_URL = os.environ.get("LDAP_URL", "")
+    LDAP_BASE_DN = os.environ.get("LDAP_BASE_DN", "")
+    LDAP_USER_ATTRIBUTE = os.environ.get("LDAP_USER_ATTRIBUTE", "uid")
+    LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN", "")
+    LDAP_BIND_PASSWORD = os.environ.get("LDAP_BIND_PASSWORD", "")
+    LDAP_TIMEOUT = _int("LDAP_TIMEOUT", 5)  # seconds to connect, and to wait for each answer
+    LDAP_CA_FILE = os.environ.get("LDAP_CA_FILE", "")  # ldaps://: CAs to trust (default: system)
+    LDAP_LOCAL_ACCOUNTS = tuple(
+        staff_no.strip() for staff_no in os.environ.get("LDAP_LOCAL_ACCOUNTS", "").split(",")
+        if staff_no.strip()
+    )
+
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; expiry is the session's
 
     BABEL_DEFAULT_LOCALE = "zh_CN"

@@ -35,7 +35,7 @@ from app.admin.forms import (
     UserFilterForm,
     UserForm,
 )
-from app.auth import tokens
+from app.auth import directory, tokens
 from app.core import clock, mailsettings, tabular, vocab
 from app.core.access import ADMINISTER, require
 from app.core.extensions import db
@@ -456,7 +456,19 @@ def _settings_page(agency_form: AgencyForm, mail_form: MailForm, status: int = 2
         uncovered=[y for y in (year, year + 1) if not official_calendar_covers(y)],
         defaults=reminders.schedule_of(None), env_names=mailsettings.FIELDS,
         has_password=bool(mailsettings.value("smtp_password", row)),
-        unreadable_password=mailsettings.unreadable_password(row)), status
+        unreadable_password=mailsettings.unreadable_password(row),
+        ldap=_directory_settings()), status
+
+
+def _directory_settings() -> dict | None:
+    """The directory sign-in as configured in the environment (read-only; never a password)."""
+    config = current_app.config
+    if not config["LDAP_URL"]:
+        return None
+    return {"url": config["LDAP_URL"], "base_dn": config["LDAP_BASE_DN"],
+            "attribute": config["LDAP_USER_ATTRIBUTE"],
+            "service_bind": config["LDAP_BIND_DN"] or None,
+            "timeout": config["LDAP_TIMEOUT"], "local": config["LDAP_LOCAL_ACCOUNTS"]}
 
 
 def _agency_values(form: AgencyForm) -> dict:
@@ -539,6 +551,10 @@ def reset_password(user_id: int):
         abort(404)
     if not PortalForm().validate_on_submit():
         abort(400)
+    if directory.uses_directory(account):
+        flash(_("This account signs in with the directory's password: reset it in the "
+                "directory. The portal keeps no password for it."), "warning")
+        return redirect(url_for("admin.edit_user", user_id=account.id))
     issued = tokens.reset_password(account, admin)
     db.session.commit()
     # The link is shown only when no e-mail will carry it to its owner.

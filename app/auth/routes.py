@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.auth import tokens, twofactor
+from app.auth import directory, tokens, twofactor
 from app.auth.blueprint import bp
 from app.auth.forms import ChangePasswordForm, CodeForm, EnrolForm, LoginForm, NewPasswordForm
 from app.auth.security import (
@@ -53,11 +53,12 @@ def login():
         try:
             user = authenticate(form.identifier.data, form.password.data)
         except LoginRefused as refused:
+            detail = {"directory": "unavailable"} if refused.status == 503 else {}
             auditlog.record("auth.login_failed", refused.user,
-                            identifier=form.identifier.data[:64])
+                            identifier=form.identifier.data[:64], **detail)
             db.session.commit()
             flash(refused.message, "danger")
-            status = 401
+            status = refused.status
         else:
             response = _after_password(user, request.args.get("next"))
             db.session.commit()
@@ -139,6 +140,10 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 def change_password():
     user = current_user._get_current_object()
+    if directory.uses_directory(user):
+        # Nothing to change here: the password is the directory's.
+        return (render_template("auth/password_directory.html"),
+                409 if request.method == "POST" else 200)
     form = ChangePasswordForm(account=user)
     status = 200
     if form.validate_on_submit():
@@ -251,6 +256,9 @@ def welcome(token: str):
     if link is None:
         return render_template("auth/link_invalid.html"), 404
     account = link.user
+    if directory.uses_directory(account):
+        # A link issued before LDAP was switched on: it sets no password now.
+        return render_template("auth/password_directory.html", link=True), 409
     form = NewPasswordForm(account=account)
     status = 200
     if form.validate_on_submit():

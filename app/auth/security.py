@@ -8,6 +8,8 @@
 - Sessions are signed cookies carrying "user id:session version"; bumping the user's version
   (logout, password change, deactivation) ends every session of that user on every device.
 - Every route needs a signed-in user unless it is listed in PUBLIC_ENDPOINTS (default deny).
+- With LDAP_URL set, the password is the directory's (app/auth/directory.py) for every account
+  but those of LDAP_LOCAL_ACCOUNTS; the throttle, the second factor and sessions stay these.
 - Accounts with a second factor (app/auth/twofactor.py) are signed in only after their code; a
   privileged account without one reaches nothing but the enrolment page (ENROLMENT_ENDPOINTS).
 """
@@ -25,7 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 
-from app.auth import twofactor
+from app.auth import directory, twofactor
 from app.core import clock
 from app.core.bounds import has_control_character
 from app.core.extensions import db, login_manager
@@ -75,10 +77,33 @@ class LoginRefused(Refused):
     """A sign-in step refused; `user` is the account the identifier named, if any (the log
     files the attempt under its agency)."""
 
-    def __init__(self, message: str, user: User | None = None) -> None:
+    def __init__(self, message: str, user: User | None = None, status: int = 401) -> None:
         super().__init__(message)
         self.message = message
         self.user = user
+        self.status = status
+
+
+def check_password(user: User | None, identifier: str, password: str) -> bool:
+    """The first factor: the directory's password where it decides (never the portal's as a
+    fallback: DirectoryUnavailable when it gives no verdict), else the portal's own."""
+    if directory.uses_directory(user):
+        # An unknown account is looked up in the directory too, so both paths cost a search
+        # and a bind, and a directory that is down says so whoever asks.
+        return directory.check(user.staff_no if user is not None else identifier.strip(),
+                               password) and user is not None
+    return verify_password(user, password)
+
+
+def _checked(user: User | None, identifier: str, password: str) -> bool:
+    """check_password after claim_attempt: a directory without a verdict gives the attempt
+    back (it was not a wrong password) and refuses with 503."""
+    try:
+        return check_password(user, identifier, password)
+    except directory.DirectoryUnavailable as down:
+        if user is not None:
+            give_back_attempt(user)
+        raise LoginRefused(down.message, user, status=503) from None
 
 
 def authenticate(identifier: str, password: str) -> User:
@@ -94,12 +119,16 @@ def authenticate(identifier: str, password: str) -> User:
     user = find_account(identifier)
     if user is not None:
         claim_attempt(user)
-    if not verify_password(user, password) or user is None or not user.active:
+    if not _checked(user, identifier, password) or user is None or not user.active:
         if user is not None:
             settle_failure(user)
         raise LoginRefused(_("Staff number / e-mail or password is not correct."), user)
     give_back_attempt(user)
-    if _hasher.check_needs_rehash(user.password_hash or ""):
+    if directory.uses_directory(user):
+        # A directory user has no portal password: one left from before LDAP is dropped, so
+        # it can never come back into force (e.g. if LDAP_URL is unset by mistake).
+        user.password_hash = None
+    elif _hasher.check_needs_rehash(user.password_hash or ""):
         user.password_hash = hash_password(password)
     return user
 
@@ -175,7 +204,7 @@ def reauthenticate(user: User, password: str, code: str) -> str | None:
     user's language, or None. Failures count towards the sign-in throttle."""
     try:
         claim_attempt(user)
-        if not verify_password(user, password):
+        if not _checked(user, user.staff_no, password):
             settle_failure(user)
             return _("The password is not correct.")
         give_back_attempt(user)
@@ -306,3 +335,4 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_control_characters)
     app.before_request(_require_login)
     app.after_request(_headers)
+    app.jinja_env.globals["uses_directory"] = directory.uses_directory

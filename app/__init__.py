@@ -106,13 +106,18 @@ def register_blueprints(app: Flask) -> None:
     """One blueprint per area; each package, blueprint and URL prefix share one name."""
     from importlib import import_module
 
-    for area in ("auth", "home", "filing", "review", "compliance", "notices", "statement", "admin"):
+    for area in ("auth", "home", "filing", "review", "compliance", "notices", "statement", "admin",
+                 "api"):
         app.register_blueprint(import_module(f"app.{area}.blueprint").bp)
 
 
 def register_security(app: Flask) -> None:
     from app.auth import security
 
+    # The API authenticates each call by its token (app/api/routes.py), not by a session: its
+    # endpoints are exempt from the session sign-in, deliberately and by name.
+    security.PUBLIC_ENDPOINTS.update(
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api."))
     security.init_app(app)
 
 

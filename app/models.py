@@ -627,3 +627,23 @@ class Heartbeat(db.Model):
 
     name: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+
+
+class ApiToken(db.Model):
+    """A client's key to the read-only API (app/api): one agency's data, nothing more.
+
+    Shown once when made; only its SHA-256 digest is stored. Revoked tokens are kept (the log
+    names them) and never work again.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    name: so.Mapped[str] = so.mapped_column(sa.String(80))  # the client: "OA system"
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    agency: so.Mapped[Agency] = so.relationship()
+    created_by: so.Mapped[User | None] = so.relationship()

@@ -217,3 +217,16 @@ class CalendarDayForm(PortalForm):
 
 class DeleteForm(PortalForm):
     """A delete button: the CSRF token is all it carries."""
+
+
+class ApiTokenForm(PortalForm):
+    name = StringField(_l("Client"), validators=[DataRequired(), Length(max=80)],
+                       filters=[_stripped],
+                       description=_l("What will use the token, e.g. “OA system”."))
+    submit = SubmitField(_l("Create token"))
+
+
+class RevokeForm(PortalForm):
+    """A revoke button: the CSRF token is all it carries."""
+
+    submit = SubmitField(_l("Revoke"))

@@ -21,6 +21,7 @@ from app.admin.blueprint import bp
 from app.admin.forms import (
     ANY,
     AgencyForm,
+    ApiTokenForm,
     ApplyImportForm,
     ArchiveForm,
     CalendarDayForm,
@@ -32,9 +33,11 @@ from app.admin.forms import (
     ProjectFilterForm,
     ProjectForm,
     ReactivateForm,
+    RevokeForm,
     UserFilterForm,
     UserForm,
 )
+from app.api import tokens as api_tokens
 from app.auth import directory, tokens
 from app.core import clock, mailsettings, tabular, vocab
 from app.core.access import ADMINISTER, require
@@ -42,7 +45,7 @@ from app.core.extensions import db
 from app.core.forms import PortalForm
 from app.core.refusals import attempt, refused_by, show
 from app.filing.workcalendar import official_calendar_covers
-from app.models import Agency, AuditProject, CalendarDay, Department, User
+from app.models import Agency, ApiToken, AuditProject, CalendarDay, Department, User
 from app.notices import reminders
 from app.review import office
 
@@ -561,3 +564,31 @@ def reset_password(user_id: int):
     mailed = issued.emailed and bool(mailsettings.effective().smtp_host)
     return render_template("admin/reset_done.html", account=account, issued=issued,
                            mailed=mailed)
+
+
+def _api_tokens_page(form: ApiTokenForm, status: int = 200, issued: str | None = None):
+    return render_template("admin/api_tokens.html", form=form, issued=issued,
+                           tokens=api_tokens.of_agency(_agency()),
+                           revoke_form=RevokeForm(formdata=None)), status
+
+
+@bp.route("/api-tokens", methods=["GET", "POST"])
+def api_tokens_page():
+    """The API's tokens: a new one is shown on this answer only (never stored in clear)."""
+    form = ApiTokenForm()
+    if not form.validate_on_submit():
+        return _api_tokens_page(form, 400 if request.method == "POST" else 200)
+    issued = api_tokens.create(_agency(), form.name.data, _me())
+    db.session.commit()
+    return _api_tokens_page(ApiTokenForm(formdata=None), issued=issued.token)
+
+
+@bp.post("/api-tokens/<int:token_id>/revoke")
+def revoke_api_token(token_id: int):
+    row = _mine_or_404(ApiToken, token_id)
+    if not RevokeForm().validate_on_submit():
+        abort(400)
+    api_tokens.revoke(row, _me())
+    db.session.commit()
+    flash(_("Token of %(name)s revoked: it no longer works.", name=row.name), "success")
+    return redirect(url_for("admin.api_tokens_page"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import Flask, g, has_request_context, render_template, request
+from flask import Flask, g, has_request_context, jsonify, render_template, request
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -32,7 +32,26 @@ MESSAGES = {
 }
 
 
+# Addresses answered in JSON, errors included: the API (app/api), whose clients are programs.
+JSON_PREFIXES = ("/api/",)
+
+
+def _wants_json() -> bool:
+    return has_request_context() and request.path.startswith(JSON_PREFIXES)
+
+
+def _json_error(status: int, name: str, message: str):
+    response = jsonify(status=status, error=name.lower().replace(" ", "_").replace("'", ""),
+                       message=message)
+    response.status_code = status
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
 def _http_error(error: HTTPException):
+    if _wants_json():
+        return _json_error(error.code or 500, error.name, str(error.description or ""))
     message = MESSAGES.get(error.code or 500, _l("Something went wrong."))
     if error.description != type(error).description:  # a view's own message says more
         message = error.description
@@ -118,6 +137,8 @@ def _server_error(error: Exception):
               exc_info=original)
     try:
         db.session.rollback()
+        if _wants_json():
+            return _json_error(outcome.status, "internal_server_error", str(outcome.message))
         return render_template("errors/error.html", code=outcome.status,
                                message=outcome.message), outcome.status
     except Exception:  # the page itself failed (say, the database is down): plain text will do

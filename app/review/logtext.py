@@ -97,6 +97,10 @@ ACTIONS: dict[str, object] = {
     "calendar_day.added": _l("added the calendar day %(object)s"),
     "calendar_day.removed": _l("removed the calendar day %(object)s"),
     "mail_settings.changed": _l("changed the mail server settings"),
+    # The API (the token is the actor: no one is signed in)
+    "api_token.created": _l("created the API token of %(object)s"),
+    "api_token.revoked": _l("revoked the API token of %(object)s"),
+    "api.called": _l("the API token of %(object)s was used to read data"),
     # Notices
     "outbox.retry": _l("sent notice %(object)s again"),
     "outbox.test_mail": _l("sent a test e-mail"),
@@ -227,6 +231,8 @@ class _Objects:
                 if kind == "AnnualStatement" and access.allows(self.reader, access.STATEMENTS) \
                 and isinstance(detail["year"], int) else None
             return _link(url, year)
+        if kind == "ApiToken" and isinstance(detail.get("client"), str):
+            return escape(detail["client"])
         if kind == "CalendarDay" and "day" in detail:
             return escape(str(detail["day"]))
         if kind == "Outbox" and object_id is not None:

@@ -215,6 +215,14 @@ MATRIX = {
     "admin.mail_settings": ("POST", "/admin/settings/mail", _admin(400)),
     "admin.add_calendar_day": ("POST", "/admin/settings/calendar", _admin(400)),
     "admin.remove_calendar_day": ("POST", "/admin/settings/calendar/999999/delete", _admin(404)),
+    "admin.api_tokens_page": ("GET", "/admin/api-tokens", _admin(200)),
+    "admin.revoke_api_token": ("POST", "/admin/api-tokens/999999/revoke", _admin(404)),
+    # The API: by token only (tests/api). A session, whoever's, opens nothing there: 401.
+    "api.openapi_document": ("GET", "/api/v1/openapi.json", {"*": 200}),
+    "api.departments": ("GET", "/api/v1/departments", {"*": 401}),
+    "api.projects": ("GET", "/api/v1/projects?year=2025", {"*": 401}),
+    "api.compliance": ("GET", "/api/v1/compliance/2025-03", {"*": 401}),
+    "api.statement": ("GET", "/api/v1/statements/2025", {"*": 401}),
     # The annual statement: the discipline office and leaders of the agency (the world holds a
     # draft for 2025); another agency's answers 404. Only a leader signs (2025 is still in
     # progress at the world's date: 409, before any password is asked).

@@ -67,7 +67,7 @@ ROBOT_BUSY = {Channel.WECOM: {-1, 45009}, Channel.DINGTALK: {-1, 130101, 130102}
 
 
 def timeout() -> float:
-    return float(current_app.config.get("CHANNEL_TIMEOUT", 10))
+    return float(current_app.config["CHANNEL_TIMEOUT"])
 
 
 # ---- settings -----------------------------------------------------------------------------

@@ -116,6 +116,8 @@ class Config:
     SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
     SMTP_TLS = _bool("SMTP_TLS", False)  # STARTTLS after connecting
     SMTP_TIMEOUT = _int("SMTP_TIMEOUT", 30)
+    # Seconds before a silent messaging channel (WeCom, DingTalk, the OA's webhook) counts as down.
+    CHANNEL_TIMEOUT = _int("CHANNEL_TIMEOUT", 10)
     MAIL_FROM = os.environ.get("MAIL_FROM", "portal@localhost")
     PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:5000")
     # The reminder schedule (local time of each agency) and delivery retries.

@@ -15,6 +15,7 @@ from flask_login import UserMixin
 
 from app.core import vocab
 from app.core.codes import (
+    Channel,
     IncidentKind,
     InvitationStatus,
     LinkPurpose,
@@ -486,13 +487,35 @@ class Outbox(db.Model):
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     read_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # "email": the e-mail and the bell; else a copy of the notice for one of the agency's
+    # messaging channels, keyed "<notice key>:<channel>" (app/notices/channels.py).
+    channel: so.Mapped[str] = so.mapped_column(sa.String(12), default=Channel.EMAIL,
+                                               server_default=Channel.EMAIL.value)
 
     user: so.Mapped[User | None] = so.relationship()
 
     __table_args__ = (sa.Index(None, "status", "next_attempt_at"),
                       sa.Index(None, "user_id", "read_at"),
                       one_of("kind", NoticeKind), one_of("status", NoticeStatus),
-                      one_of("failure", NoticeFailure, blank=True))
+                      one_of("failure", NoticeFailure, blank=True), one_of("channel", Channel))
+
+
+class ChannelSettings(db.Model):
+    """An agency's messaging channel: its address and secret, both Fernet-encrypted (the robot's
+    address is its key: whoever has it can post to the group), and whether it is on."""
+
+    __tablename__ = "channel_settings"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    channel: so.Mapped[str] = so.mapped_column(sa.String(12))
+    enabled: so.Mapped[bool] = so.mapped_column(default=False)
+    url: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # Fernet token, "" unset
+    secret: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # Fernet token, "" unset
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "channel"),
+                      one_of("channel", [Channel.WECOM, Channel.DINGTALK, Channel.WEBHOOK]))
 
 
 class MailSettings(db.Model):

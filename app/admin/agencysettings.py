@@ -13,9 +13,11 @@ import sqlalchemy as sa
 from flask_babel import gettext as _
 
 from app.core import auditlog, clock, mailsettings
+from app.core.codes import Channel
 from app.core.extensions import db
 from app.core.refusals import Invalid
-from app.models import Agency, CalendarDay, MailSettings
+from app.models import Agency, CalendarDay, ChannelSettings, MailSettings
+from app.notices import channels
 from app.notices.reminders import SCHEDULE_FIELDS
 
 AGENCY_FIELDS = ("name", "timezone", "deadline_day", "shift_to_workday",
@@ -90,6 +92,41 @@ def update_mail(values: dict) -> dict[str, list[object]]:
 
 class SettingsError(Invalid):
     """A change refused, with a message for the administrator."""
+
+
+def update_channel(agency: Agency, channel: str, url: str, secret: str, enabled: bool,
+                   clear: bool) -> dict[str, list[object]]:
+    """Store one messaging channel of the agency (app/notices/channels.py). A blank `url` or
+    `secret` keeps the stored one; `clear` removes both (and switches the channel off). The
+    address and the secret are stored encrypted and logged masked."""
+    if url and not channels.valid_url(url):
+        raise SettingsError(_("The webhook address starts with http:// or https://."))
+    row = channels.settings_of(agency.id).get(channel)
+    if row is None:
+        row = ChannelSettings(agency_id=agency.id, channel=channel, enabled=False, url="",
+                              secret="")
+        db.session.add(row)
+    old = {"url": row.url, "secret": row.secret, "enabled": row.enabled}
+    if clear:
+        row.url, row.secret, enabled = "", "", False
+    if url:
+        row.url = channels.seal(url)
+    if secret:
+        row.secret = channels.seal(secret)
+    if enabled and not row.url:
+        raise SettingsError(_("Enter the webhook address before switching the channel on."))
+    if enabled and channel != Channel.WECOM and not row.secret:
+        raise SettingsError(_("Enter the secret before switching the channel on."))
+    row.enabled = enabled
+    new = {"url": row.url, "secret": row.secret, "enabled": row.enabled}
+    changes = {key: ([old[key], new[key]] if key == "enabled"
+                     else [_masked(old[key]), _masked(new[key])])
+               for key in new if old[key] != new[key]}
+    if changes:
+        row.updated_at = clock.now()
+        db.session.flush()
+        auditlog.record("channel_settings.changed", row, channel=channel, changes=changes)
+    return changes
 
 
 def calendar_days(agency: Agency) -> list[CalendarDay]:

@@ -206,6 +206,17 @@ class MailForm(PortalForm):
             raise ValidationError(_l("The address starts with http:// or https://."))
 
 
+class ChannelForm(PortalForm):
+    """One messaging channel of the agency; a blank address or secret keeps the stored one."""
+
+    url = StringField(_l("Webhook address"), validators=[Optional(), Length(max=1000)],
+                      filters=[_stripped])
+    secret = PasswordField(_l("Secret"), validators=[Optional(), Length(max=255)])
+    enabled = BooleanField(_l("Send the agency's notices to this channel"))
+    clear = BooleanField(_l("Remove the stored address and secret"))
+    submit = SubmitField(_l("Save"))
+
+
 class CalendarDayForm(PortalForm):
     day = DateField(_l("Date"), validators=[InputRequired()])
     is_workday = SelectField(_l("This date is"), choices=[

@@ -25,6 +25,7 @@ from app.admin.forms import (
     ApplyImportForm,
     ArchiveForm,
     CalendarDayForm,
+    ChannelForm,
     DeactivateForm,
     DeleteForm,
     DepartmentForm,
@@ -39,14 +40,15 @@ from app.admin.forms import (
 )
 from app.api import tokens as api_tokens
 from app.auth import directory, tokens
-from app.core import clock, mailsettings, tabular, vocab
+from app.core import auditlog, clock, mailsettings, tabular, vocab
 from app.core.access import ADMINISTER, require
+from app.core.codes import Channel, NoticeStatus
 from app.core.extensions import db
 from app.core.forms import PortalForm
 from app.core.refusals import attempt, refused_by, show
 from app.filing.workcalendar import official_calendar_covers
 from app.models import Agency, ApiToken, AuditProject, CalendarDay, Department, User
-from app.notices import reminders
+from app.notices import channels, reminders
 from app.review import office
 
 PER_PAGE = 50
@@ -447,8 +449,26 @@ def _stored_mail_form() -> MailForm:
     return _mail_form(formdata=None, **values)
 
 
+def _channel_forms(failed: tuple[str, ChannelForm] | None = None) -> list[dict]:
+    """Each messaging channel: its form (the one that failed, as submitted) and what is stored,
+    never the address's key or the secret."""
+    stored = channels.settings_of(_agency().id)
+    shown = []
+    for channel in channels.CHANNELS:
+        row = stored.get(channel)
+        form = (failed[1] if failed and failed[0] == channel
+                else ChannelForm(formdata=None, prefix=channel,
+                                 enabled=bool(row and row.enabled)))
+        shown.append({"channel": channel, "label": channels.LABELS[channel], "form": form,
+                      "url": channels.shown_url(row), "has_secret": bool(row and row.secret),
+                      "needs_secret": channel != Channel.WECOM,
+                      "test": PortalForm(formdata=None, prefix=f"test-{channel}")})
+    return shown
+
+
 def _settings_page(agency_form: AgencyForm, mail_form: MailForm, status: int = 200,
-                   calendar_form: CalendarDayForm | None = None):
+                   calendar_form: CalendarDayForm | None = None,
+                   channel_form: tuple[str, ChannelForm] | None = None):
     row = mailsettings.stored()
     pinned = {field: mailsettings.value(field, row) for field in _pinned()}
     year = _today().year
@@ -460,7 +480,8 @@ def _settings_page(agency_form: AgencyForm, mail_form: MailForm, status: int = 2
         defaults=reminders.schedule_of(None), env_names=mailsettings.FIELDS,
         has_password=bool(mailsettings.value("smtp_password", row)),
         unreadable_password=mailsettings.unreadable_password(row),
-        ldap=_directory_settings()), status
+        ldap=_directory_settings(),
+        channel_forms=_channel_forms(channel_form)), status
 
 
 def _directory_settings() -> dict | None:
@@ -515,6 +536,59 @@ def mail_settings():
     changes = agencysettings.update_mail(_mail_values(form))
     db.session.commit()
     flash(_("Mail settings saved.") if changes else _("Nothing changed."), "success")
+    return redirect(url_for("admin.settings"))
+
+
+def _channel_or_404(channel: str) -> Channel:
+    if channel not in channels.CHANNELS:
+        abort(404)
+    return Channel(channel)
+
+
+@bp.post("/settings/channels/<channel>")
+def channel_settings(channel: str):
+    channel = _channel_or_404(channel)
+    form = ChannelForm(prefix=channel)
+    if not form.validate_on_submit():
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(), 400,
+                              channel_form=(channel, form))
+    try:
+        changes = agencysettings.update_channel(_agency(), channel, form.url.data or "",
+                                                form.secret.data or "", form.enabled.data,
+                                                form.clear.data)
+    except agencysettings.SettingsError as error:
+        db.session.rollback()
+        form.url.errors = [str(error)]
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(), 400,
+                              channel_form=(channel, form))
+    db.session.commit()
+    flash(_("%(channel)s saved.", channel=channels.LABELS[channel]) if changes
+          else _("Nothing changed."), "success")
+    return redirect(url_for("admin.settings"))
+
+
+@bp.post("/settings/channels/<channel>/test")
+def test_channel(channel: str):
+    """Send one test message to the channel, and nothing else: the backlog never goes out in a
+    web request (it could outlast the worker's timeout)."""
+    channel = _channel_or_404(channel)
+    if not PortalForm(prefix=f"test-{channel}").validate_on_submit():
+        abort(400)
+    label = channels.LABELS[channel]
+    stored = channels.settings_of(_agency().id).get(channel)
+    if stored is None or not stored.url:
+        flash(_("Enter the webhook address of %(channel)s first.", channel=label), "warning")
+        return redirect(url_for("admin.settings"))
+    row = channels.test_message(_me(), channel)
+    auditlog.record("outbox.test_channel", row, channel=channel)
+    db.session.commit()
+    channels.send_now(row)
+    db.session.refresh(row)
+    if row.status == NoticeStatus.SENT:
+        flash(_("Test message sent to %(channel)s.", channel=label), "success")
+    else:
+        flash(_("The test message to %(channel)s could not be sent: %(error)s",
+                channel=label, error=row.last_error or _("unknown error")), "danger")
     return redirect(url_for("admin.settings"))
 
 

@@ -120,6 +120,20 @@ class NoticeFailure(StrEnum):
     OBSOLETE = "obsolete"
     DEACTIVATED = "deactivated"
     REPLACED = "replaced"
+    # A messaging channel (app/notices/channels.py): down or answered an error (retried), refused
+    # the message for good (a 4xx, a wrong key or signature), or switched off since.
+    CHANNEL_DOWN = "channel_down"
+    CHANNEL_REFUSED = "channel_refused"
+    CHANNEL_OFF = "channel_off"
+
+
+class Channel(StrEnum):
+    """Where an outbox row goes: the e-mail (and the bell), or an agency's messaging channel."""
+
+    EMAIL = "email"
+    WECOM = "wecom"  # a WeCom (企业微信) group robot
+    DINGTALK = "dingtalk"  # a DingTalk (钉钉) group robot, with its signing secret
+    WEBHOOK = "webhook"  # the agency's OA system, signed with a shared secret
 
 
 def values(codes: type[StrEnum]) -> list[str]:

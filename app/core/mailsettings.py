@@ -36,20 +36,27 @@ SECRET_FIELDS = frozenset({"smtp_password"})
 MASK = "******"
 
 
-def _fernet() -> Fernet:
+def _fernet(purpose: bytes = b"audit-portal smtp password") -> Fernet:
+    """A key of its own per purpose (the SMTP password, the channels' secrets), all derived
+    from SECRET_KEY."""
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"audit-portal smtp password").derive(current_app.config["SECRET_KEY"].encode())
+               info=purpose).derive(current_app.config["SECRET_KEY"].encode())
     return Fernet(base64.urlsafe_b64encode(key))
 
 
-def encrypt(secret: str) -> str:
-    return _fernet().encrypt(secret.encode()).decode()
+CHANNELS = b"audit-portal channel secrets"
 
 
-def decrypt(token: str) -> str | None:
+def encrypt(secret: str, purpose: bytes | None = None) -> str:
+    fernet = _fernet() if purpose is None else _fernet(purpose)
+    return fernet.encrypt(secret.encode()).decode()
+
+
+def decrypt(token: str, purpose: bytes | None = None) -> str | None:
     """The secret, or None when it cannot be read (SECRET_KEY changed since it was stored)."""
+    fernet = _fernet() if purpose is None else _fernet(purpose)
     try:
-        return _fernet().decrypt(token.encode()).decode()
+        return fernet.decrypt(token.encode()).decode()
     except InvalidToken:
         return None
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.core import clock, mailsettings
-from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus
+from app.core.codes import Channel, NoticeFailure, NoticeKind, NoticeStatus
 from app.core.extensions import db
 from app.models import Outbox, User
 from app.notices.mime import Mail, Wire
@@ -92,7 +92,8 @@ def _lease() -> timedelta:
 
 
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    return Outbox.next_attempt_at <= now
+    """Due e-mails; the channels' rows go by HTTP (app/notices/channels.py)."""
+    return sa.and_(Outbox.next_attempt_at <= now, Outbox.channel == Channel.EMAIL)
 
 
 def _still_pending(rows: sa.ColumnCollection) -> sa.ColumnElement[bool]:

@@ -21,7 +21,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core import clock
-from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus, ReviewStep, Role
+from app.core.codes import Channel, NoticeFailure, NoticeKind, NoticeStatus, ReviewStep, Role
 from app.core.extensions import db
 from app.models import (
     Agency,
@@ -34,6 +34,7 @@ from app.models import (
     UserRole,
     UTCDateTime,
 )
+from app.notices import channels
 
 logger = logging.getLogger(__name__)
 
@@ -79,12 +80,18 @@ FAILURES = {NoticeFailure.UNREACHABLE: _l("The mail server could not be reached"
             NoticeFailure.REFUSED: _l("The mail server refused the address or the message"),
             NoticeFailure.OBSOLETE: _l("No longer due: filed, left, or replaced by a later notice"),
             NoticeFailure.DEACTIVATED: _l("The account was deactivated"),
-            NoticeFailure.REPLACED: _l("Replaced by a newer link, or used")}
+            NoticeFailure.REPLACED: _l("Replaced by a newer link, or used"),
+            NoticeFailure.CHANNEL_DOWN: _l("The channel could not be reached or answered an "
+                                           "error: it will be retried"),
+            NoticeFailure.CHANNEL_REFUSED: _l("The channel refused the message (address, key "
+                                              "or signature)"),
+            NoticeFailure.CHANNEL_OFF: _l("The channel was switched off or removed")}
 
 
 # A notice that gave up for these reasons may be sent again (the outbox page, `reminders retry`):
 # an obsolete reminder that is still not due gives up again at the next round.
-RETRYABLE = (NoticeFailure.REFUSED, NoticeFailure.OBSOLETE)
+RETRYABLE = (NoticeFailure.REFUSED, NoticeFailure.OBSOLETE, NoticeFailure.CHANNEL_REFUSED,
+             NoticeFailure.CHANNEL_OFF)
 
 
 class Notice(NamedTuple):
@@ -115,7 +122,7 @@ def _row(notice: Notice, now: datetime, cache: dict[int, str]) -> dict:
             "period": notice.period, "seq": notice.seq, "email": notice.email or None,
             "params": _json(notice.params, cache),
             "status": NoticeStatus.PENDING if notice.email else NoticeStatus.PORTAL, "attempts": 0,
-            "next_attempt_at": now, "last_error": "", "created_at": now}
+            "next_attempt_at": now, "last_error": "", "created_at": now, "channel": Channel.EMAIL}
 
 
 def enqueue(notices: Iterable[Notice], now: datetime) -> int:
@@ -125,21 +132,34 @@ def enqueue(notices: Iterable[Notice], now: datetime) -> int:
     the database rather than raise.
     """
     cache: dict[int, str] = {}
+    notices = list(notices)
     rows = [_row(notice, now, cache) for notice in notices]
     if not rows:
         return 0
+    new = _insert(rows)
+    # The copies for the agency's messaging channels, of the new notices only, in the same
+    # transaction: the notice and its copies exist together or not at all.
+    copies = channels.copies((notice for notice in notices if notice.key in new), now)
+    if copies:
+        _insert(copies)
+    return len(new)
+
+
+def _insert(rows: list[dict]) -> set[str]:
+    """Insert the rows whose key is new; returns those keys."""
     if db.session.get_bind().dialect.name == "postgresql":
         return _enqueue_postgresql(rows)
     statement = (sqlite.insert(Outbox).on_conflict_do_nothing(index_elements=["key"])
-                 .returning(Outbox.id))
+                 .returning(Outbox.key))
     # Core, not the ORM bulk path (twice as slow here); RETURNING names only the new rows.
-    return len(db.session.connection().execute(statement, rows).all())
+    return set(db.session.connection().execute(statement, rows).scalars())
 
 
-UNNEST_COLUMNS = ("key", "user_id", "kind", "period", "seq", "email", "params", "status")
+UNNEST_COLUMNS = ("key", "user_id", "kind", "period", "seq", "email", "params", "status",
+                  "channel")
 
 
-def _enqueue_postgresql(rows: list[dict]) -> int:
+def _enqueue_postgresql(rows: list[dict]) -> set[str]:
     """One INSERT … SELECT FROM unnest(arrays): a multi-row VALUES with 100,000 rows × 12
     placeholders spends most of its time in the driver parsing the query text."""
     columns = sa.table("outbox", *(sa.column(name) for name in UNNEST_COLUMNS),
@@ -156,8 +176,8 @@ def _enqueue_postgresql(rows: list[dict]) -> int:
                  .from_select([*UNNEST_COLUMNS, "attempts", "next_attempt_at", "last_error",
                                "created_at"], source)
                  .on_conflict_do_nothing(index_elements=["key"])
-                 .returning(sa.column("id")))
-    return len(db.session.execute(statement).all())
+                 .returning(sa.column("key")))
+    return set(db.session.execute(statement).scalars())
 
 
 def review_notice(step: ReviewAction) -> None:

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.core import auditlog
-from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus, Role
+from app.core.codes import Channel, NoticeFailure, NoticeKind, NoticeStatus, Role
 from app.core.extensions import db
 from app.filing.periods import DeadlineRule, Period, period_of
 from app.filing.records import deadline_rule
@@ -38,7 +38,7 @@ from app.models import (
     User,
     UserRole,
 )
-from app.notices import delivery, outbox
+from app.notices import channels, delivery, outbox
 from app.notices.outbox import Notice
 from app.review import ageing
 from app.statement import confirmations, yearlock
@@ -314,9 +314,12 @@ def withdraw_obsolete(planned: list[Notice]) -> int:
     The rule that chose them decides, so a notice held back by a mail outage is retried exactly
     as long as it is still true. Only flushes."""
     keys = {notice.key for notice in planned}
-    pending = db.session.execute(sa.select(Outbox.id, Outbox.key).where(
+    pending = db.session.execute(sa.select(Outbox.id, Outbox.key, Outbox.channel).where(
         Outbox.status == NoticeStatus.PENDING, Outbox.kind.in_(SCHEDULED)))
-    return outbox.withdraw([row_id for row_id, key in pending if key not in keys],
+    # A channel's copy ("<notice key>:<channel>") goes with its notice.
+    return outbox.withdraw([row_id for row_id, key, channel in pending
+                            if (key if channel == Channel.EMAIL else key.rpartition(":")[0])
+                            not in keys],
                            NoticeFailure.OBSOLETE, "no longer due")
 
 
@@ -343,6 +346,10 @@ def run(now: datetime) -> Round:
     withdrawn = withdraw_obsolete(notices)
     db.session.commit()
     sent = delivery.deliver(now)
+    posted = channels.deliver(now)
+    for name in ("sent", "failed", "gave_up", "retried", "lost"):
+        setattr(sent, name, getattr(sent, name) + getattr(posted, name))
+    sent.errors.extend(posted.errors)
     logger.info("reminder round at %s: %d planned, %d enqueued, %d withdrawn, %d sent, "
                 "%d failed (%d given up), %d retried, %d left to another sender",
                 now.isoformat(), len(notices), enqueued, withdrawn, sent.sent,

@@ -12,10 +12,10 @@ from flask_login import current_user, login_required
 
 from app.core import access, auditlog, clock, mailsettings
 from app.core.access import ADMINISTER, require
-from app.core.codes import NoticeStatus
+from app.core.codes import Channel, NoticeStatus
 from app.core.extensions import db
 from app.models import Outbox, User
-from app.notices import delivery, outbox, texts
+from app.notices import channels, delivery, outbox, texts
 from app.notices.blueprint import bp
 from app.notices.cli import reminders_group, scheduler_command
 from app.notices.forms import MarkReadForm, RetryForm, TestMailForm
@@ -27,7 +27,8 @@ OUTBOX_SIZE = 100
 
 
 def _mine() -> sa.ColumnElement[bool]:
-    return sa.and_(Outbox.user_id == current_user.id, Outbox.kind.not_in(outbox.MAIL_ONLY))
+    return sa.and_(Outbox.user_id == current_user.id, Outbox.kind.not_in(outbox.MAIL_ONLY),
+                   Outbox.channel == Channel.EMAIL)  # a channel's copy is not a second notice
 
 
 @bp.app_context_processor
@@ -74,7 +75,7 @@ def _outbox_page(form: TestMailForm):
         .where(scope).order_by((Outbox.status == NoticeStatus.SENT).asc(), Outbox.id.desc())
         .limit(OUTBOX_SIZE)).all()
     return render_template("notices/outbox.html", counts=counts, rows=rows, form=form,
-                           kinds=outbox.KINDS, statuses=outbox.STATUSES,
+                           kinds=outbox.KINDS, statuses=outbox.STATUSES, channels=channels.LABELS,
                            failures=outbox.FAILURES, retryable=outbox.RETRYABLE,
                            retry_form=RetryForm(),
                            mail_server=bool(mailsettings.effective().smtp_host))

@@ -549,22 +549,19 @@ def _channel_or_404(channel: str) -> Channel:
 def channel_settings(channel: str):
     channel = _channel_or_404(channel)
     form = ChannelForm(prefix=channel)
+
+    def page(status: int):
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(),
+                              status, channel_form=(channel, form))
+
     if not form.validate_on_submit():
-        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(), 400,
-                              channel_form=(channel, form))
-    try:
-        changes = agencysettings.update_channel(_agency(), channel, form.url.data or "",
-                                                form.secret.data or "", form.enabled.data,
-                                                form.clear.data)
-    except agencysettings.SettingsError as error:
-        db.session.rollback()
-        form.url.errors = [str(error)]
-        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(), 400,
-                              channel_form=(channel, form))
-    db.session.commit()
-    flash(_("%(channel)s saved.", channel=channels.LABELS[channel]) if changes
-          else _("Nothing changed."), "success")
-    return redirect(url_for("admin.settings"))
+        return page(400)
+    return attempt(lambda: agencysettings.update_channel(
+                       _agency(), channel, form.url.data or "", form.secret.data or "",
+                       form.enabled.data, form.clear.data),
+                   done=lambda changes: _("%(channel)s saved.", channel=channels.LABELS[channel])
+                   if changes else _("Nothing changed."),
+                   then=url_for("admin.settings"), again=page, show_on=form.url)
 
 
 @bp.post("/settings/channels/<channel>/test")

@@ -97,6 +97,7 @@ ACTIONS: dict[str, object] = {
     "calendar_day.added": _l("added the calendar day %(object)s"),
     "calendar_day.removed": _l("removed the calendar day %(object)s"),
     "mail_settings.changed": _l("changed the mail server settings"),
+    "channel_settings.changed": _l("changed the messaging channel settings"),
     # The API (the token is the actor: no one is signed in)
     "api_token.created": _l("created the API token of %(object)s"),
     "api_token.revoked": _l("revoked the API token of %(object)s"),
@@ -104,6 +105,7 @@ ACTIONS: dict[str, object] = {
     # Notices
     "outbox.retry": _l("sent notice %(object)s again"),
     "outbox.test_mail": _l("sent a test e-mail"),
+    "outbox.test_channel": _l("sent a test message to a messaging channel"),
     "reminders.enqueued": _l("queued the reminders due"),
     # Operations (the command line)
     "backup.created": _l("made a backup"),

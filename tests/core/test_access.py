@@ -214,6 +214,9 @@ MATRIX = {
     "admin.settings": ("GET", "/admin/settings", _admin(200)),
     "admin.mail_settings": ("POST", "/admin/settings/mail", _admin(400)),
     "admin.add_calendar_day": ("POST", "/admin/settings/calendar", _admin(400)),
+    # An empty form changes nothing (every field is optional); no address: nothing is sent.
+    "admin.channel_settings": ("POST", "/admin/settings/channels/wecom", _admin(302)),
+    "admin.test_channel": ("POST", "/admin/settings/channels/wecom/test", _admin(302)),
     "admin.remove_calendar_day": ("POST", "/admin/settings/calendar/999999/delete", _admin(404)),
     "admin.api_tokens_page": ("GET", "/admin/api-tokens", _admin(200)),
     "admin.revoke_api_token": ("POST", "/admin/api-tokens/999999/revoke", _admin(404)),

@@ -218,7 +218,9 @@ class _Document(FPDF):
             if isinstance(font, TTFFont):
                 glyphs = frozenset(font.subset.get_all_glyph_names())
                 data = _cut(str(font.ttffile), font.collection_font_number, glyphs)
-                font.ttfont = TTFont(io.BytesIO(data), recalcTimestamp=False, lazy=True)
+                # Its bounding boxes were computed when it was cut: not again per document.
+                font.ttfont = TTFont(io.BytesIO(data), recalcBBoxes=False, recalcTimestamp=False,
+                                     lazy=True)
         return super().output(*args, **kwargs)
 
     def header(self) -> None:
@@ -436,18 +438,22 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
                MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12")))}
     labels = {code: str(text) for code, text in STATUS_LABELS.items()}
     unfiled = {p: records.status_of(None, p, rule, moment) for p in periods}
+    out_of_scope = str(OUT_OF_SCOPE)
+    filed = {True: labels[FilingStatus.LATE], False: labels[FilingStatus.ON_TIME]}
+    names = [(p, str(p)) for p in periods]
+    scopes: dict[tuple, frozenset[Period]] = {}
     rows: list[list[Cell]] = []
     for user_id, staff_no, name, department, joined_on, left_on in people:
-        scope = set(figures.scope_months(joined_on, left_on, item.year))
+        dates = (joined_on, left_on)
+        scope = scopes.get(dates)
+        if scope is None:
+            scope = scopes[dates] = frozenset(figures.scope_months(joined_on, left_on,
+                                                                   item.year))
         cells: list[Cell] = [staff_no, name, department]
-        for p in periods:
-            key = (user_id, str(p))
-            if p not in scope:
-                cells.append(str(OUT_OF_SCOPE))
-            elif key in late:
-                cells.append(labels[FilingStatus.LATE if late[key] else FilingStatus.ON_TIME])
-            else:
-                cells.append(labels[unfiled[p]])
+        for p, text in names:
+            was_late = late.get((user_id, text))
+            cells.append(out_of_scope if p not in scope else
+                         labels[unfiled[p]] if was_late is None else filed[bool(was_late)])
         rows.append(cells)
     return [_("Staff number"), _("Name"), _("Department"), *map(str, periods)], rows
 

@@ -159,7 +159,10 @@ def main() -> None:
         bench = dashboard.build(url, args.auditors, args.departments, args.incidents)
         with bench.app.app_context():
             bench.counts["confirmations"] = _confirmations(bench.agency_id, 1 / 3)
-            db.session.add(User(agency_id=bench.agency_id, staff_no=LEADER, name="局长",
+            # An explicit id, as the builder gives (PostgreSQL's sequence has not moved).
+            leader_id = db.session.scalar(sa.select(sa.func.max(User.id))) + 1
+            db.session.add(User(id=leader_id, agency_id=bench.agency_id, staff_no=LEADER,
+                                name="局长",
                                 password_hash=hash_password(dashboard.PASSWORD),
                                 joined_on=date(2015, 1, 1), roles={"leader"}))
             db.session.commit()

@@ -157,9 +157,21 @@ def _line(columns: Iterable[sa.ColumnElement], dialect: str) -> sa.ColumnElement
     values = [_sql_value(column, dialect) for column in columns]
     if dialect == "sqlite":
         return sa.func.json_array(*values, type_=sa.String)
-    parts = [sa.func.coalesce(sa.cast(sa.func.to_json(value), sa.Text), "null")
-             for value in values]
+    parts = [_pg_json(column, value) for column, value in zip(columns, values, strict=True)]
     return sa.literal("[") + sa.func.concat_ws(",", *parts) + sa.literal("]")
+
+
+def _pg_json(column: sa.ColumnElement, value: sa.ColumnElement) -> sa.ColumnElement[str]:
+    """One value as JSON text on PostgreSQL: integers (and booleans as 0 / 1) as their text,
+    dates and times quoted, only free text through to_json (which escapes it)."""
+    kind = column.type.impl if isinstance(column.type, sa.types.TypeDecorator) else column.type
+    if isinstance(kind, sa.Integer | sa.Boolean):
+        text = sa.cast(value, sa.Text)
+    elif isinstance(kind, sa.Date | sa.DateTime):
+        text = sa.literal('"') + value + sa.literal('"')
+    else:
+        text = sa.cast(sa.func.to_json(value), sa.Text)
+    return text if column.nullable is False else sa.func.coalesce(text, "null")
 
 
 def _line_queries(agency_id: int, year: int, dialect: str) -> list[tuple[str, sa.Select]]:
@@ -209,6 +221,10 @@ def _lines(connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
     raw = connection.connection.dbapi_connection
     assert raw is not None
     named = connection.dialect.name == "postgresql"
+    if named:
+        # A declared cursor is planned for its first rows (index lookups row by row); all of
+        # them are read: plan for that (hash joins), for this transaction only.
+        connection.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
     cursor = raw.cursor(name="records_digest") if named else raw.cursor()
     try:
         cursor.execute(sql)

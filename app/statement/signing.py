@@ -130,11 +130,18 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     refusal = signing_refusal(statement.agency, statement.year, now)
     if refusal:
         raise StatementError(refusal)
-    current = compute(statement.agency, statement.year, now).to_json()
-    digest = records_digest(statement.agency, statement.year)
-    if current != statement.figures or digest != statement.records_digest:
-        raise StatementError(_("The record has changed since the draft was prepared: the "
+    changed = StatementError(_("The record has changed since the draft was prepared: the "
                                "discipline office must prepare the statement again."))
+    digest = records_digest(statement.agency, statement.year)
+    if digest != statement.records_digest:
+        raise changed
+    # The figures follow from those records and from which deadlines had passed. A draft
+    # prepared once the year could be signed (every deadline of it passed) gives the same
+    # figures now that its records are unchanged: it is signed as previewed, without
+    # computing them a second time. An earlier draft was a provisional preview: compare.
+    if statement.prepared_at < signable_from(statement.agency, statement.year) and \
+            compute(statement.agency, statement.year, now).to_json() != statement.figures:
+        raise changed
     statement.document_number = document_number(statement.agency, now)
     statement.status, statement.signed_by, statement.signed_at = StatementStatus.LOCKED, leader, now
     db.session.flush()

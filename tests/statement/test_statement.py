@@ -21,6 +21,7 @@ expected, 2 given, j missing.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -37,6 +38,7 @@ from pypdf import PdfReader
 from app.compliance.rates import Figures as ReportFigures
 from app.compliance.routes import STATUS_LABELS
 from app.core.codes import FilingStatus, NoticeKind
+from app.core.extensions import db as _db
 from app.filing import records
 from app.filing.periods import Period
 from app.models import (
@@ -45,10 +47,13 @@ from app.models import (
     AuditLog,
     CalendarDay,
     Incident,
+    IncidentVersion,
     MonthlyReport,
     Outbox,
     ReportVersion,
     Review,
+    User,
+    report_version_incident,
 )
 from app.notices import outbox, reminders, texts
 from app.review import workflow
@@ -787,3 +792,84 @@ def test_the_document_number_pattern_is_checked_on_the_settings_page(app, db, ag
     assert good.status_code == 302
     db.session.expire_all()
     assert agency.document_number_pattern == "西审〔{year}〕{n}号"
+
+
+def _reference_digest(agency_id: int) -> str:
+    """Format 2 of the records digest computed in Python from the rows as SQLAlchemy reads
+    them: what the database writes must be exactly this, on SQLite and PostgreSQL alike."""
+    people = figures.auditors_of_year(sa.select(User.id).select_from(User), agency_id, YEAR)
+    counted = sa.and_(MonthlyReport.user_id.in_(people),
+                      MonthlyReport.period.between(f"{YEAR}-01", f"{YEAR}-12"),
+                      MonthlyReport.after_signing.is_(False))
+    incidents = sa.select(Incident.id).where(figures.incidents_of_year(agency_id, YEAR))
+    columns = lambda model: model.__table__.columns  # noqa: E731
+    link = report_version_incident.c
+    queries = [
+        ("user", figures.auditors_of_year(sa.select(User.id, User.staff_no, User.joined_on,
+                                                    User.left_on).select_from(User),
+                                          agency_id, YEAR).order_by(User.id)),
+        ("monthly_report+report_version",
+         sa.select(*columns(MonthlyReport), *columns(ReportVersion))
+         .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
+         .order_by(ReportVersion.id)),
+        ("report_version_incident", sa.select(report_version_incident)
+         .join(ReportVersion, ReportVersion.id == link.report_version_id)
+         .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
+         .order_by(link.report_version_id, link.incident_version_id)),
+        ("incident", sa.select(*columns(Incident)).where(Incident.id.in_(incidents))
+         .order_by(Incident.id)),
+        ("incident_version", sa.select(*columns(IncidentVersion))
+         .where(IncidentVersion.incident_id.in_(incidents)).order_by(IncidentVersion.id)),
+        ("review", sa.select(*columns(Review)).where(Review.incident_id.in_(incidents))
+         .order_by(Review.id)),
+        ("annual_confirmation", sa.select(*columns(AnnualConfirmation))
+         .where(AnnualConfirmation.year == YEAR, AnnualConfirmation.user_id.in_(people))
+         .order_by(AnnualConfirmation.id)),
+    ]
+    text = digest.FORMAT + "\n"
+    for name, query in queries:
+        text += f"#{name}\n" + "".join(digest.canonical_line(row) + "\n"
+                                       for row in _db.session.execute(query))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_the_records_digest_is_the_same_canonical_text_on_every_database(db, agency, year):
+    people, _cases = year
+    confirmations.confirm(people["j"], YEAR, "无例外 \"引号\" \\ 反斜杠", NOW)
+    db.session.commit()
+    assert digest.records_digest(agency, YEAR) == _reference_digest(agency.id)
+
+
+def test_a_statement_signed_with_the_first_digest_format_still_verifies(app, db, year, runner):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert digest.verify(item).format == 2
+    # As signed before format 2: the stored digest is the first format's.
+    item.records_digest = digest.legacy_records_digest(item.agency, YEAR)
+    db.session.commit()
+    assert item.records_digest != digest.records_digest(item.agency, YEAR)
+    verdict = digest.verify(item)
+    assert verdict.ok and verdict.format == 1
+    result = runner.invoke(args=["statement", "verify", "2025"])
+    assert result.exit_code == 0 and "MATCH" in result.output
+    db.session.execute(sa.update(MonthlyReport).where(MonthlyReport.period == "2025-03")
+                       .values(late=False))
+    db.session.commit()
+    assert not digest.verify(item).ok
+    assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 1
+
+
+def test_the_signature_finds_a_record_changed_behind_the_portals_back(app, db, year):
+    people, _cases = year
+    reviewer = signed_in(app, people["reviewer"])
+    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
+    # Not a figure: only the digest can see it.
+    db.session.execute(sa.update(ReportVersion).values(submitted_from="10.0.0.9"))
+    db.session.commit()
+    leader = signed_in(app, people["leader"])
+    response = post_form(leader, "/statement/2025/sign", signature(people["leader"]),
+                         form_url="/statement/2025")
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"

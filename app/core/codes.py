@@ -135,6 +135,3 @@ class Channel(StrEnum):
     DINGTALK = "dingtalk"  # a DingTalk (钉钉) group robot, with its signing secret
     WEBHOOK = "webhook"  # the agency's OA system, signed with a shared secret
 
-
-def values(codes: type[StrEnum]) -> list[str]:
-    return [member.value for member in codes]

@@ -27,10 +27,6 @@ from app.models import Outbox
 from app.notices.texts import NO_CONTENT, content
 
 
-def base_url() -> str:
-    return mailsettings.effective().base_url
-
-
 def message_id(row: Outbox) -> str:
     """Stable across retries and processes: the same row always gives the same Message-ID."""
     return _message_id(row, _domain(mailsettings.effective().mail_from))

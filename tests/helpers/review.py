@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from app.filing import records
+from app.review import workflow
 from tests.helpers.web import post_form
 
 NOW = datetime(2025, 4, 3, 2, tzinfo=UTC)
@@ -25,7 +26,7 @@ def step(client, incident_id, action, **fields):
     """One step as the office takes it: an irreversible one (return, close, refer) confirmed
     on its summary, as the second click does."""
     url = f"/review/incidents/{incident_id}"
-    confirmed = {"confirmed": "1"} if action in ("return", "close", "refer") else {}
+    confirmed = {"confirmed": "1"} if action in workflow.IRREVERSIBLE else {}
     return post_form(client, url, {"action": action, **confirmed, **fields})
 
 

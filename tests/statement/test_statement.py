@@ -251,11 +251,11 @@ def test_a_bad_year_is_refused_and_prepares_nothing(app, db, year):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AnnualStatement)) == 0
 
 
-def test_a_changed_record_since_the_draft_refuses_the_signature(app, db, year):
-    people, _cases = year
+def _sign_after(app, db, people, change) -> None:
+    """Prepare the draft, `change` a record, then try to sign: refused, still a draft."""
     reviewer = signed_in(app, people["reviewer"])
     post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
-    records.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW)
+    change()
     db.session.commit()
     leader = signed_in(app, people["leader"])
     response = post_form(leader, "/statement/2025/sign", signature(people["leader"]),
@@ -263,6 +263,12 @@ def test_a_changed_record_since_the_draft_refuses_the_signature(app, db, year):
     assert response.status_code == 409
     db.session.expire_all()
     assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
+
+
+def test_a_changed_record_since_the_draft_refuses_the_signature(app, db, year):
+    people, _cases = year
+    _sign_after(app, db, people,
+                lambda: records.file_report(people["b"], Period(YEAR, 6), zero=True, now=NOW))
 
 
 def test_records_of_a_locked_year_cannot_be_changed_in_the_portal(app, db, year):
@@ -862,14 +868,6 @@ def test_a_statement_signed_with_the_first_digest_format_still_verifies(app, db,
 
 def test_the_signature_finds_a_record_changed_behind_the_portals_back(app, db, year):
     people, _cases = year
-    reviewer = signed_in(app, people["reviewer"])
-    post_form(reviewer, "/statement/prepare", {"year": "2025"}, form_url="/statement/")
     # Not a figure: only the digest can see it.
-    db.session.execute(sa.update(ReportVersion).values(submitted_from="10.0.0.9"))
-    db.session.commit()
-    leader = signed_in(app, people["leader"])
-    response = post_form(leader, "/statement/2025/sign", signature(people["leader"]),
-                         form_url="/statement/2025")
-    assert response.status_code == 409
-    db.session.expire_all()
-    assert db.session.scalar(sa.select(AnnualStatement.status)) == "draft"
+    _sign_after(app, db, people, lambda: db.session.execute(
+        sa.update(ReportVersion).values(submitted_from="10.0.0.9")))

@@ -114,10 +114,6 @@ def register_blueprints(app: Flask) -> None:
 def register_security(app: Flask) -> None:
     from app.auth import security
 
-    # The API authenticates each call by its token (app/api/routes.py), not by a session: its
-    # endpoints are exempt from the session sign-in, deliberately and by name.
-    security.PUBLIC_ENDPOINTS.update(
-        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api."))
     security.init_app(app)
 
 

@@ -2,9 +2,9 @@
 figures, departments and projects of one agency. Never any incident content.
 
 Clients authenticate with an API token (app/api/tokens.py), not a session: the blueprint is
-exempt from the portal's session sign-in (its endpoints join PUBLIC_ENDPOINTS, see
-app/__init__.py register_security) and from CSRF (every route is a GET, and a token in the
-Authorization header is never sent by a browser on its own). Every call is in the audit log.
+exempt from the portal's session sign-in (TOKEN_BLUEPRINTS in app/auth/security.py) and from
+CSRF (every route is a GET, and a token in the Authorization header is never sent by a browser
+on its own). Every call is in the audit log.
 """
 
 from flask import Blueprint

@@ -36,6 +36,9 @@ from app.models import User
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.second_step", "auth.welcome", "home.set_language",
                     "home.healthz", "home.moved_auth_login", "home.moved_auth_welcome"}
+# Blueprints whose routes authenticate every call themselves, never by a session (the API, by
+# its token: app/api/tokens.py): exempt from the sign-in redirect, deliberately and by name.
+TOKEN_BLUEPRINTS = {"api"}
 # All a privileged account without a second factor may reach until it has enrolled.
 ENROLMENT_ENDPOINTS = {"auth.two_factor", "auth.logout", "home.set_language"}
 
@@ -293,7 +296,8 @@ def _require_login() -> Response | None:
         logout_user()
         session.clear()
         session["expired"] = True
-    if request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None:
+    if (request.endpoint in PUBLIC_ENDPOINTS or request.endpoint is None
+            or request.blueprint in TOKEN_BLUEPRINTS):
         return None
     if not current_user.is_authenticated:
         target = request.full_path if request.method == "GET" else None

@@ -87,6 +87,15 @@ class Config:
         if staff_no.strip()
     )
 
+    # Content encryption at rest (app/keys): the AEAD for what is sealed from now on
+    # ("aes-256-gcm", or "sm4-gcm" where national algorithms are required; both keep opening),
+    # and the Argon2id cost of the key derived from each person's password at sign-in (OWASP's
+    # m=19 MiB, t=2, p=1, as for the password hash; stored with each ring, so it can change).
+    CONTENT_CIPHER = os.environ.get("CONTENT_CIPHER", "aes-256-gcm")
+    KEY_KDF_TIME_COST = _int("KEY_KDF_TIME_COST", 2)
+    KEY_KDF_MEMORY_KIB = _int("KEY_KDF_MEMORY_KIB", 19 * 1024)
+    KEY_KDF_LANES = _int("KEY_KDF_LANES", 1)
+
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; expiry is the session's
 
     BABEL_DEFAULT_LOCALE = "zh_CN"
@@ -168,6 +177,10 @@ class TestingConfig(Config):
     SECRET_KEY = "test-secret"
     SQLALCHEMY_DATABASE_URI = _database_url(None) or "sqlite://"
     SCHEDULER_ENABLED = False
+    # Key rings are made for every account a test signs in: the cheapest Argon2id (the
+    # parameters are stored with each ring, so this weakens nothing outside tests).
+    KEY_KDF_TIME_COST = 1
+    KEY_KDF_MEMORY_KIB = 64
 
 
 class ProductionConfig(Config):

@@ -100,6 +100,16 @@ def register_extensions(app: Flask) -> None:
     bootstrap.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     login_manager.init_app(app)
+    register_sealing(app)
+
+
+def register_sealing(app: Flask) -> None:
+    """Content is sealed at every flush (app/keys/fields.py), with the configured AEAD."""
+    from app.keys import crypto, fields
+
+    if app.config["CONTENT_CIPHER"] not in crypto.CIPHERS:
+        raise RuntimeError(f"CONTENT_CIPHER must be one of {', '.join(crypto.CIPHERS)}")
+    fields.install()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -19,6 +19,8 @@ from app.core import auditlog
 from app.core.cli import audit_group, backup_group, doctor_command
 from app.core.extensions import db
 from app.filing.cli import evidence_group, tally_group
+from app.keys import custody
+from app.keys.cli import keys_group
 from app.review.cli import office_group
 
 
@@ -39,12 +41,13 @@ def demo_command(force: bool, if_empty: bool) -> None:
     auditlog.record("demo.loaded", agency, force=force)
     db.session.commit()
     click.echo(f"Demo loaded: {agency.name}. Every demo account's password: {demo.DEMO_PASSWORD}"
-               f"; two-factor key of the privileged ones: {demo.DEMO_TOTP_SECRET}")
+               f"; two-factor key of the privileged ones: {demo.DEMO_TOTP_SECRET}; the "
+               f"agency's recovery key: {custody.format_recovery(demo.RECOVERY_CODE)}")
 
 
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, office_group, evidence_group, tally_group, backup_group,
-                    doctor_command):
+                    audit_group, office_group, keys_group, evidence_group, tally_group,
+                    backup_group, doctor_command):
         app.cli.add_command(command)

@@ -11,6 +11,7 @@ uses, with a fixed random seed, relative to the day it is loaded.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -24,11 +25,15 @@ from app.core.codes import ReviewStep, Role
 from app.core.extensions import db
 from app.filing import records
 from app.filing.periods import Period, period_of
+from app.keys import custody, keychain
 from app.models import Agency, AuditProject, Department, Incident, User
 from app.review import workflow
 from app.statement import confirmations, signing
 
 DEMO_PASSWORD = "Demo-password-2025"  # noqa: S105 (documented in the README)
+# The demo agency's recovery key (app/keys/custody.py), the same at every load: `flask demo`
+# prints it. A real agency's is random and shown once to its discipline office.
+RECOVERY_CODE = hashlib.sha256(b"audit-portal demo recovery key").digest()
 # The demo's discipline office, leader and administrator must sign in with a second factor: they
 # share this published key (README), to add to an authenticator app. For the demo only.
 DEMO_TOTP_SECRET = "DEMODEMODEMODEMODEMODEMODEMODEMO"  # noqa: S105
@@ -129,9 +134,8 @@ def signed_year(agency: Agency, now: datetime) -> int:
 def load(today: date | None = None, seed: int = 2025) -> Agency:
     """Create the demo bureau: the last signable year whole, reviewed, confirmed, its
     statement signed and locked, then the following months up to last month's period."""
-    rng, tz = random.Random(seed), TZ
-    now = clock.now() if today is None else _at(today, 12, tz)
-    last = period_of(now, tz).previous()
+    rng = random.Random(seed)
+    now = clock.now() if today is None else _at(today, 12, TZ)
     city = Agency(name="天津市审计局")
     agency = Agency(name="西青区审计局", parent=city, rules_text=RULES_TEXT,
                     document_number_pattern="西审〔{year}〕{n}号")
@@ -149,11 +153,34 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     users = _staff(agency, departments, first.first_day)
     db.session.flush()
     people = {u.staff_no: u for u in users}
+    with keychain.using(_keys(agency, people["XQ003"], users, now)):
+        _history(agency, people, users, projects, rng, now, year)
+    return agency
+
+
+def _keys(agency: Agency, office: User, users: list[User], now: datetime) -> keychain.Keychain:
+    """Everyone's key ring (their demo password), the agency key granted to the office's
+    member; the demo loads as that member, who can read what the office reviews."""
+    rings = {user.id: custody.new_ring(user, DEMO_PASSWORD) for user in users}
+    custody.create_agency_key(agency.id, office, now, code=RECOVERY_CODE)
+    ring, private = rings[office.id]
+    chain = keychain.Keychain(office.id, ring.id, private, office=True)
+    for user in users:
+        if user is not office and user.has_role(Role.REVIEWER):
+            custody.grant(agency.id, user, office, chain.agency_private(agency.id), now)
+    return chain
+
+
+def _history(agency: Agency, people: dict[str, User], users: list[User],
+             projects: list[AuditProject], rng: random.Random, now: datetime,
+             year: int) -> None:
+    first = Period(year, 1)
+    last = period_of(now, TZ).previous()
     auditors = [u for u in users if u.has_role(Role.AUDITOR)]
     signed_on = signing.signable_from(agency, year) + SIGNING_AFTER
     closed, later = first.until(Period(year, 12)), Period(year + 1, 1).until(last)
     split = len(INCIDENTS) - (3 if later else 0)  # the last three stories are this year's
-    history = Filer(rng, auditors, projects, tz, now)
+    history = Filer(rng, auditors, projects, TZ, now)
     history.run(closed, INCIDENTS[:split], until=signed_on)
     _reviews(people["XQ003"], _incidents_of(agency, closed), CLOSED_YEAR_PLANS, signed_on)
     _confirm(auditors, year, signed_on)
@@ -161,7 +188,6 @@ def load(today: date | None = None, seed: int = 2025) -> Agency:
     _registered_after_signing(history, people["XQ015"], year, signed_on)
     history.run(later, INCIDENTS[split:], until=now)
     _reviews(people["XQ003"], _incidents_of(agency, later), LATER_PLANS, now)
-    return agency
 
 
 # A week after the year can first be signed, the discipline office prepares the statement and

@@ -28,6 +28,8 @@ from app.core.codes import (
     StatementStatus,
 )
 from app.core.extensions import db
+from app.keys.fields import SealedText
+from app.keys.serverkey import ServerSealed
 
 
 def utcnow() -> datetime:
@@ -143,7 +145,10 @@ class User(UserMixin, db.Model):
     locked_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # Two-factor sign-in (app/auth/twofactor.py): the TOTP secret once enrolment is confirmed, and
     # the last time step accepted, so that no code is ever accepted twice.
-    totp_secret: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    # Sealed with a key derived from SECRET_KEY (app/keys/serverkey.py): a database dump alone
+    # does not give a second factor away.
+    _totp_secret: so.Mapped[str | None] = so.mapped_column("totp_secret", sa.Text)
+    totp_secret = ServerSealed("_totp_secret", b"audit-portal totp secret")
     totp_last_step: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
@@ -269,6 +274,12 @@ class Incident(db.Model):
     registered_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     # Registered after its year's statement was signed (see MonthlyReport.after_signing).
     after_signing: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # The registration's content key (app/keys): wrapped for the agency's key pair, and for the
+    # registrant's key ring (the one it names: a ring renewed after a reset opens nothing old
+    # until the discipline office restores it). NULL until its content is first sealed.
+    key_for_agency: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    key_for_registrant: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    registrant_ring_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("key_ring.id"))
 
     user: so.Mapped[User] = so.relationship()
     versions: so.Mapped[list[IncidentVersion]] = so.relationship(
@@ -292,18 +303,29 @@ class IncidentVersion(db.Model):
     kind: so.Mapped[str] = so.mapped_column(sa.String(16))
     category: so.Mapped[str] = so.mapped_column(sa.String(32))
     channel: so.Mapped[str] = so.mapped_column(sa.String(16))
-    actor_name: so.Mapped[str] = so.mapped_column(sa.String(64))
-    actor_org: so.Mapped[str] = so.mapped_column(sa.String(120))
-    actor_position: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    # What the registrant wrote is sealed with the incident's content key (app/keys/fields.py);
+    # the coded facts (kind, category, channel, relation, project, stage, response) stay
+    # queryable for the figures.
+    _actor_name: so.Mapped[str] = so.mapped_column("actor_name", sa.Text)
+    _actor_org: so.Mapped[str] = so.mapped_column("actor_org", sa.Text)
+    _actor_position: so.Mapped[str] = so.mapped_column("actor_position", sa.Text, default="")
     actor_relation: so.Mapped[str] = so.mapped_column(sa.String(16))
     project_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("audit_project.id"))
     stage: so.Mapped[str] = so.mapped_column(sa.String(16))
-    description: so.Mapped[str] = so.mapped_column(sa.Text)
+    _description: so.Mapped[str] = so.mapped_column("description", sa.Text)
     response: so.Mapped[str] = so.mapped_column(sa.String(16))
-    response_detail: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    delay_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
-    reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # why this correction
+    _response_detail: so.Mapped[str] = so.mapped_column("response_detail", sa.Text, default="")
+    _delay_reason: so.Mapped[str] = so.mapped_column("delay_reason", sa.Text, default="")
+    _reason: so.Mapped[str] = so.mapped_column("reason", sa.Text, default="")  # why corrected
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    actor_name = SealedText("_actor_name", owner=lambda v: v.incident)
+    actor_org = SealedText("_actor_org", owner=lambda v: v.incident)
+    actor_position = SealedText("_actor_position", owner=lambda v: v.incident)
+    description = SealedText("_description", owner=lambda v: v.incident)
+    response_detail = SealedText("_response_detail", owner=lambda v: v.incident)
+    delay_reason = SealedText("_delay_reason", owner=lambda v: v.incident)
+    reason = SealedText("_reason", owner=lambda v: v.incident)
 
 
     incident: so.Mapped[Incident] = so.relationship(back_populates="versions")
@@ -324,15 +346,20 @@ class Evidence(db.Model):
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), index=True)
-    filename: so.Mapped[str] = so.mapped_column(sa.String(200))
+    _filename: so.Mapped[str] = so.mapped_column("filename", sa.Text)
     content_type: so.Mapped[str] = so.mapped_column(sa.String(100))
     size: so.Mapped[int]
-    sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
+    sha256: so.Mapped[str] = so.mapped_column(sa.String(64))  # of the file itself
+    # Of the bytes as stored (sealed): what `flask audit verify` checks without any key. NULL
+    # for content still in clear from before `flask keys init`.
+    stored_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     storage_key: so.Mapped[str] = so.mapped_column(sa.String(80), unique=True)
     uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     incident: so.Mapped[Incident] = so.relationship(back_populates="evidence")
     content: so.Mapped[EvidenceContent | None] = so.relationship(cascade="all, delete-orphan")
+
+    filename = SealedText("_filename", owner=lambda e: e.incident)
 
 
 class EvidenceContent(db.Model):
@@ -344,7 +371,7 @@ class EvidenceContent(db.Model):
     """
 
     evidence_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("evidence.id"), primary_key=True)
-    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
+    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)  # sealed (app/filing/evidence.py)
 
 
 class HeldEvidence(db.Model):
@@ -355,7 +382,8 @@ class HeldEvidence(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     token: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
-    filename: so.Mapped[str] = so.mapped_column(sa.String(200))
+    # Both sealed with a key only the uploader's session cookie carries (app/keys/custody.py).
+    filename: so.Mapped[str] = so.mapped_column(sa.Text)
     content_type: so.Mapped[str] = so.mapped_column(sa.String(100))
     data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
@@ -375,9 +403,11 @@ class Review(db.Model):
     kind: so.Mapped[str | None] = so.mapped_column(sa.String(16))
     category: so.Mapped[str | None] = so.mapped_column(sa.String(32))
     affected_independence: so.Mapped[bool | None]
-    determination: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    # The reasoning is sealed (app/keys/fields.py); the yes/no and the recipient of a referral
+    # are what the statement counts and names.
+    _determination: so.Mapped[str] = so.mapped_column("determination", sa.Text, default="")
     referred_to: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
-    referral_reason: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    _referral_reason: so.Mapped[str] = so.mapped_column("referral_reason", sa.Text, default="")
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     # When the status last changed (a comment or a reclassification is no change of state):
     # the queue's "days waiting".
@@ -390,6 +420,9 @@ class Review(db.Model):
     actions: so.Mapped[list[ReviewAction]] = so.relationship(
         back_populates="review", order_by="ReviewAction.id"
     )
+
+    determination = SealedText("_determination", owner=lambda r: r.incident)
+    referral_reason = SealedText("_referral_reason", owner=lambda r: r.incident)
 
     __table_args__ = (one_of("status", ReviewStatus), one_of("kind", IncidentKind),
                       one_of("category", vocab.CATEGORIES))
@@ -405,11 +438,13 @@ class ReviewAction(db.Model):
     action: so.Mapped[str] = so.mapped_column(sa.String(24))
     from_status: so.Mapped[str] = so.mapped_column(sa.String(16))
     to_status: so.Mapped[str] = so.mapped_column(sa.String(16))
-    note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    _note: so.Mapped[str] = so.mapped_column("note", sa.Text, default="")
     for_registrant: so.Mapped[bool] = so.mapped_column(default=False)
 
     review: so.Mapped[Review] = so.relationship(back_populates="actions")
     actor: so.Mapped[User] = so.relationship()
+
+    note = SealedText("_note", owner=lambda a: a.review.incident)
 
     __table_args__ = (one_of("action", ReviewStep), one_of("from_status", ReviewStatus),
                       one_of("to_status", ReviewStatus))
@@ -670,3 +705,60 @@ class ApiToken(db.Model):
 
     agency: so.Mapped[Agency] = so.relationship()
     created_by: so.Mapped[User | None] = so.relationship()
+
+
+# Keys (app/keys): who can open the content -----------------------------------------------------
+
+class KeyRing(db.Model):
+    """A person's X25519 key pair; the private half sealed with a key derived from their
+    password (Argon2id, this salt and these parameters; a password change seals it anew).
+    The person's ring is their newest; a ring renewed after a reset is a new row (the old one
+    keeps only its public half), and registrations wrapped for the old one name it."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    public_key: so.Mapped[str] = so.mapped_column(sa.String(64))
+    private_sealed: so.Mapped[str] = so.mapped_column(sa.Text)
+    kdf_salt: so.Mapped[str] = so.mapped_column(sa.String(64))
+    kdf_params: so.Mapped[str] = so.mapped_column(sa.String(40))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class AgencyKey(db.Model):
+    """The agency's key pair: every registration's content key is wrapped for its public half.
+    The private half exists only wrapped: for each member of the discipline office granted it
+    (KeyGrant) and for the recovery key kept in the office's safe."""
+
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), primary_key=True)
+    public_key: so.Mapped[str] = so.mapped_column(sa.String(64))
+    recovery_sealed: so.Mapped[str] = so.mapped_column(sa.Text)
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class KeyGrant(db.Model):
+    """The agency's private key wrapped for one member of its discipline office."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    ring_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("key_ring.id"))
+    wrapped: so.Mapped[str] = so.mapped_column(sa.Text)
+    granted_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("user.id"))
+    granted_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("agency_id", "user_id"),)
+
+
+class SessionKey(db.Model):
+    """A signed-in session's unlocked private key, sealed with a key that only that session's
+    cookie carries: the database alone opens nothing, the cookie alone holds no key. Gone at
+    sign-out; useless once the user's session version moves on."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
+    ring_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("key_ring.id"))
+    session_version: so.Mapped[int]
+    sealed: so.Mapped[str] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

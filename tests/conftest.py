@@ -17,6 +17,7 @@ import pytest
 from app import create_app
 from app.core import clock
 from app.core.extensions import db as _db
+from app.keys import keychain
 from tests.helpers import factories
 from tests.helpers import smtp as smtp_server
 from tests.helpers.web import IsolatedClient, login
@@ -66,7 +67,7 @@ def app(tmp_path_factory):
 
 @pytest.fixture
 def db(app):
-    with app.app_context():
+    with app.app_context(), keychain.using(factories.TestReader()):
         yield _db
         _db.session.rollback()
         _db.session.remove()

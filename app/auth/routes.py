@@ -30,6 +30,7 @@ from app.auth.security import (
 from app.core import auditlog, clock
 from app.core.codes import LinkPurpose
 from app.core.extensions import db
+from app.keys import custody
 from app.models import User
 
 HALF_SIGNED_IN = "half_signed_in"
@@ -60,7 +61,8 @@ def login():
             flash(refused.message, "danger")
             status = refused.status
         else:
-            response = _after_password(user, request.args.get("next"))
+            keys = custody.sign_in(user, form.password.data)
+            response = _after_password(user, request.args.get("next"), keys)
             db.session.commit()
             return response
     elif form.is_submitted():
@@ -68,15 +70,18 @@ def login():
     return render_template("auth/login.html", form=form), status
 
 
-def _after_password(user: User, target: str | None) -> Response:
-    """The first factor passed (a password or a sign-in link): on to the code, or signed in."""
+def _after_password(user: User, target: str | None, keys: str) -> Response:
+    """The first factor passed (a password or a sign-in link): on to the code, or signed in.
+    `keys` is the cookie's half of the keys the password unlocked; until the code, the
+    session carries it but no sign-in, so nothing opens with it."""
     target = target if is_safe_next(target) else None
     if twofactor.enabled(user):
         clear_session()
         session[HALF_SIGNED_IN] = {"user": user.id, "version": user.session_version,
-                                   "until": _now() + SECOND_STEP_SECONDS, "next": target}
+                                   "until": _now() + SECOND_STEP_SECONDS, "next": target,
+                                   "keys": keys}
         return redirect(url_for("auth.second_step"))
-    complete_sign_in(user)
+    complete_sign_in(user, keys)
     auditlog.record("auth.login", user)
     if twofactor.needs_enrolment(user):
         return redirect(url_for("auth.two_factor"))
@@ -115,7 +120,7 @@ def second_step():
             status = 401
         else:
             target = session[HALF_SIGNED_IN]["next"]
-            complete_sign_in(user)
+            complete_sign_in(user, session[HALF_SIGNED_IN].get("keys"))
             auditlog.record("auth.login", user, method=method)
             db.session.commit()
             if method == "recovery":
@@ -149,10 +154,12 @@ def change_password():
     if form.validate_on_submit():
         if verify_password(user, form.current.data):
             user.password_hash = hash_password(form.new.data)
+            ring, private = custody.change_password(user, form.current.data, form.new.data)
             end_all_sessions(user)
+            keys = custody.open_session(user, ring, private)
             auditlog.record("auth.password_changed", user)
             db.session.commit()
-            start_session(user)  # this session goes on; every other one has ended
+            start_session(user, keys)  # this session goes on; every other one has ended
             flash(_("Your password has been changed. Other sessions have been signed out."),
                   "success")
             return redirect(url_for("home.index"))
@@ -178,9 +185,10 @@ def two_factor():
         if codes is not None:
             session.pop(ENROLMENT_KEY)
             end_all_sessions(user)  # sessions opened with the password alone end
+            keys = custody.carry(user)
             auditlog.record("auth.two_factor_enabled", user)
             db.session.commit()
-            start_session(user)
+            start_session(user, keys)
             return render_template("auth/recovery_codes.html", codes=codes)
         form.code.errors.append(_("The code is not correct. Check that the phone's clock is "
                                   "right and enter the code the app shows now."))
@@ -265,7 +273,7 @@ def welcome(token: str):
         if not tokens.redeem(link, form.new.data):
             db.session.rollback()
             return render_template("auth/link_invalid.html"), 404
-        response = _after_password(account, None)
+        response = _after_password(account, None, custody.sign_in(account, form.new.data))
         db.session.commit()
         flash(_("Your password is set."), "success")
         return response

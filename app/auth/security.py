@@ -32,6 +32,7 @@ from app.core import clock
 from app.core.bounds import has_control_character
 from app.core.extensions import db, login_manager
 from app.core.refusals import Refused
+from app.keys import custody
 from app.models import User
 
 PUBLIC_ENDPOINTS = {"auth.login", "auth.second_step", "auth.welcome", "home.set_language",
@@ -218,13 +219,14 @@ def reauthenticate(user: User, password: str, code: str) -> str | None:
     return None
 
 
-def complete_sign_in(user: User) -> None:
-    """Every factor passed: clear the failure count and start a fresh session."""
+def complete_sign_in(user: User, keys: str | None) -> None:
+    """Every factor passed: clear the failure count and start a fresh session holding the
+    keys unlocked with the password (app/keys/custody.py)."""
     db.session.execute(sa.update(User).where(User.id == user.id)
                        .values(failed_logins=0, locked_until=None)
                        .execution_options(synchronize_session=False))
     db.session.expire(user, ["failed_logins", "locked_until"])
-    start_session(user)
+    start_session(user, keys)
 
 
 def clear_session() -> None:
@@ -235,10 +237,13 @@ def clear_session() -> None:
         session["lang"] = lang
 
 
-def start_session(user: User) -> None:
-    """A fresh session for a signed-in user: nothing of the anonymous session survives."""
+def start_session(user: User, keys: str | None) -> None:
+    """A fresh session for a signed-in user: nothing of the anonymous session survives but
+    the cookie's half of the keys unlocked for it (`keys`)."""
     clear_session()
     session.permanent = True
+    if keys:
+        session[custody.SESSION_FIELD] = keys
     login_user(user)
     now = int(clock.now().timestamp())
     session["login_at"] = now
@@ -253,6 +258,7 @@ def end_all_sessions(user: User) -> None:
 def sign_out() -> None:
     if current_user.is_authenticated:
         end_all_sessions(current_user)
+        custody.forget(current_user)
     logout_user()
     clear_session()
 

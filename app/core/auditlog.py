@@ -68,7 +68,10 @@ def _plain(value: object) -> object:
 
 def row_digest(row: object) -> str:
     """SHA-256 over every column of a row, in a canonical serialisation."""
-    columns = {c.key: _plain(getattr(row, c.key)) for c in row.__table__.columns}
+    mapper = sa.inspect(type(row))
+    # As stored: a sealed column's attribute (app/keys/fields.py) is its ciphertext's.
+    columns = {c.key: _plain(getattr(row, mapper.get_property_by_column(c).key))
+               for c in row.__table__.columns}
     payload = json.dumps([type(row).__name__, columns], ensure_ascii=False, sort_keys=True,
                          separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
@@ -281,10 +284,11 @@ def verify_evidence(batch: int = 50) -> str:
     last = 0
     while True:
         rows = db.session.execute(
-            sa.select(Evidence.id, Evidence.sha256, EvidenceContent.data)
+            sa.select(Evidence.id, sa.func.coalesce(Evidence.stored_sha256, Evidence.sha256),
+                      EvidenceContent.data)
             .outerjoin(EvidenceContent).where(Evidence.id > last)
             .order_by(Evidence.id).limit(batch)).all()
-        for evidence_id, digest, data in rows:
+        for evidence_id, digest, data in rows:  # sealed content: the digest of its ciphertext
             if data is None:
                 return f"Evidence {evidence_id} has no content (missing from this database)"
             if hashlib.sha256(data).hexdigest() != digest:

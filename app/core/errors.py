@@ -20,6 +20,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.core.extensions import db
+from app.core.refusals import Refused
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ def _http_error(error: HTTPException):
     if error.description != type(error).description:  # a view's own message says more
         message = error.description
     return render_template("errors/error.html", code=error.code, message=message), error.code
+
+
+def _refused(error: Refused):
+    """A rule that says no, outside a view's own `attempt` (a key this user does not hold):
+    its message and status, after undoing whatever the request had begun."""
+    db.session.rollback()
+    return render_template("errors/error.html", code=error.status, message=str(error)), \
+        error.status
 
 
 def _csrf_error(error: CSRFError):
@@ -170,6 +179,7 @@ def _committed(session: so.Session) -> None:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(Refused, _refused)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(InternalServerError, _server_error)
     app.register_error_handler(Exception, _server_error)

@@ -43,10 +43,12 @@ def _sqlite_journal(connection: object, _record: object) -> None:
     as before, against a killed process and a power cut alike. synchronous=NORMAL would save
     the fsync too, but a power cut could then undo commits already made: e-mails recorded as
     sent would go out again. The mode is kept in the database file; in-memory databases keep
-    theirs.
+    theirs. secure_delete: what is deleted or overwritten (a held file, a session's sealed
+    key) is zeroed in the file, not left in its free pages.
     """
     if isinstance(connection, sqlite3.Connection):
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()

@@ -9,18 +9,17 @@ database alone does not reveal it.
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app, g
 
 from app.core.extensions import db
+from app.keys.serverkey import CHANNELS, decrypt, encrypt
 from app.models import MailSettings
+
+__all__ = ["CHANNELS", "decrypt", "encrypt"]  # the secrets' sealing, for settings and channels
 
 # field -> the configuration / environment variable it stands for
 FIELDS = {
@@ -34,31 +33,6 @@ FIELDS = {
 }
 SECRET_FIELDS = frozenset({"smtp_password"})
 MASK = "******"
-
-
-def _fernet(purpose: bytes = b"audit-portal smtp password") -> Fernet:
-    """A key of its own per purpose (the SMTP password, the channels' secrets), all derived
-    from SECRET_KEY."""
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=purpose).derive(current_app.config["SECRET_KEY"].encode())
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-CHANNELS = b"audit-portal channel secrets"
-
-
-def encrypt(secret: str, purpose: bytes | None = None) -> str:
-    fernet = _fernet() if purpose is None else _fernet(purpose)
-    return fernet.encrypt(secret.encode()).decode()
-
-
-def decrypt(token: str, purpose: bytes | None = None) -> str | None:
-    """The secret, or None when it cannot be read (SECRET_KEY changed since it was stored)."""
-    fernet = _fernet() if purpose is None else _fernet(purpose)
-    try:
-        return fernet.decrypt(token.encode()).decode()
-    except InvalidToken:
-        return None
 
 
 def stored() -> MailSettings | None:

@@ -27,6 +27,7 @@ from werkzeug.datastructures import FileStorage
 
 from app.core.extensions import db
 from app.core.refusals import Invalid
+from app.keys import crypto, custody, keychain
 from app.models import Evidence, EvidenceContent, HeldEvidence, Incident, User
 
 # Types a browser shows itself, from bytes checked at upload: previewed inline, under the same
@@ -83,8 +84,15 @@ def inspect(storage: FileStorage) -> Upload:
     return Upload(clean_filename(original, kind.extension), ALLOWED_TYPES[kind.extension], data)
 
 
+CONTENT_AAD = b"EvidenceContent.data"
+HELD_AAD = b"HeldEvidence"
+
+
 def save(incident: Incident, upload: Upload, now: datetime) -> Evidence:
-    """Add the record and its bytes to the session (the request commits both, or neither)."""
+    """Add the record and its bytes, sealed with the registration's content key, to the
+    session (the request commits both, or neither)."""
+    key = keychain.current().content_key(incident, create=True)
+    sealed = crypto.seal(key, upload.data, CONTENT_AAD, keychain.cipher())
     evidence = Evidence(
         filename=upload.filename,
         content_type=upload.content_type,
@@ -92,16 +100,24 @@ def save(incident: Incident, upload: Upload, now: datetime) -> Evidence:
         sha256=hashlib.sha256(upload.data).hexdigest(),
         storage_key=secrets.token_hex(20),  # unique; names no file any more
         uploaded_at=now,
-        content=EvidenceContent(data=upload.data),
+        stored_sha256=hashlib.sha256(sealed).hexdigest(),
+        content=EvidenceContent(data=sealed),
     )
     incident.evidence.append(evidence)
     return evidence
 
 
 def data_of(evidence: Evidence) -> bytes | None:
-    """The file's bytes, or None if its content is missing (`flask audit verify` says so)."""
-    return db.session.scalar(
+    """The file's bytes, or None if its content is missing (`flask audit verify` says so);
+    ContentSealed if this request holds no key to them."""
+    stored = db.session.scalar(
         sa.select(EvidenceContent.data).where(EvidenceContent.evidence_id == evidence.id))
+    if stored is None or evidence.incident.key_for_agency is None:
+        return stored  # still in clear from before `flask keys init`
+    key = keychain.current().content_key(evidence.incident)
+    if key is None:
+        raise keychain.ContentSealed
+    return crypto.unseal(key, stored, CONTENT_AAD)
 
 
 def legacy_path(evidence: Evidence) -> Path:
@@ -128,6 +144,10 @@ def import_files() -> Imported:
     Only flushes; the files stay where they are until the operator removes them."""
     copied, problems = 0, []
     for evidence in _without_content():
+        if evidence.incident.key_for_agency is not None:
+            problems.append(f"evidence {evidence.id}: its registration is sealed already; "
+                            "import the files before `flask keys init`")
+            continue
         path = legacy_path(evidence)
         if not path.is_file():
             problems.append(f"evidence {evidence.id}: no file {path}")
@@ -148,12 +168,18 @@ HOLD = timedelta(days=1)
 
 
 def hold(user: User, uploads: list[Upload], now: datetime) -> list[HeldEvidence]:
-    """Keep `uploads` for the user's next submission of the form; a day-old hold is dropped."""
+    """Keep `uploads` for the user's next submission of the form, sealed with a key only this
+    session holds (none: nothing is held); a day-old hold is dropped."""
     db.session.execute(sa.delete(HeldEvidence).where(HeldEvidence.user_id == user.id,
                                                      HeldEvidence.created_at < now - HOLD))
+    key = custody.held_key()
+    if key is None:
+        return []
     rows = [HeldEvidence(token=secrets.token_urlsafe(32), user_id=user.id,
-                         filename=upload.filename, content_type=upload.content_type,
-                         data=upload.data, created_at=now) for upload in uploads]
+                         filename=crypto.seal_text(key, upload.filename, HELD_AAD),
+                         content_type=upload.content_type,
+                         data=crypto.seal(key, upload.data, HELD_AAD), created_at=now)
+            for upload in uploads]
     db.session.add_all(rows)
     db.session.flush()
     return rows
@@ -170,8 +196,14 @@ def held(user: User, tokens: list[str], now: datetime) -> list[HeldEvidence]:
         .order_by(HeldEvidence.id)))
 
 
-def as_upload(row: HeldEvidence) -> Upload:
-    return Upload(row.filename, row.content_type, row.data)
+def as_upload(row: HeldEvidence) -> Upload | None:
+    """The held file, or None if this session cannot open it (a session since signed out)."""
+    key = custody.held_key()
+    try:
+        return Upload(crypto.unseal_text(key, row.filename, HELD_AAD), row.content_type,
+                      crypto.unseal(key, row.data, HELD_AAD)) if key else None
+    except crypto.Undecryptable:
+        return None
 
 
 def release(rows: list[HeldEvidence]) -> None:

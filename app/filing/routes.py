@@ -127,11 +127,14 @@ def _incident_form_page(form: IncidentForm, incident: Incident | None,
                      *evidence.hold(user, form.uploads, clock.now())]
             session[HELD_KEY] = [row.token for row in files]
             db.session.commit()
+        shown = [(row.token, upload) for row in files
+                 if (upload := evidence.as_upload(row)) is not None]
         return render_template("filing/incident_form.html", form=form, incident=incident,
-                               held=files), status
+                               held=shown), status
 
     def step() -> Incident:
-        saved = save([*form.uploads, *(evidence.as_upload(row) for row in kept)])
+        opened = (evidence.as_upload(row) for row in kept)
+        saved = save([*form.uploads, *(upload for upload in opened if upload is not None)])
         evidence.release(kept)
         session.pop(HELD_KEY, None)
         return saved

@@ -77,6 +77,19 @@ ACTIONS: dict[str, object] = {
     "auth.code_failed": _l("entered a wrong verification code (account: %(object)s)"),
     "auth.logout": _l("signed out"),
     "auth.password_changed": _l("changed their password"),
+    # Keys (app/keys): who holds what opens the content
+    "keys.ring_created": _l("received their personal key"),
+    "keys.ring_renewed": _l("received a new personal key (the old one no longer opened)"),
+    "keys.agency_created": _l("set up the discipline office's keys"),
+    "keys.granted": _l("gave %(object)s access to the content of registrations"),
+    "keys.withdrawn": _l("withdrew the access of %(object)s to the content of registrations"),
+    "keys.recovered": _l("restored the discipline office's access of %(object)s with the "
+                         "recovery key"),
+    "keys.registrant_restored": _l("restored %(object)s's access to their own registrations"),
+    "keys.sealed": _l("encrypted the content stored in clear"),
+    "keys.recovery_refused": _l("tried a wrong recovery key for %(object)s"),
+    "statement.resealed": _l("recomputed the records' digest of the statement %(object)s "
+                             "over the encrypted records"),
     "auth.signin_link_issued": _l("issued a one-time sign-in link to %(object)s"),
     "auth.signin_link_used": _l("signed in with a one-time link"),
     "auth.two_factor_enabled": _l("turned on two-factor sign-in"),

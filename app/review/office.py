@@ -24,6 +24,7 @@ from app.core import auditlog
 from app.core.codes import InvitationStatus, NoticeKind, Role
 from app.core.extensions import db
 from app.core.refusals import Refused
+from app.keys import custody
 from app.models import AuditLog, OfficeInvitation, User, UserRole
 from app.notices import outbox
 
@@ -152,6 +153,7 @@ def withdraw(actor: User | None, member: User, now: datetime) -> None:
                               "colleague first (the operator can repair it from the command "
                               "line)."))
     member.roles = member.roles - {Role.REVIEWER}
+    custody.withdraw(member.agency_id, member, actor)  # the role goes with its key
     db.session.flush()
     entry = auditlog.record("office.withdrawn", member, actor_id=actor.id if actor else None,
                             via="portal" if actor else "cli")

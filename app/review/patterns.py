@@ -6,7 +6,8 @@ or more incidents, makes an alert with the incidents behind it. Names and organi
 compared after normalisation (full-width/half-width, case, spaces, separators and, for names, the
 position or honorific people append to them), so "张 三", "张三" and "张三局长" are one person.
 
-Everything is read with one SQL statement and grouped in Python.
+Everything is read with one SQL statement, opened in memory with the reviewer's keys
+(app/keys: names are sealed at rest) and grouped in Python.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.core.extensions import db
+from app.keys import keychain
 from app.models import AuditProject, Incident, IncidentVersion
 
 PERSON, ORGANISATION, PROJECT = "person", "organisation", "project"
@@ -127,8 +129,8 @@ def _rows(agency_id: int, year: int) -> list[_Row]:
     newer_exists = sa.exists().where(later.incident_id == IncidentVersion.incident_id,
                                      later.number > IncidentVersion.number)
     query = (
-        sa.select(Incident.id, Incident.user_id, IncidentVersion.actor_name,
-                  IncidentVersion.actor_org, IncidentVersion.project_id, AuditProject.code,
+        sa.select(*keychain.wrap_columns(), IncidentVersion._actor_name,
+                  IncidentVersion._actor_org, IncidentVersion.project_id, AuditProject.code,
                   AuditProject.name)
         .join(IncidentVersion, IncidentVersion.incident_id == Incident.id)
         .outerjoin(AuditProject, AuditProject.id == IncidentVersion.project_id)
@@ -137,10 +139,15 @@ def _rows(agency_id: int, year: int) -> list[_Row]:
                ~newer_exists)
         .order_by(Incident.id)
     )
-    return [
-        _Row(iid, uid, name or "", org or "", pid, f"{code} {pname}" if pid is not None else "")
-        for iid, uid, name, org, pid, code, pname in db.session.execute(query)
-    ]
+    chain = keychain.current()
+    name_field, org_field = IncidentVersion.actor_name, IncidentVersion.actor_org
+    rows = []
+    for row in db.session.execute(query):
+        wraps, (name, org, pid, code, pname) = row[:6], row[6:]
+        rows.append(_Row(wraps[0], wraps[2], chain.text(wraps, name, name_field),
+                         chain.text(wraps, org, org_field), pid,
+                         f"{code} {pname}" if pid is not None else ""))
+    return rows
 
 
 def _group(rows: Iterable[_Row]) -> dict[tuple[str, str], _Group]:

@@ -18,11 +18,12 @@ from app.core.access import AUDIT_LOG, REVIEW, require
 from app.core.codes import ReviewStatus, ReviewStep
 from app.core.extensions import db
 from app.core.forms import PortalForm
-from app.core.refusals import attempt, refused_by, show
+from app.core.refusals import Refused, attempt, refused_by, show
 from app.core.templating import label, localtime
 from app.filing import evidence, records
 from app.filing.forms import IncidentForm
 from app.filing.periods import period_of
+from app.keys import custody, keychain
 from app.models import (
     AuditLog,
     AuditProject,
@@ -335,9 +336,12 @@ def _office_page(form: ProposeMemberForm, status: int = 200):
     me = _me()
     form.user.choices = [SelectChoice(u.id, f"{u.staff_no} {u.name}")
                          for u in office.candidates(me.agency_id)]
-    return render_template("review/office.html", form=form, members=office.members(me.agency_id),
+    members = office.members(me.agency_id)
+    return render_template("review/office.html", form=form, members=members,
                            pending=office.pending(me.agency_id),
-                           answer=AnswerInvitationForm(formdata=None)), status
+                           answer=AnswerInvitationForm(formdata=None),
+                           keys=custody.office_keys(me.agency_id, members),
+                           i_hold_key=keychain.current().holds_agency(me.agency_id)), status
 
 
 def _posted_for_my_agency(model: type, record_id: int):
@@ -385,6 +389,53 @@ def withdraw_member(user_id: int):
     return _office_step(lambda: office.withdraw(_me(), member, clock.now()),
                         _("%(name)s no longer belongs to the discipline office.",
                           name=member.name))
+
+
+# The office's keys (app/keys/custody.py): set up once, given by a member who holds them ------
+
+def _agency_private() -> bytes:
+    """The agency key this member holds, or ContentSealed (the page says how to get it)."""
+    private = keychain.current().agency_private(_me().agency_id)
+    if private is None:
+        raise keychain.ContentSealed
+    return private
+
+
+@bp.post("/office/keys/setup")
+@require(REVIEW)
+def set_up_keys():
+    """Make the agency key and show its recovery key, once, in this response only."""
+    me = _me()
+    if not PortalForm().validate_on_submit():
+        abort(400)
+
+    try:
+        code = custody.create_agency_key(me.agency_id, me, clock.now())
+    except Refused as refused:
+        db.session.rollback()
+        show(refused)
+        return _office_page(ProposeMemberForm(formdata=None), refused.status)
+    db.session.commit()
+    return render_template("review/recovery_key.html", code=code)
+
+
+@bp.post("/office/members/<int:user_id>/grant")
+@require(REVIEW)
+def grant_key(user_id: int):
+    member = _posted_for_my_agency(User, user_id)
+    return _office_step(
+        lambda: custody.grant(member.agency_id, member, _me(), _agency_private(), clock.now()),
+        _("%(name)s can now open the content of registrations.", name=member.name))
+
+
+@bp.post("/office/registrants/<int:user_id>/restore")
+@require(REVIEW)
+def restore_registrant(user_id: int):
+    registrant = _posted_for_my_agency(User, user_id)
+    return _office_step(
+        lambda: custody.restore_registrant(registrant.agency_id, registrant, _me(),
+                                           _agency_private()),
+        _("%(name)s can open their own registrations again.", name=registrant.name))
 
 
 @bp.post("/office/invitation")

@@ -20,6 +20,7 @@ from app.core.codes import ReviewStatus, ReviewStep
 from app.core.extensions import db
 from app.core.refusals import Refused
 from app.core.vocab import CATEGORIES, kind_of
+from app.keys import keychain
 from app.models import (
     AuditProject,
     Department,
@@ -251,11 +252,6 @@ def _is_current() -> sa.ColumnElement[bool]:
                               later.number > IncidentVersion.number)
 
 
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def _waiting(f: QueueFilter, viewer: User | None,
              clock: ageing.Clock | None) -> list[sa.ColumnElement[bool]]:
     if not f.waiting or viewer is None:
@@ -284,17 +280,39 @@ def _filtered(agency_id: int, f: QueueFilter, viewer: User | None = None,
         (f.channel, IncidentVersion.channel == f.channel),
         (f.department_id, User.department_id == f.department_id),
         (f.project_id, IncidentVersion.project_id == f.project_id),
-        (f.actor.strip(), IncidentVersion.actor_name.ilike(_like(f.actor.strip()), escape="\\")),
     ]
     for wanted, condition in conditions:
         if wanted:
             query = query.where(condition)
-    if f.q.strip():
-        pattern = _like(f.q.strip())
-        query = query.where(sa.or_(*(column.ilike(pattern, escape="\\") for column in (
-            IncidentVersion.description, IncidentVersion.actor_name, IncidentVersion.actor_org,
-            IncidentVersion.actor_position, IncidentVersion.response_detail, User.name))))
+    if f.actor.strip() or f.q.strip():
+        query = query.where(Incident.id.in_(_text_matches(query, f)))
     return query
+
+
+SEARCHED = ("description", "actor_name", "actor_org", "actor_position", "response_detail")
+
+
+def _text_matches(query: sa.Select, f: QueueFilter) -> list[int]:
+    """The incidents among `query`'s whose text matches the filters: the text is sealed at
+    rest, so it is opened in memory with the reviewer's keys (case-insensitive substring, as
+    the database's ILIKE was); what the reviewer holds no key to matches nothing."""
+    fields = [getattr(IncidentVersion, name) for name in SEARCHED]
+    rows = db.session.execute(query.with_only_columns(
+        *keychain.wrap_columns(), *(getattr(IncidentVersion, field.column) for field in fields),
+        User.name))
+    actor, words = f.actor.strip().casefold(), f.q.strip().casefold()
+    chain = keychain.current()
+    found = []
+    for row in rows:
+        wraps, stored, registrant = row[:6], row[6:-1], row[-1]
+        texts = {field.name: chain.text(wraps, value, field).casefold()
+                 for field, value in zip(fields, stored, strict=True)}
+        if actor and actor not in texts["actor_name"]:
+            continue
+        if words and not any(words in text for text in [*texts.values(), registrant.casefold()]):
+            continue
+        found.append(wraps[0])
+    return found
 
 
 def _order(f: QueueFilter) -> list[sa.ColumnElement]:

@@ -195,6 +195,24 @@ MATRIX = {
         {"anonymous": 302, "reviewer": 409, "foreign_reviewer": 404, "*": 403},
     ),
     "review.answer_invitation": ("POST", "/review/office/invitation", {"anonymous": 302, "*": 404}),
+    # The keys (app/keys): set up already (409); a grant or a restore for another agency's
+    # account is 404; the key goes to office members only (the owner is an auditor: 409); a
+    # restore for the owner goes through (302).
+    "review.set_up_keys": (
+        "POST",
+        "/review/office/keys/setup",
+        {"anonymous": 302, "reviewer": 409, "foreign_reviewer": 409, "*": 403},
+    ),
+    "review.grant_key": (
+        "POST",
+        "/review/office/members/{user}/grant",
+        {"anonymous": 302, "reviewer": 409, "foreign_reviewer": 404, "*": 403},
+    ),
+    "review.restore_registrant": (
+        "POST",
+        "/review/office/registrants/{user}/restore",
+        {"anonymous": 302, "reviewer": 302, "foreign_reviewer": 404, "*": 403},
+    ),
     "admin.index": ("GET", "/admin/", _admin(302)),
     "admin.users": ("GET", "/admin/users?q=登记&role=auditor&active=1", _admin(200)),
     "admin.new_user": ("GET", "/admin/users/new", _admin(200)),

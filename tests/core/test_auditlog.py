@@ -79,7 +79,8 @@ def test_an_inserted_log_row_is_found(runner, record, db):
 
 
 def test_a_changed_incident_is_named(runner, record, db):
-    db.session.execute(sa.update(IncidentVersion).where(IncidentVersion.incident_id == record)
+    table = IncidentVersion.__table__  # the stored columns, as someone with the database would
+    db.session.execute(sa.update(table).where(table.c.incident_id == record)
                        .values(description="改写后的内容"))
     db.session.commit()
     result = verify(runner)
@@ -106,8 +107,8 @@ def test_a_version_inserted_behind_the_logs_back_is_found(runner, record, db):
                                  .where(IncidentVersion.incident_id == record))
     columns = {c.key: getattr(original, c.key) for c in IncidentVersion.__table__.columns
                if c.key != "id"}
-    db.session.execute(sa.insert(IncidentVersion).values({**columns, "number": 2,
-                                                          "description": "伪造的新版本"}))
+    db.session.execute(sa.insert(IncidentVersion.__table__).values(
+        {**columns, "number": 2, "description": "伪造的新版本"}))
     db.session.commit()
     result = verify(runner)
     assert result.exit_code == 1 and "never recorded" in result.output

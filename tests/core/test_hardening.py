@@ -150,8 +150,9 @@ def test_exports_survive_control_characters_already_stored(app, client, db, make
                                                            auditor, frozen):
     case = make_incident(auditor)
     # Written behind the forms' back (before this check, or by SQL): \x01 passes both databases.
-    db.session.execute(sa.update(IncidentVersion).where(IncidentVersion.incident_id == case)
-                       .values(description="从轻\x01处理"))
+    version = db.session.scalar(sa.select(IncidentVersion)
+                                .where(IncidentVersion.incident_id == case))
+    version.description = "从轻\x01处理"  # sealed, as any write is
     db.session.execute(sa.update(User).where(User.id == auditor.id).values(name="张\x01伟"))
     db.session.commit()
     login(client, make_user(roles={"reviewer"}))

@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from app.filing import evidence
 from app.models import Evidence, EvidenceContent, Incident
 from tests.helpers.factories import PASSWORD
 from tests.helpers.filing import PDF, incident_form, register
+from tests.helpers.legacy import make_legacy
 from tests.helpers.live import Browser, LiveServer
 from tests.helpers.web import login
 
@@ -41,7 +43,7 @@ def whole_registrations(db) -> int:
         assert len(incident.evidence) == 5
         for item in incident.evidence:
             assert item.content is not None
-            assert hashlib.sha256(item.content.data).hexdigest() == item.sha256
+            assert hashlib.sha256(evidence.data_of(item)).hexdigest() == item.sha256
     assert db.session.scalar(sa.select(sa.func.count()).select_from(EvidenceContent)) == \
         5 * len(incidents)
     return len(incidents)
@@ -157,8 +159,7 @@ def test_audit_verify_finds_changed_evidence_content(db, runner, registered):
 def test_files_from_before_the_move_are_imported_checked_by_digest(app, db, runner,
                                                                    registered):
     """An installation upgraded from file storage: records without content, files on disk."""
-    from app.filing import evidence
-
+    make_legacy(registered.incident)
     db.session.execute(sa.delete(EvidenceContent))
     db.session.commit()
     with app.test_request_context():

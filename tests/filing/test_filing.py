@@ -121,7 +121,7 @@ def test_register_an_incident_with_every_field_and_evidence(client, me, project,
     assert sorted(e.filename for e in incident.evidence) == ["截图.png", "通话记录.pdf"]
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "来电请求对其分管单位的问题从轻处理。" in page
-    evidence = db.session.scalar(sa.select(Evidence).where(Evidence.filename == "通话记录.pdf"))
+    evidence = next(e for e in incident.evidence if e.filename == "通话记录.pdf")
     download = client.get(f"/filing/evidence/{evidence.id}")
     assert download.status_code == 200 and download.data == PDF
     assert download.headers["Content-Type"] == "application/pdf"

@@ -6,6 +6,7 @@ import re
 
 import sqlalchemy as sa
 
+from app.filing import evidence
 from app.models import Evidence, HeldEvidence, Incident
 from tests.helpers.filing import PDF, PNG, incident_form
 from tests.helpers.web import login, post_form
@@ -34,7 +35,7 @@ def test_a_file_chosen_before_an_error_is_kept_and_saved_with_the_registration(
     done = _post(client, held=_tokens(page))
     assert done.status_code == 302
     saved = db.session.scalar(sa.select(Evidence))
-    assert saved.filename == "证据.pdf" and saved.content.data == PDF
+    assert saved.filename == "证据.pdf" and evidence.data_of(saved) == PDF
     assert db.session.scalar(sa.select(sa.func.count()).select_from(HeldEvidence)) == 0
 
 
@@ -44,8 +45,9 @@ def test_a_refused_file_is_named_and_the_good_one_beside_it_kept(client, db, aud
     assert response.status_code == 400
     page = response.get_data(as_text=True)
     assert "程序.pdf" in page  # named in the error
-    held = db.session.scalars(sa.select(HeldEvidence.filename)).all()
-    assert held == ["照片.png"]
+    held = db.session.scalars(sa.select(HeldEvidence)).all()
+    assert len(held) == 1 and "照片.png" in page  # sealed at rest: named only to its session
+    assert b"\x89PNG" not in held[0].data
 
 
 def test_a_held_file_can_be_removed(client, db, auditor, frozen):

@@ -51,8 +51,7 @@ def totp_code(user_id: int) -> str:
     """
     _db.session.execute(sa.update(User).where(User.id == user_id).values(totp_last_step=None))
     _db.session.commit()
-    secret = _db.session.scalar(sa.select(User.totp_secret).where(User.id == user_id))
-    return pyotp.TOTP(secret).at(clock.now())
+    return pyotp.TOTP(_db.session.get(User, user_id).totp_secret).at(clock.now())
 
 
 def login(client, user, password: str = factories.PASSWORD):

@@ -1,0 +1,1 @@
+"""Content encryption at rest and the custody of its keys (the `keys` CLI)."""

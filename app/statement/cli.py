@@ -70,5 +70,5 @@ def build_command(year: int, pdf_path: Path | None, xlsx_path: Path | None,
             pdf_path.write_bytes(pdf_bytes(item, clock.now()))
             click.echo(f"PDF written: {pdf_path}")
         if xlsx_path:
-            xlsx_path.write_bytes(xlsx_bytes(item, with_incidents=True))
+            xlsx_path.write_bytes(xlsx_bytes(item, clock.now(), with_incidents=True))
             click.echo(f"XLSX written: {xlsx_path}")

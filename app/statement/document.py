@@ -49,7 +49,7 @@ from app.models import (
     User,
 )
 from app.review import workflow
-from app.statement import conclusion, figures, signing
+from app.statement import conclusion, figures, signing, yearend
 
 Cell = str | int
 
@@ -115,6 +115,44 @@ def tables(f: figures.Figures) -> list[Table]:
               [[s.staff_no, s.name, s.department, s.first, s.last, s.months]
                for s in f.partial_staff]),
     ]
+
+
+OPEN_AT_YEAR_END = _l("Reviews open at year end")
+
+
+def open_reviews_table(found: yearend.OpenAtYearEnd) -> Table:
+    """The reviews open at year end, for the page, the PDF and the appendix alike: the case
+    number as the queue shows it (#N), its month, its status then and its age. Never content:
+    leaders read it."""
+    header = [_("No."), _("Month"),
+              _("Status at year end") if found.finished else _("Status now"),
+              _("Open for (working days)")]
+    return Table("open_at_year_end", str(OPEN_AT_YEAR_END), header,
+                 [[f"#{row.incident_id}", row.period,
+                   str(workflow.STATUSES.get(row.status, row.status)), row.working_days]
+                  for row in found.rows])
+
+
+def open_reviews_lines(found: yearend.OpenAtYearEnd) -> list[str]:
+    """What goes with the table: as of when and that it is not part of what is signed; when
+    none was open, the sentence that says so instead; how many the table leaves out."""
+    day = format_date(found.as_of, "long")
+    if not found.total:
+        return [_("No review of an incident of %(year)d was open at the end of %(day)s.",
+                  year=found.year, day=day) if found.finished else
+                _("The year is not over: no review of an incident of %(year)d is open now "
+                  "(%(day)s).", year=found.year, day=day)]
+    lines = [_("Reviews of incidents of %(year)d still open at the end of %(day)s (agency "
+               "time, from the review history), with the working days since registration. "
+               "For information: not part of the signed figures.", year=found.year, day=day)
+             if found.finished else
+             _("The year is not over: the reviews of incidents of %(year)d open now "
+               "(%(day)s), with the working days since registration. For information: not "
+               "part of the signed figures.", year=found.year, day=day)]
+    if found.total > len(found.rows):
+        lines.append(_("The %(shown)d oldest of %(total)d are listed.", shown=len(found.rows),
+                       total=found.total))
+    return lines
 
 
 def title(year: int) -> str:
@@ -399,10 +437,16 @@ def pdf_bytes(item: AnnualStatement, now: datetime) -> bytes:
     _heading(pdf, _("Conclusion"))
     for line in conclusion.conclusion(f):
         _paragraph(pdf, line)
+    still_open = yearend.open_reviews(item.agency, item.year, now)
     for table in tables(f):
         if table.rows:
             _heading(pdf, table.title)
             _table(pdf, table)
+        if table.key == "review":  # the cases behind "Reviews still open", right after it
+            _heading(pdf, str(OPEN_AT_YEAR_END))
+            for line in open_reviews_lines(still_open):
+                _paragraph(pdf, line, size=10.5)
+            _table(pdf, open_reviews_table(still_open))
     pending = signing.pending_late_records(item)
     if item.addenda or pending:
         _heading(pdf, _("Addenda"))
@@ -508,16 +552,21 @@ def _cover(item: AnnualStatement) -> list[list[Cell]]:
     return rows
 
 
-def xlsx_bytes(item: AnnualStatement, *, with_incidents: bool) -> bytes:
+def xlsx_bytes(item: AnnualStatement, now: datetime, *, with_incidents: bool) -> bytes:
     """The appendix: a cover (draft or signed, with the digest), the staff × month filing
-    matrix and the statement's tables; the incident table only in the discipline office's
-    copy (`with_incidents`)."""
+    matrix, the statement's tables and the reviews open at year end (as of `now` while the
+    year runs); the incident table only in the discipline office's copy (`with_incidents`)."""
     header, rows = _matrix(item)
     sheets = [(_("Statement %(year)d", year=item.year), [_("Item"), _("Value")], _cover(item)),
               (_("Filing matrix %(year)d", year=item.year), header, rows)]
     for table in tables(figures.stored(item)):
         sheets.append((table.title, table.header,
                        [*table.rows, *([table.total] if table.total else [])]))
+        if table.key == "review":
+            still_open = yearend.open_reviews(item.agency, item.year, now)
+            listed = open_reviews_table(still_open)
+            sheets.append((listed.title, listed.header,
+                           [*listed.rows, *([line] for line in open_reviews_lines(still_open))]))
     if with_incidents:
         sheets.append((_("Incidents"), *_incident_table(item)))
     return exports.xlsx_book(sheets)

@@ -2,8 +2,9 @@
 confirmation (auditors).
 
 Leaders may be the people who interfered: what they see here (page, PDF, XLSX) is aggregate
-figures and the names of those who have not filed or confirmed, never incident content. The
-incident table of the appendix is in the discipline office's copy only.
+figures, the names of those who have not filed or confirmed and the number, month, status and
+age of the reviews open at year end, never incident content. The incident table of the
+appendix is in the discipline office's copy only.
 """
 
 from __future__ import annotations
@@ -19,9 +20,17 @@ from app.core.access import CONFIRM, PREPARE_STATEMENT, SIGN_STATEMENT, STATEMEN
 from app.core.extensions import db
 from app.core.refusals import attempt
 from app.models import AnnualStatement, User
-from app.statement import conclusion, confirmations, figures, signing
+from app.statement import conclusion, confirmations, figures, signing, yearend
 from app.statement.blueprint import bp
-from app.statement.document import late_record_label, pdf_bytes, tables, title, xlsx_bytes
+from app.statement.document import (
+    late_record_label,
+    open_reviews_lines,
+    open_reviews_table,
+    pdf_bytes,
+    tables,
+    title,
+    xlsx_bytes,
+)
 from app.statement.forms import AddendumForm, ConfirmationForm, PrepareForm, SignForm
 
 
@@ -67,6 +76,8 @@ def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None =
           addendum_form: AddendumForm | None = None):
     counted, now = figures.stored(item), clock.now()
     pending = signing.pending_late_records(item)
+    # Informational, computed from the history each time (not stored with the figures).
+    still_open = yearend.open_reviews(item.agency, item.year, now)
     return render_template(
         "statement/show.html", item=item, figures=counted, title=title(item.year),
         conclusion=conclusion.conclusion(counted), clean=conclusion.is_clean(counted),
@@ -74,6 +85,9 @@ def _page(item: AnnualStatement, status: int = 200, sign_form: SignForm | None =
         addendum_form=addendum_form or _addendum_form(pending), pending=pending,
         signing_refusal=signing.signing_refusal(item.agency, item.year, now),
         provisional=signing.is_provisional(item, now), late_record_label=late_record_label,
+        open_table=(open_table := open_reviews_table(still_open)),
+        open_cases=list(zip(still_open.rows, open_table.rows, strict=True)),
+        open_lines=open_reviews_lines(still_open),
     ), status
 
 
@@ -149,7 +163,7 @@ def xlsx(year: int):
     item = access.statement_or_404(_me(), year)
     full = access.allows(_me(), access.STATEMENT_INCIDENTS)
     with force_locale(_locale()):
-        data = xlsx_bytes(item, with_incidents=full)
+        data = xlsx_bytes(item, clock.now(), with_incidents=full)
     auditlog.record("statement.downloaded", item, year=year, format="xlsx", incidents=full)
     db.session.commit()
     return exports.send(data, f"statement-{year}-appendix.xlsx", "xlsx")

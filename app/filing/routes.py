@@ -172,6 +172,7 @@ def incident(incident_id: int):
                            correctable=records.incident_correctable(item),
                            reads=auditlog.reads_of(item),
                            office_changes=office.history(item.agency_id),
+                           office_change_words=office.HISTORY,
                            to_file=month if _needs_filing(month) else None)
 
 

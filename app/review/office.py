@@ -19,6 +19,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.core import auditlog
 from app.core.codes import InvitationStatus, NoticeKind, Role
@@ -70,13 +71,24 @@ def invitation_for(user: User) -> OfficeInvitation | None:
         OfficeInvitation.user_id == user.id, OfficeInvitation.status == InvitationStatus.PENDING))
 
 
+# What changes who can read: the role (office.*) and the key that opens the content (keys.*),
+# in the words the registrant reads.
+HISTORY = {
+    "office.granted": _l("%(name)s joined the discipline office"),
+    "office.withdrawn": _l("%(name)s left the discipline office"),
+    "keys.granted": _l("%(name)s was given the key to the content of registrations"),
+    "keys.withdrawn": _l("%(name)s no longer holds the key to the content of registrations"),
+    "keys.recovered": _l("%(name)s was given the key again with the recovery key"),
+}
+
+
 def history(agency_id: int) -> list[tuple[AuditLog, User]]:
-    """Every grant and withdrawal of the office's role in the agency, newest first, with the
-    person concerned: each registrant can see who could read their registrations, and since
-    when."""
+    """Every grant and withdrawal of the office's role, and of its key, in the agency, newest
+    first, with the person concerned: each registrant can see who could read their
+    registrations, and since when."""
     return list(db.session.execute(
         sa.select(AuditLog, User).join(User, User.id == AuditLog.object_id)
-        .where(AuditLog.action.in_(("office.granted", "office.withdrawn")),
+        .where(AuditLog.action.in_(list(HISTORY)),
                AuditLog.object_type == "User", User.agency_id == agency_id)
         .order_by(AuditLog.id.desc())))
 

@@ -102,6 +102,14 @@ def test_a_reviewer_forced_in_the_database_sees_metadata_but_no_content(app, db,
                         form_url="/review/office")
     assert granted.status_code == 302
     assert CANARY in client.get(f"/review/incidents/{incident_id}").get_data(as_text=True)
+    # The registrant sees the grant, and who of the office opened the registration.
+    own = _client(app)
+    login(own, auditor)
+    page = own.get(f"/filing/incidents/{incident_id}").get_data(as_text=True)
+    changes = page[page.index('data-testid="office-changes"'):]
+    assert "王某 获得了登记内容的密钥" in changes
+    reads = page[page.index('data-testid="reads"'):page.index('data-testid="office-changes"')]
+    assert "王某" in reads and "赵敏" not in reads
     # ... and with the role withdrawn, the key goes too.
     assert post_form(desk, f"/review/office/members/{intruder.id}/withdraw", {},
                      form_url="/review/office").status_code == 302

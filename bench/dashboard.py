@@ -13,7 +13,12 @@ bulk inserts. Then it prints, as medians of 5 runs after a warm-up:
 - `dashboard_sql_ms`: the bare queries that page needs (rates.period_figures and
   rates.trend), and each of the two apart;
 - `queue_ms`: GET /review/, the first page of the review queue with the pattern alerts;
-- `queue_sql_ms`: its bare queries (workflow.queue and patterns.alerts), and each apart.
+- `queue_sql_ms`: its bare queries (workflow.queue and patterns.alerts), and each apart;
+- `queue_clear_ms`, `queue_encrypted_ms`, `queue_encrypted_ratio`: the queue page before and
+  after every incident is sealed (issue 13: the names and texts opened in the request with the
+  reviewer's keys), `seal_all_s` the bulk sealing between them, `alerts_s` the pattern alerts
+  opening every name of the year, `encrypt_ms` what sealing one registration with a 10 MB
+  evidence file adds to its request.
 
 `--agencies N` spreads the same people over N agencies and times the first one: the
 national system on one database server, as PRODUCT.md describes it. `--advised-indexes` adds
@@ -53,6 +58,7 @@ from app.filing import tally
 from app.filing.periods import DeadlineRule, Period
 from app.models import (
     Agency,
+    AgencyKey,
     Department,
     Incident,
     IncidentVersion,
@@ -356,7 +362,89 @@ def time_queue(bench: Bench) -> dict[str, float]:
             "queue_alerts_sql_ms": median_ms(bare(bench, alerts))}
 
 
-TIMINGS: list[Callable[[Bench], dict[str, float]]] = [time_dashboard, time_queue]
+def seal_all(bench: Bench) -> float:
+    """Seal every incident as the portal does (issue 13): the agency key made by the reviewer,
+    then, per incident, a content key wrapped for the agency and its text sealed, written in
+    bulk. Returns the seconds it took (what `flask keys init` does, without its checks)."""
+    from app.keys import crypto, custody
+
+    start = time.perf_counter()
+    with bench.app.app_context():
+        reviewer = db.session.scalar(sa.select(User).where(
+            User.staff_no == bench.reviewer_staff_no))
+        custody.new_ring(reviewer, PASSWORD)  # unlocked by the reviewer's next sign-in
+        custody.create_agency_key(bench.agency_id, reviewer, bench.now)
+        public = crypto.unb64(db.session.get(AgencyKey, bench.agency_id).public_key)
+        fields = {f.column: f for f in (IncidentVersion.actor_name, IncidentVersion.actor_org,
+                                        IncidentVersion.actor_position,
+                                        IncidentVersion.description)}
+        rows = db.session.execute(sa.select(
+            IncidentVersion.id, IncidentVersion.incident_id,
+            *(getattr(IncidentVersion, column) for column in fields))).all()
+        headers, versions = [], []
+        for version_id, incident_id, *values in rows:
+            key = crypto.random_key()
+            headers.append({"b_id": incident_id, "k": crypto.wrap(public, key)})
+            versions.append({"b_id": version_id, **{
+                f"v{n}": crypto.seal_text(key, value, field.aad) if value else value
+                for n, (field, value) in enumerate(zip(fields.values(), values, strict=True))}})
+        incident, version = Incident.__table__, IncidentVersion.__table__
+        db.session.execute(incident.update().where(incident.c.id == sa.bindparam("b_id"))
+                           .values(key_for_agency=sa.bindparam("k")), headers)
+        db.session.execute(version.update().where(version.c.id == sa.bindparam("b_id"))
+                           .values({field.name: sa.bindparam(f"v{n}")
+                                    for n, field in enumerate(fields.values())}), versions)
+        db.session.commit()
+    return time.perf_counter() - start
+
+
+def time_encryption(bench: Bench) -> dict[str, float]:
+    """The queue and its pattern alerts before and after every incident is sealed, and what
+    sealing one registration with a 10 MB evidence file costs (content key, two wraps, seven
+    fields, the file)."""
+    import os
+
+    from flask import g
+    from flask_login import login_user
+
+    from app.keys import crypto, custody
+    from app.keys.keychain import Keychain
+    from app.review import patterns
+
+    before = median_ms(page(bench, "/review/"))
+    seal_s = seal_all(bench)
+    after = median_ms(page(bench, "/review/"))
+
+    def alerts_in_request() -> None:
+        """The pattern alerts as the reviewer's request computes them: every name opened."""
+        with bench.app.test_request_context():
+            user = db.session.scalar(sa.select(User).where(
+                User.staff_no == bench.reviewer_staff_no))
+            login_user(user)
+            ring = custody.ring_of(user.id)
+            g.keychain = Keychain(user.id, ring.id, custody.unlock(ring, user.id, PASSWORD),
+                                  office=True)
+            assert patterns.alerts(bench.agency_id, bench.period.year), "nothing opened"
+
+    alerts = median_ms(alerts_in_request)
+    evidence = os.urandom(10 * 2**20)
+    pair = crypto.new_key_pair()
+
+    def seal_one() -> None:
+        key = crypto.random_key()
+        crypto.wrap(pair.public, key)
+        crypto.wrap(pair.public, key)
+        for _ in range(7):
+            crypto.seal_text(key, "来电请求对其分管单位的问题从轻处理。" * 4, b"IncidentVersion.x")
+        crypto.seal(key, evidence, b"EvidenceContent.data")
+
+    return {"queue_clear_ms": before, "queue_encrypted_ms": after,
+            "queue_encrypted_ratio": after / before, "seal_all_s": seal_s,
+            "alerts_s": alerts / 1000, "encrypt_ms": median_ms(seal_one)}
+
+
+TIMINGS: list[Callable[[Bench], dict[str, float]]] = [time_dashboard, time_queue,
+                                                      time_encryption]
 
 
 def main() -> None:
@@ -379,7 +467,7 @@ def main() -> None:
         print(f"build_s: {time.perf_counter() - start:.1f}  {bench.counts}")
         for timing in TIMINGS:
             for name, value in timing(bench).items():
-                print(f"{name}: {value:.0f}")
+                print(f"{name}: {value:.2f}" if value < 10 else f"{name}: {value:.0f}")
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class Keychain:
         self.office = office  # holds the discipline-office policy (app/core/access.py)
         self._agency: dict[int, bytes | None] = {}
         self._opened: dict[int, bytes | None] = {}
+        self.rewraps: dict[int, str] = {}  # incident id -> the office's wrap made here
+        self._office: dict[int, bytes | None] = {}
 
     def agency_private(self, agency_id: int) -> bytes | None:
         """The agency's private key, if this user is of its office and was granted it."""
@@ -81,16 +83,52 @@ class Keychain:
     def holds_agency(self, agency_id: int) -> bool:
         return self.agency_private(agency_id) is not None
 
+    def office_key(self, agency_id: int) -> bytes | None:
+        """The office's symmetric key, derived from the agency's private key."""
+        if agency_id not in self._office:
+            private = self.agency_private(agency_id)
+            self._office[agency_id] = (crypto.derive_from_code(private, b"office content keys")
+                                       if private else None)
+        return self._office[agency_id]
+
     def open_wrapped(self, agency_id: int, user_id: int, ring_id: int | None,
-                     for_agency: str | None, for_registrant: str | None) -> bytes | None:
-        """A content key from its wraps (for reading many rows without loading incidents)."""
-        agency = self.agency_private(agency_id) if for_agency else None
-        if agency is not None:
-            return crypto.unwrap(agency, for_agency)
+                     for_agency: str | None, for_registrant: str | None,
+                     for_office: str | None = None, incident_id: int | None = None
+                     ) -> bytes | None:
+        """A content key from its wraps (also for reading many rows without loading
+        incidents): the office's own wrap if there is one, else the agency's (then the
+        office's is made, for `save_rewraps`), else the registrant's."""
+        office = self.office_key(agency_id) if for_agency else None
+        aad = b"office:%d" % (incident_id or 0)
+        if office is not None and for_office:
+            with contextlib.suppress(crypto.Undecryptable):
+                return crypto.unseal(office, crypto.unb64(for_office), aad)
+        if office is not None:
+            key = crypto.unwrap(self.agency_private(agency_id), for_agency)
+            if incident_id is not None:
+                self.rewraps[incident_id] = crypto.b64(crypto.seal(office, key, aad))
+            return key
         if (for_registrant and self.private and user_id == self.user_id
                 and ring_id == self.ring_id):
             return crypto.unwrap(self.private, for_registrant)
         return None
+
+    def save_rewraps(self) -> None:
+        """Keep the office's wraps made in this request, in a commit of their own (a page
+        that only reads calls it last). A cache: lost to a concurrent writer, made again."""
+        from app.models import Incident
+
+        if not self.rewraps:
+            return
+        table = Incident.__table__
+        rows = [{"b_id": incident_id, "b_key": key} for incident_id, key in self.rewraps.items()]
+        self.rewraps = {}
+        try:
+            db.session.execute(table.update().where(table.c.id == sa.bindparam("b_id"))
+                               .values(key_for_office=sa.bindparam("b_key")), rows)
+            db.session.commit()
+        except sa.exc.OperationalError:
+            db.session.rollback()
 
     def text(self, wraps: sa.Row, stored: str | None, field: Any) -> str:
         """A sealed column read without loading its objects (pattern alerts, search):
@@ -99,7 +137,7 @@ class Keychain:
             return stored or ""
         incident_id = wraps[0]
         if incident_id not in self._opened:
-            self._opened[incident_id] = self.open_wrapped(*wraps[1:])
+            self._opened[incident_id] = self.open_wrapped(*wraps[1:], incident_id=incident_id)
         key = self._opened[incident_id]
         return crypto.unseal_text(key, stored, field.aad) if key else ""
 
@@ -117,7 +155,8 @@ class Keychain:
             else:
                 key = self.open_wrapped(incident.agency_id, incident.user_id,
                                         incident.registrant_ring_id, incident.key_for_agency,
-                                        incident.key_for_registrant)
+                                        incident.key_for_registrant, incident.key_for_office,
+                                        incident.id)
                 if key is None:
                     if create:
                         raise ContentSealed
@@ -134,7 +173,10 @@ def wrap_columns() -> tuple[sa.ColumnElement, ...]:
     from app.models import Incident
 
     return (Incident.id, Incident.agency_id, Incident.user_id, Incident.registrant_ring_id,
-            Incident.key_for_agency, Incident.key_for_registrant)
+            Incident.key_for_agency, Incident.key_for_registrant, Incident.key_for_office)
+
+
+WRAP_WIDTH = 7  # len(wrap_columns())
 
 
 def _new_content_key(incident: Any) -> bytes:

@@ -139,11 +139,11 @@ def _rows(agency_id: int, year: int) -> list[_Row]:
                ~newer_exists)
         .order_by(Incident.id)
     )
-    chain = keychain.current()
+    chain, width = keychain.current(), keychain.WRAP_WIDTH
     name_field, org_field = IncidentVersion.actor_name, IncidentVersion.actor_org
     rows = []
     for row in db.session.execute(query):
-        wraps, (name, org, pid, code, pname) = row[:6], row[6:]
+        wraps, (name, org, pid, code, pname) = row[:width], row[width:]
         rows.append(_Row(wraps[0], wraps[2], chain.text(wraps, name, name_field),
                          chain.text(wraps, org, org_field), pid,
                          f"{code} {pname}" if pid is not None else ""))

@@ -91,13 +91,15 @@ def queue():
                           viewer=me, clock=ages)
     year = int(chosen.period[:4]) if chosen.period[:4].isdigit() else period_of(
         now, ZoneInfo(me.agency.timezone)).year
-    return render_template(
+    html = render_template(
         "review/queue.html", form=form, page=page, page_no=page.page, per_page=per_page,
         alerts=patterns.alerts(me.agency_id, year), due_days=ages.due_days,
         alerts_all=request.args.get("alerts") == "all", year=year, statuses=workflow.STATUSES,
         args={k: v for k, v in request.args.items() if k != "page"},
         sorted_by=chosen.sort, descending=chosen.descending,
     )
+    keychain.current().save_rewraps()  # after rendering: its commit expires what was loaded
+    return html
 
 
 EXPORT_HEADER = [_l("No."), _l("Month"), _l("Occurred"), _l("Status"), _l("Kind"),

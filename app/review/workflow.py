@@ -304,7 +304,8 @@ def _text_matches(query: sa.Select, f: QueueFilter) -> list[int]:
     chain = keychain.current()
     found = []
     for row in rows:
-        wraps, stored, registrant = row[:6], row[6:-1], row[-1]
+        width = keychain.WRAP_WIDTH
+        wraps, stored, registrant = row[:width], row[width:-1], row[-1]
         texts = {field.name: chain.text(wraps, value, field).casefold()
                  for field, value in zip(fields, stored, strict=True)}
         if actor and actor not in texts["actor_name"]:

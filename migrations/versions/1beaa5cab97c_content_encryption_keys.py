@@ -93,6 +93,7 @@ def upgrade():
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.add_column(sa.Column('key_for_agency', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('key_for_registrant', sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column('key_for_office', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('registrant_ring_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key(batch_op.f('fk_incident_registrant_ring_id_key_ring'), 'key_ring', ['registrant_ring_id'], ['id'])
 
@@ -142,6 +143,7 @@ def downgrade():
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_incident_registrant_ring_id_key_ring'), type_='foreignkey')
         batch_op.drop_column('registrant_ring_id')
+        batch_op.drop_column('key_for_office')
         batch_op.drop_column('key_for_registrant')
         batch_op.drop_column('key_for_agency')
 

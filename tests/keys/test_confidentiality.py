@@ -229,3 +229,16 @@ def test_a_user_row_holds_no_totp_secret_in_clear(db, office):
                                 {"u": office.id}).scalar()
     assert stored.startswith("gAAAAA") and office.totp_secret not in stored
     assert db.session.get(User, office.id).totp_secret == office.totp_secret
+
+
+def test_the_office_keeps_its_own_wrap_and_a_changed_one_falls_back(app, db, auditor, office):
+    incident_id = _registered(app, auditor)
+    desk = _client(app)
+    login(desk, office)
+    assert desk.get("/review/").status_code == 200
+    incident = db.session.get(Incident, incident_id)
+    db.session.refresh(incident)
+    assert incident.key_for_office  # made by the queue page, sealed for the office only
+    incident.key_for_office = incident.key_for_office[:-4] + "AAAA"
+    db.session.commit()
+    assert CANARY in desk.get("/review/").get_data(as_text=True)

@@ -2,8 +2,7 @@
 
 `description = SealedText("_description", owner=lambda v: v.incident)` on a model makes
 `version.description` the clear text for whoever holds the incident's content key in this
-request (app/keys/keychain.py), and `SEALED` — a marker that shows as "content not opened" —
-for anyone else. Assigning stores the clear value on the instance; the session's before_flush
+request (app/keys/keychain.py), and a text saying "content not opened" for anyone else. Assigning stores the clear value on the instance; the session's before_flush
 hook (`seal_pending`) seals it into the column with the owner's content key, once the object
 is attached to its incident. A column still in clear (written before `flask keys init`) reads
 as it is. Nothing here decides who may read: app/core/access.py does, and the keys held only
@@ -25,19 +24,10 @@ PENDING = "§pending"  # a column whose clear value waits on the instance for th
 CLEAR = "_sealed_clear"  # the instance's dict of clear values written or opened this request
 
 
-class SealedMarker(str):
-    """What a sealed field reads as without its key: a str (templates and exports do not break)
-    that says so, and can be recognised (`is_sealed`)."""
-
-    __slots__ = ()
-
-
 def _sealed_label() -> str:
-    return SealedMarker(str(_l("[content not opened: no key]")))
-
-
-def is_sealed(value: object) -> bool:
-    return isinstance(value, SealedMarker)
+    """What a sealed field reads as without its key: text that says so (pages and exports
+    show it instead of the content, and never break)."""
+    return str(_l("[content not opened: no key]"))
 
 
 class SealedText:

@@ -164,8 +164,6 @@ class Keychain:
             incident.__dict__[KEY_ATTR] = key
         return key
 
-    def can_open(self, incident: Any) -> bool:
-        return incident.key_for_agency is None or self.content_key(incident) is not None
 
 
 def wrap_columns() -> tuple[sa.ColumnElement, ...]:

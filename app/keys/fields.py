@@ -2,9 +2,10 @@
 
 `description = SealedText("_description", owner=lambda v: v.incident)` on a model makes
 `version.description` the clear text for whoever holds the incident's content key in this
-request (app/keys/keychain.py), and a text saying "content not opened" for anyone else. Assigning stores the clear value on the instance; the session's before_flush
-hook (`seal_pending`) seals it into the column with the owner's content key, once the object
-is attached to its incident. A column still in clear (written before `flask keys init`) reads
+request (app/keys/keychain.py), and a text saying "content not opened" for anyone else.
+Assigning stores the clear value on the instance; the session's before_flush hook
+(`seal_pending`) seals it into the column with the owner's content key, once the object is
+attached to its incident. A column still in clear (written before `flask keys init`) reads
 as it is. Nothing here decides who may read: app/core/access.py does, and the keys held only
 make that decision hold against someone who reads the database instead of the pages.
 """

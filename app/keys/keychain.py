@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from app.core.extensions import db
 from app.core.refusals import Refused
 from app.keys import crypto
 
+logger = logging.getLogger(__name__)
 KEY_ATTR = "_content_key"  # the incident's content key once opened or made, for this request
 _override: contextvars.ContextVar[Keychain | None] = contextvars.ContextVar("keychain",
                                                                             default=None)
@@ -103,14 +105,17 @@ class Keychain:
         if office is not None and for_office:
             with contextlib.suppress(crypto.Undecryptable):
                 return crypto.unseal(office, crypto.unb64(for_office), aad)
-        if office is not None:
-            key = crypto.unwrap(self.agency_private(agency_id), for_agency)
-            if incident_id is not None:
-                self.rewraps[incident_id] = crypto.b64(crypto.seal(office, key, aad))
-            return key
-        if (for_registrant and self.private and user_id == self.user_id
-                and ring_id == self.ring_id):
-            return crypto.unwrap(self.private, for_registrant)
+        try:
+            if office is not None:
+                key = crypto.unwrap(self.agency_private(agency_id), for_agency)
+                if incident_id is not None:
+                    self.rewraps[incident_id] = crypto.b64(crypto.seal(office, key, aad))
+                return key
+            if (for_registrant and self.private and user_id == self.user_id
+                    and ring_id == self.ring_id):
+                return crypto.unwrap(self.private, for_registrant)
+        except crypto.Undecryptable:  # a wrap changed in the database opens nothing
+            logger.warning("a content key of incident %s did not open", incident_id)
         return None
 
     def save_rewraps(self) -> None:

@@ -56,3 +56,44 @@ def test_the_administrator_is_offered_no_office_role(page, app, make_user, froze
     expect(page.locator("input[value=reviewer]")).to_have_count(0)
     expect(page.get_by_test_id("office-role")).to_be_visible()
     page_problems.assert_clean()
+
+
+def test_the_office_sets_up_its_keys_and_gives_a_new_member_access(page, app, frozen,
+                                                                   page_problems):
+    """Issue 13 in the browser: the first member makes the keys and sees the recovery key
+    once; a colleague who joined sees no content until that member gives it."""
+    from tests.helpers import factories
+    from tests.helpers.review import make_incident
+
+    agency = factories.AgencyFactory(keys=False)
+    first = factories.UserFactory(agency=agency, staff_no="R010", name="赵敏", roles={"reviewer"})
+    newcomer = factories.UserFactory(agency=agency, staff_no="R011", name="孙丽",
+                                     roles={"reviewer"})
+    auditor = factories.UserFactory(agency=agency, staff_no="A010", name="张伟")
+    signed_in(page, first)
+    page.goto("/review/office")
+    page.get_by_test_id("office-keys").get_by_role("button").click()
+    code = page.get_by_test_id("recovery-key").inner_text()
+    assert len(code.split("-")) == 13
+    page.get_by_role("link", name="我已打印保存").click()
+    expect(page.get_by_test_id("office-keys")).not_to_contain_text(code)
+    incident_id = make_incident(auditor, description="只给纪检部门看的原话")
+    page.goto(f"/review/incidents/{incident_id}")
+    expect(page.get_by_text("只给纪检部门看的原话")).to_be_visible()
+    sign_out(page)
+
+    signed_in(page, newcomer)
+    page.goto(f"/review/incidents/{incident_id}")
+    expect(page.locator("main")).not_to_contain_text("只给纪检部门看的原话")
+    expect(page.locator("main")).to_contain_text("内容未解密")
+    sign_out(page)
+
+    signed_in(page, first)
+    page.goto("/review/office")
+    page.locator("[data-member=R011]").get_by_role("button", name="授权查看内容").click()
+    expect(page.locator("[data-member=R011]").get_by_test_id("holds-key")).to_be_visible()
+    sign_out(page)
+    signed_in(page, newcomer)
+    page.goto(f"/review/incidents/{incident_id}")
+    expect(page.get_by_text("只给纪检部门看的原话")).to_be_visible()
+    page_problems.assert_clean()

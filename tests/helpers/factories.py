@@ -87,6 +87,8 @@ class AgencyFactory(Base):
     def keys(obj, create, extracted, **kwargs):
         if create and extracted is not False:
             agency_key(obj)
+        else:  # an agency id of an earlier test may be in use again
+            AGENCY_PRIVATE.pop(obj.id, None)
 
 
 class DepartmentFactory(Base):

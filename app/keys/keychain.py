@@ -100,13 +100,13 @@ class Keychain:
         """A content key from its wraps (also for reading many rows without loading
         incidents): the office's own wrap if there is one, else the agency's (then the
         office's is made, for `save_rewraps`), else the registrant's."""
-        office = self.office_key(agency_id) if for_agency else None
+        office = self.office_key(agency_id)
         aad = b"office:%d" % (incident_id or 0)
         if office is not None and for_office:
             with contextlib.suppress(crypto.Undecryptable):
                 return crypto.unseal(office, crypto.unb64(for_office), aad)
         try:
-            if office is not None:
+            if office is not None and for_agency:
                 key = crypto.unwrap(self.agency_private(agency_id), for_agency)
                 if incident_id is not None:
                     self.rewraps[incident_id] = crypto.b64(crypto.seal(office, key, aad))
@@ -136,13 +136,14 @@ class Keychain:
             db.session.rollback()
 
     def text(self, wraps: sa.Row, stored: str | None, field: Any) -> str:
-        """A sealed column read without loading its objects (pattern alerts, search):
-        `wraps` is a row of `wrap_columns()`, `field` the model's SealedText."""
+        """A sealed column read by the office without loading its objects (pattern alerts,
+        search): `wraps` is a row of `wrap_columns()`, `field` the model's SealedText."""
         if not crypto.is_sealed_text(stored):
             return stored or ""
-        incident_id = wraps[0]
+        incident_id, agency_id, for_office, for_agency = wraps
         if incident_id not in self._opened:
-            self._opened[incident_id] = self.open_wrapped(*wraps[1:], incident_id=incident_id)
+            self._opened[incident_id] = self.open_wrapped(
+                agency_id, 0, None, for_agency, None, for_office, incident_id)
         key = self._opened[incident_id]
         return crypto.unseal_text(key, stored, field.aad) if key else ""
 
@@ -175,11 +176,13 @@ def wrap_columns() -> tuple[sa.ColumnElement, ...]:
     """What `Keychain.text` needs of an incident, to select beside its sealed columns."""
     from app.models import Incident
 
-    return (Incident.id, Incident.agency_id, Incident.user_id, Incident.registrant_ring_id,
-            Incident.key_for_agency, Incident.key_for_registrant, Incident.key_for_office)
+    # The agency's wrap only where the office has none of its own yet: a year of rows is
+    # fetched for the alerts, and each wrap is some 100 bytes.
+    return (Incident.id, Incident.agency_id, Incident.key_for_office,
+            sa.case((Incident.key_for_office.is_(None), Incident.key_for_agency)))
 
 
-WRAP_WIDTH = 7  # len(wrap_columns())
+WRAP_WIDTH = 4  # len(wrap_columns())
 
 
 def _new_content_key(incident: Any) -> bytes:

@@ -129,7 +129,7 @@ def _rows(agency_id: int, year: int) -> list[_Row]:
     newer_exists = sa.exists().where(later.incident_id == IncidentVersion.incident_id,
                                      later.number > IncidentVersion.number)
     query = (
-        sa.select(*keychain.wrap_columns(), IncidentVersion._actor_name,
+        sa.select(*keychain.wrap_columns(), Incident.user_id, IncidentVersion._actor_name,
                   IncidentVersion._actor_org, IncidentVersion.project_id, AuditProject.code,
                   AuditProject.name)
         .join(IncidentVersion, IncidentVersion.incident_id == Incident.id)
@@ -143,8 +143,8 @@ def _rows(agency_id: int, year: int) -> list[_Row]:
     name_field, org_field = IncidentVersion.actor_name, IncidentVersion.actor_org
     rows = []
     for row in db.session.execute(query):
-        wraps, (name, org, pid, code, pname) = row[:width], row[width:]
-        rows.append(_Row(wraps[0], wraps[2], chain.text(wraps, name, name_field),
+        wraps, (registrant, name, org, pid, code, pname) = row[:width], row[width:]
+        rows.append(_Row(wraps[0], registrant, chain.text(wraps, name, name_field),
                          chain.text(wraps, org, org_field), pid,
                          f"{code} {pname}" if pid is not None else ""))
     return rows

@@ -58,3 +58,25 @@ def test_the_log_and_the_accounts_fit_a_phone(page, app, agency, make_user, froz
     expect(page.get_by_test_id("users")).to_contain_text("司马静怡")
     assert page.evaluate(FITS), page.evaluate("document.documentElement.scrollWidth")
     page_problems.assert_clean()
+
+
+def test_the_queue_starts_on_the_first_screen_of_a_phone(page, app, agency, make_user,
+                                                         frozen, page_problems):
+    member = make_user(staff_no="P010", name="欧阳明轩", roles={"reviewer"})
+    auditor = make_user(staff_no="P011", name="司马静怡")
+    for _ in range(8):
+        make_incident(auditor, actor_name="诸葛某某", actor_org="某区发展和改革委员会")
+    staff_no, user_id = member.staff_no, member.id
+    _db.session.commit()
+    page.set_viewport_size(PHONE)
+    sign_in(page, staff_no, user_id)
+    page.goto("/review/")
+    expect(page.get_by_test_id("queue-filters")).to_be_hidden()  # folded until opened
+    top = page.get_by_test_id("queue").bounding_box()["y"]
+    assert top < PHONE["height"], top
+    rows = page.locator("[data-testid=queue] tbody tr")
+    assert max(rows.nth(n).bounding_box()["height"] for n in range(8)) < 120  # no letter columns
+    assert page.evaluate(FITS), page.evaluate("document.documentElement.scrollWidth")
+    page.locator("summary", has_text="筛选条件").click()
+    expect(page.get_by_test_id("queue-filters")).to_be_visible()
+    page_problems.assert_clean()

@@ -37,6 +37,13 @@
       }
     });
   });
+  // On a phone, filters nobody has used yet fold away (one tap opens them), so the list
+  // starts on the first screen; on a desk, and once filtered, they stay open.
+  if (window.matchMedia("(max-width: 767.98px)").matches) {
+    document.querySelectorAll("details[data-fold-narrow='1']").forEach(function (box) {
+      box.open = false;
+    });
+  }
   // The language selector switches as soon as a language is picked.
   document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
     select.addEventListener("change", function () { select.form.submit(); });

@@ -43,6 +43,9 @@ from app.models import (
 )
 
 GENESIS = "0" * 64
+# Columns added to sealed rows after rows were sealed: covered where set, left out where NULL,
+# so the seals made before them still match (Evidence.stored_sha256: content encryption).
+LATER_COLUMNS = ("stored_sha256",)
 # Sealed row types: immutable ones must match their one seal; mutable ones their latest.
 IMMUTABLE = (IncidentVersion, ReportVersion, Evidence, ReviewAction, MonthlyReport)
 MUTABLE = (Review,)
@@ -72,6 +75,9 @@ def row_digest(row: object) -> str:
     # As stored: a sealed column's attribute (app/keys/fields.py) is its ciphertext's.
     columns = {c.key: _plain(getattr(row, mapper.get_property_by_column(c).key))
                for c in row.__table__.columns}
+    for name in LATER_COLUMNS:  # unset on rows sealed before the column existed
+        if columns.get(name, 0) is None:
+            del columns[name]
     payload = json.dumps([type(row).__name__, columns], ensure_ascii=False, sort_keys=True,
                          separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -53,3 +53,17 @@ def test_keys_init_names_an_agency_without_keys_and_leaves_it_in_clear(app, db, 
     assert result.exit_code == 1 and "has not set up its keys" in result.output
     stored = db.session.scalar(sa.select(IncidentVersion.__table__.c.description))
     assert stored == SECRET
+
+
+def test_custody_changes_leave_a_signed_statement_verifying(app, db, runner, year):
+    """The office's own wrap, made when a member first opens a case, and a registrant's access
+    restored after a reset change who holds keys, not the records a statement counted."""
+    people, cases = year
+    prepare_and_sign(app, people)
+    desk = signed_in(app, people["reviewer"])
+    assert desk.get("/review/").status_code == 200  # makes the office's wraps
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Incident)
+                             .where(Incident.key_for_office.is_not(None))) == len(cases)
+    verified = runner.invoke(args=["statement", "verify", str(YEAR)])
+    assert verified.exit_code == 0, verified.output
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0

@@ -113,8 +113,9 @@ def _export_row(person: rates.PersonRow, labels: dict[str, str], words: dict,
     are formatted like the `localtime` filter (yyyy-MM-dd HH:mm, the reader's zone)
     without Babel's per-call cost: an export may hold 100,000 lines."""
     report = "" if person.zero is None else words["zero"] if person.zero else words["with"]
-    filed_at = person.filed_at.astimezone(tz).strftime("%Y-%m-%d %H:%M") if person.filed_at \
-        else ""
+    # isoformat is twice as fast as strftime; its first 16 characters are the same text
+    filed_at = person.filed_at.astimezone(tz).isoformat(" ", "minutes")[:16] \
+        if person.filed_at else ""
     return [person.staff_no, person.name, person.department or words["none"],
             labels[person.status], filed_at, words[person.late], report]
 

@@ -12,6 +12,10 @@ bulk inserts. Then it prints, as medians of 5 runs after a warm-up:
   non-filers, the 12-month trend);
 - `dashboard_sql_ms`: the bare queries that page needs (rates.period_figures and
   rates.trend), and each of the two apart;
+- `compliance_xlsx_s`: GET /compliance/export.xlsx?period=…, the whole compliance table (one
+  line per auditor in scope: ~97,000), and `compliance_csv_s`, the same rows as CSV, its floor
+  (the same query and lines, the simplest file), timed in turn (XLSX, CSV, XLSX, CSV …);
+  `compliance_xlsx_ratio` is the one over the other. Target (issue 16): XLSX <= 3 s;
 - `queue_ms`: GET /review/, the first page of the review queue with the pattern alerts;
 - `queue_sql_ms`: its bare queries (workflow.queue and patterns.alerts), and each apart;
 - `queue_clear_ms`, `queue_encrypted_ms`, `queue_encrypted_ratio`: the queue page before and
@@ -345,6 +349,29 @@ def time_dashboard(bench: Bench) -> dict[str, float]:
             "dashboard_trend_sql_ms": median_ms(bare(bench, trend))}
 
 
+def time_exports(bench: Bench, runs: int = 3) -> dict[str, float]:
+    """The compliance table downloaded as XLSX and as CSV, interleaved, medians of `runs`
+    after one warm-up of each."""
+    client = signed_in(bench)
+
+    def download(fmt: str) -> float:
+        start = time.perf_counter()
+        response = client.get(f"/compliance/export.{fmt}?period={bench.period}")
+        assert response.status_code == 200, (fmt, response.status_code)
+        response.get_data()
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"xlsx": [], "csv": []}
+    for run in range(runs + 1):
+        for fmt, spent in times.items():
+            elapsed = download(fmt)
+            if run:  # the first round warms the page cache
+                spent.append(elapsed)
+    xlsx, csv = statistics.median(times["xlsx"]), statistics.median(times["csv"])
+    return {"compliance_xlsx_s": xlsx, "compliance_csv_s": csv,
+            "compliance_xlsx_ratio": xlsx / csv}
+
+
 def time_queue(bench: Bench) -> dict[str, float]:
     """The first page of the review queue (every incident of the year, newest first) with the
     pattern alerts the desk shows beside it."""
@@ -443,7 +470,7 @@ def time_encryption(bench: Bench) -> dict[str, float]:
             "alerts_s": alerts / 1000, "encrypt_ms": median_ms(seal_one)}
 
 
-TIMINGS: list[Callable[[Bench], dict[str, float]]] = [time_dashboard, time_queue,
+TIMINGS: list[Callable[[Bench], dict[str, float]]] = [time_dashboard, time_exports, time_queue,
                                                       time_encryption]
 
 

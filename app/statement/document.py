@@ -17,7 +17,7 @@ import io
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -465,66 +465,86 @@ OUT_OF_SCOPE = _l("Not in post")
 
 def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     """One line per auditor in scope, one column per month: the month's filing status, as
-    the statement counts it (a report filed after signing is shown against it, not here)."""
+    the statement counts it (a report filed after signing is shown against it, not here).
+
+    One row per person from the database, not one per report: each person's filed and late
+    months come as two bit masks (month n is bit n - 1) summed in SQL, one report per person
+    and month being the unique key. The twelve cells are worked out once per distinct dates
+    and masks, which most people share (in post all year, everything filed on time)."""
     periods = Period(item.year, 1).until(Period(item.year, 12))
     rule = records.deadline_rule(item.agency)
     moment = item.signed_at or item.prepared_at
-    people = db.session.execute(figures.auditors_of_year(
-        sa.select(User.id, User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
-                  User.joined_on, User.left_on)
-        .select_from(User).outerjoin(Department, Department.id == User.department_id),
-        item.agency_id, item.year).order_by(Department.name.is_(None), Department.name,
-                                            User.staff_no)).all()
-    late = {(user_id, period): was_late for user_id, period, was_late in db.session.execute(
-        sa.select(MonthlyReport.user_id, MonthlyReport.period, MonthlyReport.late)
+    bit = sa.case({str(p): 1 << n for n, p in enumerate(periods)}, value=MonthlyReport.period)
+    filed = (
+        sa.select(MonthlyReport.user_id, sa.func.sum(bit).label("filed"),
+                  sa.func.sum(sa.case((MonthlyReport.late, bit), else_=0)).label("late"))
         .join(User, User.id == MonthlyReport.user_id)
         .where(User.agency_id == item.agency_id, MonthlyReport.after_signing.is_(False),
-               MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12")))}
+               MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12"))
+        .group_by(MonthlyReport.user_id).subquery())
+    people = db.session.execute(figures.auditors_of_year(
+        sa.select(User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
+                  User.joined_on, User.left_on, filed.c.filed, filed.c.late)
+        .select_from(User).outerjoin(Department, Department.id == User.department_id)
+        .outerjoin(filed, filed.c.user_id == User.id),
+        item.agency_id, item.year).order_by(Department.name.is_(None), Department.name,
+                                            User.staff_no))
     labels = {code: str(text) for code, text in STATUS_LABELS.items()}
-    unfiled = {p: records.status_of(None, p, rule, moment) for p in periods}
+    unfiled = [labels[records.status_of(None, p, rule, moment)] for p in periods]
     out_of_scope = str(OUT_OF_SCOPE)
-    filed = {True: labels[FilingStatus.LATE], False: labels[FilingStatus.ON_TIME]}
-    names = [(p, str(p)) for p in periods]
-    scopes: dict[tuple, frozenset[Period]] = {}
+    on_time, late = labels[FilingStatus.ON_TIME], labels[FilingStatus.LATE]
+    lines: dict[tuple, list[Cell]] = {}
     rows: list[list[Cell]] = []
-    for user_id, staff_no, name, department, joined_on, left_on in people:
-        dates = (joined_on, left_on)
-        scope = scopes.get(dates)
-        if scope is None:
-            scope = scopes[dates] = frozenset(figures.scope_months(joined_on, left_on,
-                                                                   item.year))
-        cells: list[Cell] = [staff_no, name, department]
-        for p, text in names:
-            was_late = late.get((user_id, text))
-            cells.append(out_of_scope if p not in scope else
-                         labels[unfiled[p]] if was_late is None else filed[bool(was_late)])
-        rows.append(cells)
+    for staff_no, name, department, joined_on, left_on, filed_mask, late_mask in people:
+        key = (joined_on, left_on, filed_mask, late_mask)
+        months = lines.get(key)
+        if months is None:
+            scope = figures.scope_months(joined_on, left_on, item.year)
+            filed_mask, late_mask = filed_mask or 0, late_mask or 0
+            months = lines[key] = [
+                out_of_scope if p not in scope else
+                (late if late_mask >> n & 1 else on_time) if filed_mask >> n & 1 else unfiled[n]
+                for n, p in enumerate(periods)]
+        rows.append([staff_no, name, department, *months])
     return [_("Staff number"), _("Name"), _("Department"), *map(str, periods)], rows
 
 
 def _incident_table(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     """The discipline office's copy only: the year's incidents, classified, with their
-    disposition (no narrative: the review page holds that)."""
+    disposition (no narrative: the review page holds that). Coded columns only, as tuples
+    (no ORM object, nothing sealed to open), each code's label looked up once."""
     rows = db.session.execute(
         figures.current_incident_versions(item.agency_id, item.year)
-        .add_columns(Incident.period, User.name, IncidentVersion, Review)
+        .add_columns(Incident.period, User.name, IncidentVersion.kind, IncidentVersion.category,
+                     IncidentVersion.channel, IncidentVersion.actor_relation, Review.id,
+                     Review.kind, Review.category, Review.status,
+                     Review.affected_independence, Review.referred_to)
         .join(User, User.id == Incident.user_id)
         .outerjoin(Review, Review.incident_id == Incident.id)
         .order_by(Incident.period, Incident.id)).all()
-    yes, no = _("Yes"), _("No")
+    words = {None: "", True: _("Yes"), False: _("No")}
+
+    @cache
+    def text(vocabulary: str, code: str) -> str:
+        return label(vocabulary, code)
+
+    @cache
+    def status(code: str) -> str:
+        return str(workflow.STATUSES[code])
+
     header = [_("No."), _("Month"), _("Registrant"), _("Kind"), _("Category"), _("Channel"),
               _("Relation"), _("Status"), _("Audit independence affected"), _("Referred to")]
     table: list[list[Cell]] = []
-    for incident_id, period, registrant, version, case in rows:
-        affected = "" if case is None or case.affected_independence is None else (
-            yes if case.affected_independence else no)
+    for (incident_id, period, registrant, kind, category, channel, relation, review_id,
+         review_kind, review_category, review_status, affected, referred_to) in rows:
+        reviewed = review_id is not None
         table.append([
             incident_id, period, registrant,
-            label("kinds", (case and case.kind) or version.kind),
-            label("category", (case and case.category) or version.category),
-            label("channels", version.channel), label("relations", version.actor_relation),
-            str(workflow.STATUSES[case.status]) if case else "", affected,
-            case.referred_to if case else "",
+            text("kinds", (reviewed and review_kind) or kind),
+            text("category", (reviewed and review_category) or category),
+            text("channels", channel), text("relations", relation),
+            status(review_status) if reviewed else "", words[affected] if reviewed else "",
+            referred_to if reviewed else "",
         ])
     return header, table
 

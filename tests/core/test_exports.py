@@ -93,3 +93,28 @@ def test_send_is_an_uncached_attachment_with_a_utf8_filename(app):
         assert response.get_data() == b"\xef\xbb\xbfa\r\n"
         xlsx = exports.send(b"PK", "a.xlsx", "xlsx")
         assert xlsx.mimetype == exports.MIME["xlsx"]
+
+
+def test_xlsx_is_a_well_formed_package_that_shares_repeated_texts():
+    import xml.etree.ElementTree as ET
+    import zipfile
+
+    rows = [[f"S{n:03d}", "按时报送", n, 2.5] for n in range(200)]
+    data = exports.xlsx_book([("一", HEADER, rows), ("一", ["a"], [["按时报送"]])])
+    with zipfile.ZipFile(io.BytesIO(data)) as package:
+        for name in package.namelist():
+            ET.fromstring(package.read(name))  # noqa: S314 (our own output): well-formed
+        strings = ET.fromstring(package.read("xl/sharedStrings.xml"))  # noqa: S314
+    # 200 staff numbers, the status once for both sheets, the header
+    assert int(strings.get("uniqueCount")) == 200 + 1 + 3 + 1
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    assert book.sheetnames == ["一", "一1"]  # a repeated title is numbered, as Excel wants
+    assert list(book["一"].iter_rows(min_row=200, values_only=True)) == [
+        ("S198", "按时报送", 198, 2.5), ("S199", "按时报送", 199, 2.5)]
+    assert book["一1"]["A2"].value == "按时报送"
+
+
+def test_xlsx_keeps_error_lookalikes_as_text_and_drops_what_xml_cannot_hold():
+    sheet = _sheet(exports.xlsx_bytes("x", ["a"], [["#N/A"], ["a\ufffeb\ud800c"], [" 前后 "]]))
+    assert [(c.value, c.data_type) for (c,) in sheet.iter_rows(min_row=2)] == [
+        ("#N/A", "s"), ("abc", "s"), (" 前后 ", "s")]

@@ -48,8 +48,10 @@ def _dump(db) -> bytes:
     url = db.engine.url
     if url.get_backend_name() == "sqlite":  # the file and its write-ahead log, as copied
         db.session.commit()
-        files = [Path(url.database), Path(f"{url.database}-wal")]
-        return b"".join(path.read_bytes() for path in files if path.exists())
+        # Read by another process: closing a descriptor of the database file in this one
+        # would drop every lock SQLite holds on it here (POSIX advisory locks).
+        files = [name for name in (url.database, f"{url.database}-wal") if Path(name).exists()]
+        return subprocess.run(["cat", *files], capture_output=True, check=True).stdout
     result = subprocess.run(["pg_dump", "--no-owner", "-h", url.host or "127.0.0.1",
                              "-p", str(url.port or 5432), "-U", url.username or "postgres",
                              url.database], capture_output=True, check=True)

@@ -64,8 +64,8 @@ class Config:
     PASSWORD_MIN_SCORE = _int("PASSWORD_MIN_SCORE", 3)
     # Two-factor sign-in (TOTP): mandatory for these roles, optional for the others.
     TWO_FACTOR_ROLES = tuple(
-        role.strip() for role in os.environ.get("TWO_FACTOR_ROLES", "reviewer,leader,admin")
-        .split(",") if role.strip()
+        role.strip() for role in os.environ.get(
+            "TWO_FACTOR_ROLES", "reviewer,leader,admin,install_admin").split(",") if role.strip()
     )
     TOTP_ISSUER = os.environ.get("TOTP_ISSUER", "审计独立性平台")  # the name authenticator apps show
     # How long a first sign-in or password reset link works (it works once).

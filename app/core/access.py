@@ -48,9 +48,11 @@ LEAD = _policy("lead", Role.LEADER)  # the year at a glance: compliance, reviews
 # The statement appendix's table of incidents (categories, channels, persons): content.
 STATEMENT_INCIDENTS = _policy("statement_incidents", Role.REVIEWER)
 ADMINISTER = _policy("administer", Role.ADMIN)  # accounts, organisation, settings, outbox
+# The agencies of the installation, their administrators, the installation-wide settings.
+INSTALL = _policy("install", Role.INSTALLATION_ADMIN)
 POLICIES = {policy.name: policy for policy in (
     FILE, CONFIRM, REVIEW, COMPLIANCE, AUDIT_LOG, STATEMENTS, PREPARE_STATEMENT,
-    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER)}
+    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER, INSTALL)}
 
 
 def allows(user: User, policy: Policy) -> bool:

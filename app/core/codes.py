@@ -15,6 +15,9 @@ class Role(StrEnum):
     REVIEWER = "reviewer"  # the discipline office (机关纪委)
     LEADER = "leader"
     ADMIN = "admin"
+    # The installation administrator (平台管理员): arranges the agencies of the installation and
+    # holds its settings (app/installation); above the agencies' administrators, never content.
+    INSTALLATION_ADMIN = "install_admin"
 
 
 class IncidentKind(StrEnum):

@@ -25,6 +25,7 @@ from app.core.codes import (
     ReviewStatus,
     ReviewStep,
     Role,
+    RouteKind,
     StatementStatus,
 )
 from app.core.extensions import db
@@ -267,6 +268,8 @@ class Incident(db.Model):
     """The stable header of a registration; its content lives in IncidentVersion rows."""
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # The agency whose discipline office handles it: the registrant's, or the level above
+    # when it was reported there (IncidentRoute).
     agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
     # The period of the current version's occurred_at, kept here for filtering by month.
@@ -293,10 +296,32 @@ class Incident(db.Model):
         back_populates="incident", order_by="Evidence.id"
     )
     review: so.Mapped[Review] = so.relationship(back_populates="incident")
+    routes: so.Mapped[list[IncidentRoute]] = so.relationship(order_by="IncidentRoute.id")
 
     @property
     def current(self) -> IncidentVersion:
         return self.versions[-1]
+
+
+class IncidentRoute(db.Model):
+    """A registration that went to the discipline office one level up (直报上级): addressed
+    there by its registrant (their own bureau's leadership or office is implicated), or handed
+    up by their own office. From then on `Incident.agency_id` is the level above: its office
+    reads, reviews and counts it, with its key; the registrant's bureau counts it without
+    content, as reported to the level above (app/statement/figures.py)."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), index=True)
+    from_agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    to_agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(12))
+    actor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    to_agency: so.Mapped[Agency] = so.relationship(foreign_keys=[to_agency_id])
+    from_agency: so.Mapped[Agency] = so.relationship(foreign_keys=[from_agency_id])
+
+    __table_args__ = (one_of("kind", RouteKind),)
 
 
 class IncidentVersion(db.Model):

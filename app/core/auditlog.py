@@ -34,6 +34,7 @@ from app.models import (
     AuditLog,
     Evidence,
     EvidenceContent,
+    Incident,
     IncidentVersion,
     MonthlyReport,
     ReportVersion,
@@ -93,8 +94,12 @@ def entry_digest(prev_hash: str, entry: AuditLog) -> str:
 
 
 def _agency_of(actor_id: int | None, obj: object | None) -> int | None:
-    """The agency an entry belongs to: its actor's, else its object's. The signed-in actor's
-    is already loaded: no query on the request's hot path (every read of content logs)."""
+    """The agency an entry belongs to: for a registration, the agency handling it (the level
+    above, for one reported there: its registrant's own bureau must not see it in its log);
+    else its actor's, else its object's. The signed-in actor's is already loaded: no query on
+    the request's hot path (every read of content logs)."""
+    if isinstance(obj, Incident):
+        return obj.agency_id
     if actor_id is not None and has_request_context() and current_user.is_authenticated \
             and current_user.id == actor_id:
         return current_user.agency_id

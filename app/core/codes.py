@@ -20,6 +20,13 @@ class Role(StrEnum):
     INSTALLATION_ADMIN = "install_admin"
 
 
+class RouteKind(StrEnum):
+    """How a registration reached the discipline office of the level above (直报上级)."""
+
+    DIRECT = "direct"  # addressed there by the registrant when registering
+    REFERRED = "referred"  # handed up by their own discipline office
+
+
 class IncidentKind(StrEnum):
     PROBING = "probing"
     INTERFERING = "interfering"

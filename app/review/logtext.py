@@ -34,6 +34,8 @@ ACTIONS: dict[str, object] = {
     "incident.registered": _l("registered interference %(object)s"),
     "incident.corrected": _l("corrected registration %(object)s"),
     "incident.read": _l("viewed registration %(object)s"),
+    "incident.handed_up": _l("handed registration %(object)s to the discipline office of the "
+                             "level above"),
     "evidence.read": _l("opened an evidence file of registration %(object)s"),
     "report.filed": _l("filed the report for %(object)s"),
     "report.corrected": _l("corrected the report for %(object)s"),

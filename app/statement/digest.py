@@ -24,6 +24,7 @@ from app.models import (
     AnnualConfirmation,
     AnnualStatement,
     Incident,
+    IncidentRoute,
     IncidentVersion,
     MonthlyReport,
     ReportVersion,
@@ -223,7 +224,16 @@ def _line_queries(agency_id: int, year: int, dialect: str) -> list[tuple[str, sa
         ("annual_confirmation", sa.select(line(*table(AnnualConfirmation)))
          .where(AnnualConfirmation.year == year, AnnualConfirmation.user_id.in_(people))
          .order_by(AnnualConfirmation.id)),
+        # Added after format 2 was first signed: written only when it holds rows (OPTIONAL),
+        # so that every digest signed before it still verifies.
+        ("incident_route", sa.select(line(*table(IncidentRoute))).join(Incident)
+         .where(IncidentRoute.from_agency_id == agency_id,
+                Incident.period.between(first, last), Incident.after_signing.is_(False))
+         .order_by(IncidentRoute.id)),
     ]
+
+
+OPTIONAL = frozenset({"incident_route"})
 
 
 def _lines(connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
@@ -253,8 +263,13 @@ def records_digest(agency: Agency, year: int) -> str:
     connection = db.session.connection()
     digest = hashlib.sha256(FORMAT.encode() + b"\n")
     for name, query in _line_queries(agency.id, year, connection.dialect.name):
-        digest.update(f"#{name}\n".encode())
+        named = name not in OPTIONAL
+        if named:
+            digest.update(f"#{name}\n".encode())
         for lines in _lines(connection, query):
+            if not named:  # an optional table is named once it has a row
+                digest.update(f"#{name}\n".encode())
+                named = True
             digest.update(("\n".join(lines) + "\n").encode("utf-8"))
     return digest.hexdigest()
 

@@ -127,6 +127,12 @@ MATRIX = {
         "/review/incidents/{incident}",
         {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 404, "*": 403},
     ),
+    # 直报上级: the world's agency has no level above: refused, back to the case (302).
+    "review.hand_up": (
+        "POST",
+        "/review/incidents/{incident}/hand-up",
+        {"anonymous": 302, "reviewer": 302, "foreign_reviewer": 404, "*": 403},
+    ),
     "review.referral": (
         "GET",
         "/review/incidents/{incident}/referral",

@@ -154,3 +154,14 @@ def test_the_city_office_cannot_hand_a_city_case_further_without_a_level_above(
     db.session.expire_all()
     assert db.session.get(Incident, incident.id).agency_id == city.id
     assert db.session.scalar(sa.select(sa.func.count()).select_from(IncidentRoute)) == 1
+
+
+def test_a_changed_route_changes_the_records_digest_of_the_bureau_below(
+        app, db, agency, city, people):
+    """The bureau's statement counts the route: a changed one shows in its digest."""
+    from app.statement import digest
+
+    _register_above(app, people["auditor"])
+    with_route = digest.records_digest(agency, 2025)
+    db.session.execute(sa.update(IncidentRoute).values(kind="referred"))
+    assert digest.records_digest(agency, 2025) != with_route

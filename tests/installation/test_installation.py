@@ -315,3 +315,13 @@ def test_a_password_stored_under_another_secret_key_is_reported(app, db, as_inst
     assert mailsettings.value("smtp_password", row) == ""
 
 
+
+
+def test_the_home_page_names_the_agencies_without_an_administrator(as_installer, db, city,
+                                                                   agency, make_user):
+    make_user(roles={"admin"})
+    page = text(as_installer.get("/"))
+    assert 'data-testid="installation-glance"' in page
+    assert f"{city.name} has no administrator" in page
+    assert f"{agency.name} has no administrator" not in page
+    assert 'data-testid="installation-no-mail"' in page

@@ -141,10 +141,10 @@ def test_alerts_find_exactly_the_expected_groups(db, agency, people, frozen):
     on_p2 = [register(u3, project=p2) for _ in range(3)]
 
     # Near misses, none of which may alert:
-    register(u2, name="王五")  # the same name by one registrant, twice ...
-    register(u2, name="王五", position="")
+    wang = [register(u2, name="王五"),  # the same name by one registrant, twice ...
+            register(u2, name="王五", position="")]
     register(u4, name="王武")  # ... and a different person with a similar name
-    register(stranger, name="王五")  # another agency
+    register(stranger, name="王五")  # another agency: alerts only as "also elsewhere"
     register(stranger, name="张三")
     register(stranger, org="区住建局（本级）")
     register(u4, name="王五", when=datetime(2024, 12, 20, 2, tzinfo=UTC))  # another year
@@ -172,11 +172,17 @@ def test_alerts_find_exactly_the_expected_groups(db, agency, people, frozen):
         ("person", "张三", "张三", ids(zhang), 3, 3, "several_registrants"),
         ("person", "李四", "李四", ids(li), 1, 3, "repeated"),
         ("project", str(p2.id), "2025-02 项目2", ids(on_p2), 1, 3, "repeated"),
+        ("person", "王五", "王五", ids(wang), 1, 2, "other_agencies"),
         ("organisation", "区住建局(本级)", "区住建局（本级）", ids(housing), 2, 2,
          "several_registrants"),
         ("project", str(p1.id), "2025-01 项目1", ids(on_p1), 2, 2, "several_registrants"),
     ]
-    assert patterns.alerts(other_agency.id, 2025) == []
+    assert [a.other_agencies for a in found] == [1, 0, 0, 1, 1, 0]  # 张三, 王五, 区住建局
+    # The other agency's own registrations count there, each once: only "also elsewhere".
+    assert sorted((a.key, a.incident_count, a.reason, a.other_agencies)
+                  for a in patterns.alerts(other_agency.id, 2025)) == [
+        ("区住建局(本级)", 1, "other_agencies", 1), ("张三", 1, "other_agencies", 1),
+        ("王五", 1, "other_agencies", 1)]
     # The incidents of other years count in their own year (in Beijing time).
     [named_in_2024] = patterns.alerts(agency.id, 2024)
     assert (named_in_2024.kind, named_in_2024.key, named_in_2024.registrant_count,

@@ -112,7 +112,7 @@ def stamp(obj: Any) -> None:
     from app.models import Fingerprint
 
     row = obj.fingerprint or Fingerprint()
-    row.key_id = key_id()
+    row.agency_id, row.key_id = fields[0].owner(obj).agency_id, key_id()
     for kind, text in texts.items():
         setattr(row, kind, of(kind, text))
     obj.fingerprint = row
@@ -155,7 +155,7 @@ def fill(where: sa.ColumnElement[bool]) -> tuple[int, int]:
         if None in texts.values():
             left += 1
             continue
-        made.append({"version_id": version_id, "key_id": kid,
+        made.append({"version_id": version_id, "agency_id": wraps[1], "key_id": kid,
                      **{kind: of(kind, text) for kind, text in texts.items()}})
     if made:
         _write(Fingerprint.__table__, made)

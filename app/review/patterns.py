@@ -138,25 +138,39 @@ def _current(year: int, *columns: sa.ColumnElement) -> sa.Select:
             .where(Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"), ~newer_exists))
 
 
-KEYS = {PERSON: Fingerprint.person, ORGANISATION: Fingerprint.organisation,
-        PROJECT: sa.cast(IncidentVersion.project_id, sa.String)}
+def _current_of(year: int, where: sa.ColumnElement[bool]) -> sa.CTE:
+    """The current versions of the year's incidents matching `where`, computed once."""
+    return _current(year, Incident.id.label("incident_id"), Incident.agency_id,
+                    Incident.user_id, IncidentVersion.id.label("version_id"),
+                    IncidentVersion.project_id, Fingerprint.person,
+                    Fingerprint.organisation).where(where).cte()
 
 
-def _marks(year: int, where: sa.ColumnElement[bool], kinds: tuple[str, ...],
-           among: sa.CTE | None = None) -> sa.CTE:
+def _marks(current: sa.CTE, kinds: tuple[str, ...]) -> sa.CTE:
     """One row per (kind, key) an incident is marked with: its person's and organisation's
-    fingerprints, its project. With `among`, only keys that CTE of marks has too."""
-    def part(kind: str) -> sa.Select:
-        key = KEYS[kind]
-        chosen = _current(year, sa.literal(KIND_ORDER[kind]).label("kind"), key.label("key"),
-                          Incident.id.label("incident_id"), Incident.agency_id,
-                          Incident.user_id, IncidentVersion.id.label("version_id"))
-        chosen = chosen.where(where, key.is_not(None))
-        if among is not None:
-            chosen = chosen.where(key.in_(sa.select(among.c.key).where(
-                among.c.kind == KIND_ORDER[kind])))
-        return chosen
-    return sa.union_all(*(part(kind) for kind in kinds)).cte()
+    fingerprints, its project."""
+    keys = {PERSON: current.c.person, ORGANISATION: current.c.organisation,
+            PROJECT: sa.cast(current.c.project_id, sa.String)}
+    return sa.union_all(*(
+        sa.select(sa.literal(KIND_ORDER[kind]).label("kind"), keys[kind].label("key"),
+                  current.c.incident_id, current.c.agency_id, current.c.user_id,
+                  current.c.version_id).where(keys[kind].is_not(None))
+        for kind in kinds)).cte()
+
+
+def _elsewhere(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
+    """For each fingerprint of the agency's, how many other agencies name it this year."""
+    def part(kind: str, column: sa.ColumnElement) -> sa.Select:
+        code = KIND_ORDER[kind]
+        return _current(year, sa.literal(code).label("kind"), column.label("key"),
+                        Incident.agency_id).where(
+            Fingerprint.agency_id != agency_id,
+            column.in_(sa.select(mine.c.key).where(mine.c.kind == code)))
+    theirs = sa.union_all(part(PERSON, Fingerprint.person),
+                          part(ORGANISATION, Fingerprint.organisation)).subquery()
+    return (sa.select(theirs.c.kind, theirs.c.key,
+                      sa.func.count(sa.distinct(theirs.c.agency_id)).label("others"))
+            .group_by(theirs.c.kind, theirs.c.key).cte())
 
 
 def _alerted(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
@@ -166,10 +180,7 @@ def _alerted(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
                         sa.func.count().label("incidents"),
                         sa.func.min(mine.c.incident_id).label("first"))
               .group_by(mine.c.kind, mine.c.key).cte())
-    theirs = _marks(year, Incident.agency_id != agency_id, (PERSON, ORGANISATION), among=mine)
-    elsewhere = (sa.select(theirs.c.kind, theirs.c.key,
-                           sa.func.count(sa.distinct(theirs.c.agency_id)).label("others"))
-                 .group_by(theirs.c.kind, theirs.c.key).cte())
+    elsewhere = _elsewhere(agency_id, year, mine)
     others = sa.func.coalesce(elsewhere.c.others, 0)
     return (sa.select(groups, others.label("others"), sa.func.row_number().over(
                 order_by=(groups.c.incidents.desc(), groups.c.kind, groups.c.first))
@@ -184,7 +195,8 @@ def _alerted(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
 def _query(agency_id: int, year: int, shown: int | None) -> sa.Select:
     """One row per linked incident of each alert shown (with what opens its names), one row
     with no incident for each alert beyond."""
-    mine = _marks(year, Incident.agency_id == agency_id, (PERSON, ORGANISATION, PROJECT))
+    mine = _marks(_current_of(year, Incident.agency_id == agency_id),
+                  (PERSON, ORGANISATION, PROJECT))
     alerted = _alerted(agency_id, year, mine)
     displayed = alerted.c.rank <= shown if shown is not None else sa.true()
     numbered = (sa.select(mine.c.kind, mine.c.key, mine.c.incident_id, mine.c.version_id,
@@ -273,7 +285,7 @@ def across(agency_ids: list[int], year: int) -> list[Crossing]:
     oversees, access.crossing_agencies) in `year`: most agencies first."""
     if len(agency_ids) < 2:
         return []
-    marks = _marks(year, Incident.agency_id.in_(agency_ids), (PERSON, ORGANISATION))
+    marks = _marks(_current_of(year, Incident.agency_id.in_(agency_ids)), (PERSON, ORGANISATION))
     shared = (sa.select(marks.c.kind, marks.c.key).group_by(marks.c.kind, marks.c.key)
               .having(sa.func.count(sa.distinct(marks.c.agency_id)) >= 2).cte())
     query = (sa.select(marks.c.kind, marks.c.key, Agency.name, sa.func.count())

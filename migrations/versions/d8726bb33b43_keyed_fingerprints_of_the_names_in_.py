@@ -23,9 +23,11 @@ depends_on = None
 def upgrade():
     op.create_table('fingerprint',
     sa.Column('version_id', sa.Integer(), nullable=False),
+    sa.Column('agency_id', sa.Integer(), nullable=False),
     sa.Column('key_id', sa.String(length=8), nullable=False),
     sa.Column('person', sa.String(length=32), nullable=True),
     sa.Column('organisation', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['agency_id'], ['agency.id'], name=op.f('fk_fingerprint_agency_id_agency')),
     sa.ForeignKeyConstraint(['version_id'], ['incident_version.id'], name=op.f('fk_fingerprint_version_id_incident_version')),
     sa.PrimaryKeyConstraint('version_id', name=op.f('pk_fingerprint'))
     )

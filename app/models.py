@@ -280,8 +280,8 @@ class Incident(db.Model):
     key_for_agency: so.Mapped[str | None] = so.mapped_column(sa.Text)
     key_for_registrant: so.Mapped[str | None] = so.mapped_column(sa.Text)
     # The same key sealed symmetrically by the office (a key derived from the agency's), the
-    # first time a member opens it: opening it again costs no X25519 agreement, so a year's
-    # pattern alerts open every name in well under a second.
+    # first time a member opens it: opening it again costs no X25519 agreement, so the
+    # queue's search and the fingerprints' filling open a year of names in well under a second.
     key_for_office: so.Mapped[str | None] = so.mapped_column(sa.Text)
     registrant_ring_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("key_ring.id"))
 

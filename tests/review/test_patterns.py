@@ -298,3 +298,30 @@ def test_the_desk_shows_the_first_alerts_and_links_to_all(app, db):
     page = render(app, alerts=found, year=2025, alerts_all=True)
     assert page.count('data-testid="pattern-alert"') == 25
     assert 'data-testid="pattern-alerts-all"' not in page
+
+
+def test_only_the_names_of_the_alerts_shown_are_opened(db, people, frozen):
+    """Grouped on fingerprints: the names opened are those of the incidents linked from the
+    alerts shown, not the year's."""
+    from app.keys import keychain
+
+    u1, u2, *_ = people
+    for name in ("甲一", "乙二", "丙三"):
+        register(u1, name=name)
+        register(u2, name=name)
+    register(u1, name="路人某")  # alerts nowhere
+
+    class Counting(factories.TestReader):
+        def __init__(self) -> None:
+            super().__init__()
+            self.opened: list[str] = []
+
+        def text(self, wraps, stored, field):
+            self.opened.append(field.name)
+            return super().text(wraps, stored, field)
+
+    with keychain.using(Counting()) as chain:
+        found = patterns.alerts(u1.agency_id, 2025, shown=1)
+    assert [a.label for a in found] == ["甲一", "", ""]
+    assert [len(a.incident_ids) for a in found] == [2, 0, 0]
+    assert chain.opened == ["actor_name", "actor_name"]

@@ -175,11 +175,18 @@ def _elsewhere(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
 
 def _alerted(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
     """The (kind, key) groups of the agency that alert, with their counts and rank."""
-    groups = (sa.select(mine.c.kind, mine.c.key,
-                        sa.func.count(sa.distinct(mine.c.user_id)).label("registrants"),
-                        sa.func.count().label("incidents"),
-                        sa.func.min(mine.c.incident_id).label("first"))
-              .group_by(mine.c.kind, mine.c.key).cte())
+    # Registrants counted over distinct (kind, key, registrant) rows rather than with
+    # COUNT(DISTINCT), which PostgreSQL can only compute by sorting the year's keys.
+    named_by = sa.select(mine.c.kind, mine.c.key, mine.c.user_id,
+                         sa.func.count().label("incidents"),
+                         sa.func.min(mine.c.incident_id).label("first")).group_by(
+        mine.c.kind, mine.c.key, mine.c.user_id).subquery()
+    groups = (sa.select(named_by.c.kind, named_by.c.key,
+                        sa.func.count().label("registrants"),
+                        sa.cast(sa.func.sum(named_by.c.incidents), sa.Integer)
+                        .label("incidents"),
+                        sa.func.min(named_by.c.first).label("first"))
+              .group_by(named_by.c.kind, named_by.c.key).cte())
     elsewhere = _elsewhere(agency_id, year, mine)
     others = sa.func.coalesce(elsewhere.c.others, 0)
     return (sa.select(groups, others.label("others"), sa.func.row_number().over(

@@ -95,6 +95,10 @@ class Config:
     KEY_KDF_TIME_COST = _int("KEY_KDF_TIME_COST", 2)
     KEY_KDF_MEMORY_KIB = _int("KEY_KDF_MEMORY_KIB", 19 * 1024)
     KEY_KDF_LANES = _int("KEY_KDF_LANES", 1)
+    # The secret the names' fingerprints are keyed with (app/keys/fingerprints.py): kept out of
+    # the database like SECRET_KEY; unset, SECRET_KEY serves (through HKDF for this purpose).
+    # Set it of its own so that changing SECRET_KEY leaves the pattern alerts' matches alone.
+    FINGERPRINT_KEY = os.environ.get("FINGERPRINT_KEY") or None
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; expiry is the session's
 

@@ -91,10 +91,13 @@ def queue():
                           viewer=me, clock=ages)
     year = int(chosen.period[:4]) if chosen.period[:4].isdigit() else period_of(
         now, ZoneInfo(me.agency.timezone)).year
+    patterns.fill(me.agency_id, year)  # names without a fingerprint yet, opened here
+    alerts_all = request.args.get("alerts") == "all"
     html = render_template(
         "review/queue.html", form=form, page=page, page_no=page.page, per_page=per_page,
-        alerts=patterns.alerts(me.agency_id, year), due_days=ages.due_days,
-        alerts_all=request.args.get("alerts") == "all", year=year, statuses=workflow.STATUSES,
+        alerts=patterns.alerts(me.agency_id, year, None if alerts_all else patterns.SHOWN),
+        crossings=patterns.across(access.crossing_agencies(me), year), due_days=ages.due_days,
+        alerts_all=alerts_all, year=year, statuses=workflow.STATUSES,
         args={k: v for k, v in request.args.items() if k != "page"},
         sorted_by=chosen.sort, descending=chosen.descending,
     )

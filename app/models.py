@@ -379,7 +379,8 @@ class Fingerprint(db.Model):
 
     version_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident_version.id"),
                                                   primary_key=True)
-    # The incident's (it never changes): other agencies' rows are found without a join.
+    # The incident's (moved with it when it is handed up, app/review/upward.py): other
+    # agencies' rows are found without a join.
     agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
     key_id: so.Mapped[str] = so.mapped_column(sa.String(8))
     person: so.Mapped[str | None] = so.mapped_column(sa.String(32), index=True)

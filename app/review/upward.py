@@ -23,7 +23,15 @@ from app.core.extensions import db
 from app.core.refusals import Refused
 from app.core.templating import localtime
 from app.keys import keychain
-from app.models import Agency, AgencyKey, Incident, IncidentRoute, User
+from app.models import (
+    Agency,
+    AgencyKey,
+    Fingerprint,
+    Incident,
+    IncidentRoute,
+    IncidentVersion,
+    User,
+)
 from app.statement import yearlock
 
 
@@ -75,6 +83,9 @@ def hand_up(incident: Incident, reviewer: User, now: datetime) -> Agency:
     auditlog.record("incident.handed_up", incident, actor_id=reviewer.id, to_agency=above.id)
     _route(incident, incident.agency_id, above, RouteKind.REFERRED, reviewer, now)
     incident.agency_id = above.id
+    db.session.execute(sa.update(Fingerprint).where(Fingerprint.version_id.in_(
+        sa.select(IncidentVersion.id).where(IncidentVersion.incident_id == incident.id)))
+        .values(agency_id=above.id))
     db.session.flush()
     return above
 

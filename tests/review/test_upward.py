@@ -165,3 +165,16 @@ def test_a_changed_route_changes_the_records_digest_of_the_bureau_below(
     with_route = digest.records_digest(agency, 2025)
     db.session.execute(sa.update(IncidentRoute).values(kind="referred"))
     assert digest.records_digest(agency, 2025) != with_route
+
+
+def test_a_handed_up_case_counts_in_the_alerts_of_the_level_above(app, db, agency, city,
+                                                                  people):
+    from app.models import Fingerprint
+
+    register(_client(app, people["auditor"]), description=SECRET)
+    incident = db.session.scalar(sa.select(Incident))
+    district = _client(app, people["reviewer"])
+    post_form(district, f"/review/incidents/{incident.id}/hand-up", {},
+              form_url=f"/review/incidents/{incident.id}")
+    db.session.expire_all()
+    assert set(db.session.scalars(sa.select(Fingerprint.agency_id))) == {city.id}

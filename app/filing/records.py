@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
@@ -134,15 +135,20 @@ def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[
     current = period_of(now, rule.tz)
     last = min(current, Period.of_date(user.left_on)) if user.left_on else current
     periods = Period.of_date(user.joined_on).until(last)
+    # Each month's versions and what they list, loaded with the month, not one month at a
+    # time (an auditor with eleven years has 132): the page's statements stay constant.
     reports = {
         r.period: r
         for r in db.session.scalars(
             sa.select(MonthlyReport).where(MonthlyReport.user_id == user.id)
+            .options(so.selectinload(MonthlyReport.versions)
+                     .selectinload(ReportVersion.incident_versions))
         )
     }
     incidents: dict[str, list[Incident]] = {}
     for incident in db.session.scalars(
         sa.select(Incident).where(Incident.user_id == user.id).order_by(Incident.id)
+        .options(so.selectinload(Incident.versions), so.selectinload(Incident.review))
     ):
         incidents.setdefault(incident.period, []).append(incident)
     locked = yearlock.locked_years(user.agency_id)

@@ -111,14 +111,18 @@ def _agency_of(actor_id: int | None, obj: object | None) -> int | None:
 
 
 def record(action: str, obj: object | None = None, *, actor_id: int | None = None,
-           seal: list[object] | tuple[object, ...] = (), **detail: object) -> AuditLog:
-    """Append an entry; `seal` lists rows (already flushed) whose content it vouches for."""
+           seal: list[object] | tuple[object, ...] = (), in_agency: int | None = None,
+           **detail: object) -> AuditLog:
+    """Append an entry; `seal` lists rows (already flushed) whose content it vouches for.
+    `in_agency`: the agency whose log lists it, when that is not the actor's (the installation
+    administrator's changes are listed in the agency they change)."""
     if actor_id is None and has_request_context() and current_user.is_authenticated:
         actor_id = current_user.id
     if seal:
         detail["seal"] = [[type(row).__name__, row.id, row_digest(row)] for row in seal]
     entry = AuditLog(
-        at=clock.now(), actor_id=actor_id, agency_id=_agency_of(actor_id, obj), action=action,
+        at=clock.now(), actor_id=actor_id, action=action,
+        agency_id=in_agency if in_agency is not None else _agency_of(actor_id, obj),
         object_type=type(obj).__name__ if obj is not None else "",
         object_id=getattr(obj, "id", None), ip=client_address(),
         detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str),

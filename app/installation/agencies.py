@@ -99,7 +99,7 @@ def create(name: str, parent: Agency | None, timezone: str, deadline_day: int) -
     db.session.add(agency)
     db.session.flush()
     auditlog.record("agency.created", agency, name=name,
-                    parent=parent.name if parent else None)
+                    parent=parent.name if parent else None, in_agency=agency.id)
     return agency
 
 
@@ -120,7 +120,7 @@ def place(agency: Agency, name: str, parent: Agency | None) -> dict[str, list[ob
         agency.parent = parent
     if changes:
         db.session.flush()
-        auditlog.record("agency.placed", agency, changes=changes)
+        auditlog.record("agency.placed", agency, changes=changes, in_agency=agency.id)
     return changes
 
 
@@ -144,7 +144,8 @@ def account_for_admin(agency: Agency, staff_no: str, name: str, email: str) -> t
                 joined_on=clock.now().astimezone(ZoneInfo(agency.timezone)).date())
     db.session.add(user)  # its role comes with the appointment
     db.session.flush()
-    auditlog.record("user.created", user, staff_no=staff_no, roles=sorted(user.roles))
+    auditlog.record("user.created", user, staff_no=staff_no, roles=sorted(user.roles),
+                    in_agency=agency.id)
     return user, True
 
 
@@ -160,7 +161,7 @@ def appoint(agency: Agency, user: User) -> tokens.Issued | None:
         raise InstallationRefused(_("%(name)s is already an administrator.", name=user.name))
     user.roles = user.roles | {Role.ADMIN}
     db.session.flush()
-    auditlog.record("installation.admin_appointed", user, agency_id=agency.id,
+    auditlog.record("installation.admin_appointed", user, in_agency=agency.id,
                     staff_no=user.staff_no)
     return tokens.issue(user, LinkPurpose.FIRST) if user.password_hash is None else None
 
@@ -172,7 +173,7 @@ def dismiss(agency: Agency, user: User) -> None:
                                     name=user.name, agency=agency.name))
     user.roles = (user.roles - {Role.ADMIN}) or {Role.AUDITOR}
     db.session.flush()
-    auditlog.record("installation.admin_dismissed", user, agency_id=agency.id,
+    auditlog.record("installation.admin_dismissed", user, in_agency=agency.id,
                     staff_no=user.staff_no)
 
 

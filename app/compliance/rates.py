@@ -134,12 +134,14 @@ class PersonRow:
 
 # Building blocks --------------------------------------------------------------------------
 
-def _in_scope(agency_id: int, first_day: sa.ColumnElement | date,
+def _in_scope(agency_id: int | sa.Select, first_day: sa.ColumnElement | date,
               last_day: sa.ColumnElement | date) -> list[sa.ColumnElement[bool]]:
-    """The where-clause of filing.in_scope, in SQL: auditors of the agency in post at some
-    time between first_day and last_day. Used with a join on their 'auditor' role row."""
+    """The where-clause of filing.in_scope, in SQL: auditors of the agency (or of the agencies
+    a SELECT of ids gives, e.g. tree.subtree) in post at some time between first_day and
+    last_day. Used with a join on their 'auditor' role row."""
     return [
-        User.agency_id == agency_id,
+        User.agency_id.in_(agency_id) if isinstance(agency_id, sa.Select)
+        else User.agency_id == agency_id,
         User.joined_on <= last_day,
         sa.or_(User.left_on.is_(None), User.left_on >= first_day),
     ]
@@ -219,6 +221,27 @@ def period_figures(agency: Agency, period: Period, now: datetime, limit: int | N
     total = sum((d.figures for d in departments), Figures())
     return PeriodFigures(period, rule.deadline(period), unfiled_as, total, departments,
                          non_filers(agency, period, limit))
+
+
+def agency_figures(agencies: sa.Select, period: Period, now: datetime,
+                   rules: dict[int, DeadlineRule]) -> dict[int, Figures]:
+    """The figures of one period per agency of `agencies` (a SELECT of ids): one query grouped
+    by agency whatever the number of agencies, for the roll-up of an agency tree. `rules`
+    holds each agency's deadline rule (records.deadline_rules); agencies without auditors in
+    scope are absent."""
+    rows = db.session.execute(
+        sa.select(User.agency_id, *_counts())
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
+                                          MonthlyReport.period == str(period)))
+        .outerjoin(ReportVersion, _latest_with_incidents())
+        .where(*_in_scope(agencies, period.first_day, period.last_day))
+        .group_by(User.agency_id)
+    )
+    return {agency_id: Figures.count(expected, filed, late, incidents,
+                                     status_of(None, period, rules[agency_id], now))
+            for agency_id, expected, filed, late, incidents in rows}
 
 
 def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list[NonFiler]:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import abort
 from flask_login import current_user
 
+from app.core import tree
 from app.core.codes import Role
 from app.core.extensions import db
 from app.models import (
@@ -59,9 +60,12 @@ STATEMENT_INCIDENTS = _policy("statement_incidents", Role.REVIEWER)
 ADMINISTER = _policy("administer", Role.ADMIN)  # accounts, organisation, settings, outbox
 # The agencies of the installation, their administrators, the installation-wide settings.
 INSTALL = _policy("install", Role.INSTALLATION_ADMIN)
+# The roll-up of an agency's subtree (a city's districts): figures, who filed, statements'
+# status and digest, never content. Only where the agency has agencies below it (rollup_root).
+ROLLUP = _policy("rollup", Role.REVIEWER, Role.LEADER)
 POLICIES = {policy.name: policy for policy in (
     FILE, CONFIRM, REVIEW, COMPLIANCE, AUDIT_LOG, STATEMENTS, PREPARE_STATEMENT,
-    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER, INSTALL)}
+    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER, INSTALL, ROLLUP)}
 
 
 def allows(user: User, policy: Policy) -> bool:
@@ -180,3 +184,32 @@ def statement_or_404(user: User, year: int) -> AnnualStatement:
     if statement is None or not allows(user, STATEMENTS):
         abort(404)
     return statement
+
+
+def may_roll_up(user: User) -> bool:
+    """Whether `user` may see a roll-up: ROLLUP, in an agency with agencies below it."""
+    return allows(user, ROLLUP) and tree.has_descendants(user.agency_id)
+
+
+def can_roll_up() -> bool:
+    """For templates (the navigation): whether the signed-in user has a roll-up to see."""
+    return may_roll_up(current_user)
+
+
+def rollup_root_or_404(user: User) -> Agency:
+    """The agency whose subtree `user` sees rolled up: their own. An agency without
+    descendants has no roll-up (404, like a page that does not exist); nobody ever sees the
+    roll-up of an agency above or beside their own, since the root is never asked for."""
+    if not may_roll_up(user):
+        abort(404)
+    return user.agency
+
+
+def rollup_agency_or_404(user: User, agency_id: int) -> Agency:
+    """An agency of the subtree `user` sees rolled up (their own included); any other,
+    above, beside or missing, answers 404."""
+    root = rollup_root_or_404(user)
+    agency = db.session.get(Agency, agency_id)
+    if agency is None or not tree.is_within(agency.id, root.id):
+        abort(404)
+    return agency

@@ -62,6 +62,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(i18n.month_label, "month")
     app.add_template_global(label)
     app.add_template_global(access.can)
+    app.add_template_global(access.can_roll_up)
     # Templates compare with the codes, never with string literals.
     for codes in (FilingStatus, LinkPurpose, NoticeStatus, ReviewStatus, StatementStatus):
         app.add_template_global(codes, codes.__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -65,14 +65,23 @@ class AlreadyFiled(FilingError):
 
 
 def deadline_rule(agency: Agency) -> DeadlineRule:
-    overrides = {}
-    if agency.shift_to_workday:
-        rows = db.session.execute(
-            sa.select(CalendarDay.day, CalendarDay.is_workday).where(
-                CalendarDay.agency_id == agency.id
-            )
-        )
-        overrides = {day: workday for day, workday in rows}
+    return deadline_rules([agency])[agency.id]
+
+
+def deadline_rules(agencies: list[Agency]) -> dict[int, DeadlineRule]:
+    """Each agency's rule by id, with one query for the calendars of those that shift their
+    deadline to a working day (none if no agency does)."""
+    shifting = [agency.id for agency in agencies if agency.shift_to_workday]
+    overrides: dict[int, dict[date, bool]] = {agency_id: {} for agency_id in shifting}
+    if shifting:
+        for agency_id, day, workday in db.session.execute(
+                sa.select(CalendarDay.agency_id, CalendarDay.day, CalendarDay.is_workday)
+                .where(CalendarDay.agency_id.in_(shifting))):
+            overrides[agency_id][day] = workday
+    return {agency.id: _rule(agency, overrides.get(agency.id, {})) for agency in agencies}
+
+
+def _rule(agency: Agency, overrides: dict[date, bool]) -> DeadlineRule:
     return DeadlineRule(
         tz=ZoneInfo(agency.timezone),
         day=agency.deadline_day,

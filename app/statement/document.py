@@ -63,8 +63,10 @@ class Table:
     total: list[Cell] | None = None
 
 
-def _counted(key: str, title: object, first: object, counts: dict[str, int],
-             name: str) -> Table:
+def counted(key: str, title: object, first: object, counts: dict[str, int],
+            name: str) -> Table:
+    """A table of counts by code (kinds, categories, ...), with labels and a total: the
+    statement's and the roll-up's."""
     return Table(key, str(title), [str(first), _("Number")],
                  [[label(name, code) if name != "disposition" else
                    str(workflow.STATUSES.get(code, code)), n] for code, n in counts.items()],
@@ -91,13 +93,13 @@ def tables(f: figures.Figures) -> list[Table]:
                _("Reports with incidents"), _("Incidents registered")],
               months, [_("Total"), r.expected, r.on_time, r.late, r.missing,
                        r.due + r.not_open, r.zero, r.with_incidents, f.incidents]),
-        _counted("kind", _("Incidents by kind"), _("Kind"), f.by_kind, "kinds"),
-        _counted("category", _("Incidents by behaviour category"), _("Category"),
+        counted("kind", _("Incidents by kind"), _("Kind"), f.by_kind, "kinds"),
+        counted("category", _("Incidents by behaviour category"), _("Category"),
                  f.by_category, "category"),
-        _counted("channel", _("Incidents by channel"), _("Channel"), f.by_channel, "channels"),
-        _counted("relation", _("Incidents by relation of the person"), _("Relation"),
+        counted("channel", _("Incidents by channel"), _("Channel"), f.by_channel, "channels"),
+        counted("relation", _("Incidents by relation of the person"), _("Relation"),
                  f.by_relation, "relations"),
-        _counted("disposition", _("Incidents by disposition"), _("Status"), f.by_disposition,
+        counted("disposition", _("Incidents by disposition"), _("Status"), f.by_disposition,
                  "disposition"),
         Table("review", _("Review, referrals and violations"), [_("Item"), _("Number")], [
             [_("Reviews still open"), f.open_reviews],

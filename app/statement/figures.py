@@ -219,15 +219,18 @@ def missing_query(agency_id: int, periods: list[Period]) -> sa.Select:
     )
 
 
-def incidents_of_year(agency_id: int, year: int) -> sa.ColumnElement[bool]:
+def incidents_of_year(agency_id: int | sa.Select, year: int) -> sa.ColumnElement[bool]:
     """The agency's incidents of `year` the statement rests on: those registered after it was
-    signed are shown against it (late_records), never in its figures."""
-    return sa.and_(Incident.agency_id == agency_id,
+    signed are shown against it (late_records), never in its figures. `agency_id` may be a
+    SELECT of ids (tree.subtree): the incidents of those agencies."""
+    agency = Incident.agency_id.in_(agency_id) if isinstance(agency_id, sa.Select) \
+        else Incident.agency_id == agency_id
+    return sa.and_(agency,
                    Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"),
                    Incident.after_signing.is_(False))
 
 
-def current_incident_versions(agency_id: int, year: int) -> sa.Select:
+def current_incident_versions(agency_id: int | sa.Select, year: int) -> sa.Select:
     """(Incident, its current IncidentVersion) of the agency's incidents of `year`: select
     from this and add columns."""
     current = (sa.select(IncidentVersion.incident_id,
@@ -241,10 +244,13 @@ def current_incident_versions(agency_id: int, year: int) -> sa.Select:
                                            IncidentVersion.number == current.c.number)))
 
 
-def incident_query(agency_id: int, year: int) -> sa.Select:
+def incident_query(agency_id: int | sa.Select, year: int, *, by_agency: bool = False
+                   ) -> sa.Select:
     """The year's incidents counted by month, effective kind and category (a reclassification
-    wins), channel, relation, review status and determination: one grouped query."""
-    columns = (Incident.period, sa.func.coalesce(Review.kind, IncidentVersion.kind),
+    wins), channel, relation, review status and determination: one grouped query. With
+    `by_agency` (and a SELECT of agency ids), each row starts with its agency's id."""
+    columns = (*((Incident.agency_id,) if by_agency else ()), Incident.period,
+               sa.func.coalesce(Review.kind, IncidentVersion.kind),
                sa.func.coalesce(Review.category, IncidentVersion.category),
                IncidentVersion.channel, IncidentVersion.actor_relation, Review.status,
                Review.affected_independence)
@@ -270,7 +276,9 @@ def _staff(agency: Agency, year: int) -> tuple[int, int, int, list[StaffMonths]]
 
 
 @dataclass
-class _IncidentCounts:
+class IncidentCounts:
+    """The year's incidents of an agency, counted as the statement counts them."""
+
     total: int = 0
     open: int = 0
     referrals: int = 0
@@ -279,26 +287,39 @@ class _IncidentCounts:
         name: Counter() for name in ("kind", "category", "channel", "month", "relation",
                                      "disposition", "open", "violations")})
 
-
-def _incidents(agency: Agency, year: int) -> _IncidentCounts:
-    counts = _IncidentCounts()
-    t = counts.tallies
-    for period, kind, category, channel, relation, status, affected, n in db.session.execute(
-            incident_query(agency.id, year)):
+    def add(self, period: str, kind: str, category: str, channel: str, relation: str,
+            status: str | None, affected: bool | None, n: int) -> None:
+        """Count `n` incidents of one row of incident_query."""
         status = status or ReviewStatus.NEW
-        counts.total += n
+        self.total += n
+        t = self.tallies
         for name, value in (("kind", kind), ("category", category), ("channel", channel),
                             ("month", period), ("relation", relation),
                             ("disposition", status)):
             t[name][value] += n
         if status in workflow.OPEN:
-            counts.open += n
+            self.open += n
             t["open"][period] += n
         if status == ReviewStatus.REFERRED:
-            counts.referrals += n
+            self.referrals += n
         if affected:
-            counts.violations += n
+            self.violations += n
             t["violations"][period] += n
+
+
+def _incidents(agency: Agency, year: int) -> IncidentCounts:
+    counts = IncidentCounts()
+    for row in db.session.execute(incident_query(agency.id, year)):
+        counts.add(*row)
+    return counts
+
+
+def incidents_by_agency(agencies: sa.Select, year: int) -> dict[int, IncidentCounts]:
+    """The year's incident counts per agency of `agencies` (a SELECT of ids), in one grouped
+    query: what each agency's statement would count. Agencies without incidents are absent."""
+    counts: dict[int, IncidentCounts] = {}
+    for agency_id, *row in db.session.execute(incident_query(agencies, year, by_agency=True)):
+        counts.setdefault(agency_id, IncidentCounts()).add(*row)
     return counts
 
 

@@ -34,6 +34,12 @@ def _statement_reader() -> dict[str, int]:
             "*": 403}
 
 
+def _rollup() -> dict[str, int]:
+    """A roll-up page: reviewers and leaders, of an agency with descendants (404 without)."""
+    return {"anonymous": 302, "reviewer": 404, "foreign_reviewer": 404, "leader": 404,
+            "*": 403}
+
+
 # endpoint -> (method, url template, {role: expected status}); "*" is every other role.
 MATRIX = {
     "auth.login": ("GET", "/auth/login", {"anonymous": 200, "*": 302}),
@@ -259,6 +265,13 @@ MATRIX = {
     "installation.mail_settings": ("POST", "/installation/settings/mail", _installation(400)),
     "installation.test_mail": ("POST", "/installation/settings/test-mail", _installation(400)),
     "admin.revoke_api_token": ("POST", "/admin/api-tokens/999999/revoke", _admin(404)),
+    # The roll-up: the discipline office and leaders of an agency with agencies below it; the
+    # world's agency has none, so theirs answers 404 like a page that does not exist
+    # (tests/rollup performs the attacks across a city and its districts).
+    "rollup.index": ("GET", "/rollup/?year=2025", _rollup()),
+    "rollup.agency": ("GET", "/rollup/agency/{user}", _rollup()),
+    "rollup.compliance": ("GET", "/rollup/compliance?period=2025-03", _rollup()),
+    "rollup.non_filers": ("GET", "/rollup/compliance/{user}", _rollup()),
     # The API: by token only (tests/api). A session, whoever's, opens nothing there: 401.
     "api.openapi_document": ("GET", "/api/v1/openapi.json", {"*": 200}),
     "api.departments": ("GET", "/api/v1/departments", {"*": 401}),

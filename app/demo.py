@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -38,17 +39,51 @@ RECOVERY_CODE = hashlib.sha256(b"audit-portal demo recovery key").digest()
 # share this published key (README), to add to an authenticator app. For the demo only.
 DEMO_TOTP_SECRET = "DEMODEMODEMODEMODEMODEMODEMODEMO"  # noqa: S105
 
+@dataclass(frozen=True)
+class Bureau:
+    """One demo bureau: its name, staff number prefix, the names of its five named staff (the
+    leader, administrator, two members of the discipline office, the main auditor; see
+    NAMED_STAFF) and how many other auditors it has (at least five: the fifteenth registers
+    after signing)."""
+
+    name: str
+    prefix: str
+    named: tuple[str, str, str, str, str]
+    auditors: int
+    document_number_pattern: str
+    seed: int
+
+    def staff_no(self, number: int) -> str:
+        return f"{self.prefix}{number:03d}"
+
+
+XIQING = Bureau("西青区审计局", "XQ", ("王建国", "李明", "赵敏", "孙丽", "张伟"), 26,
+                "西审〔{year}〕{n}号", 2025)
+CITY = "天津市审计局"
+# `flask demo --municipal`: the city bureau with its own staff above three district bureaus.
+MUNICIPAL_CITY = Bureau(CITY, "TJ", ("周正国", "钱文", "吴静", "郑红", "冯立"), 6,
+                        "津审〔{year}〕{n}号", 2026)
+MUNICIPAL_DISTRICTS = (
+    XIQING,
+    Bureau("南开区审计局", "NK", ("陈志强", "卫东", "蒋丽华", "沈梅", "韩涛"), 8,
+           "南审〔{year}〕{n}号", 2027),
+    Bureau("和平区审计局", "HP", ("杨光明", "朱海", "秦雪", "许娟", "何平"), 8,
+           "和审〔{year}〕{n}号", 2028),
+)
+
 DEPARTMENTS = ["办公室", "机关纪委", "法规审理科", "财政审计科", "经济责任审计科",
                "固定资产投资审计科", "农业与资源环保审计科"]
 
-# staff number, name, department index, roles (the first five are the README's demo logins)
+# staff number, department index, roles of a bureau's named staff (XIQING's are the README's
+# demo logins), in the order of Bureau.named
 NAMED_STAFF = [
-    ("XQ001", "王建国", 0, {Role.LEADER}),
-    ("XQ002", "李明", 0, {Role.ADMIN}),
-    ("XQ003", "赵敏", 1, {Role.REVIEWER}),
-    ("XQ004", "孙丽", 1, {Role.REVIEWER, Role.AUDITOR}),
-    ("XQ010", "张伟", 3, {Role.AUDITOR}),
+    (1, 0, {Role.LEADER}),
+    (2, 0, {Role.ADMIN}),
+    (3, 1, {Role.REVIEWER}),
+    (4, 1, {Role.REVIEWER, Role.AUDITOR}),
+    (10, 3, {Role.AUDITOR}),
 ]
+LEADER, OFFICE, MAIN_AUDITOR, LATE_REGISTRANT = 1, 3, 10, 15
 AUDITOR_NAMES = ["刘洋", "陈静", "杨帆", "黄磊", "周婷", "吴昊", "徐倩", "孙浩", "马超", "朱琳",
                  "胡军", "郭亮", "何雪", "高峰", "林娜", "罗斌", "郑爽", "梁宇", "谢芳", "宋涛",
                  "唐敏", "韩冰", "冯雷", "董洁", "程鹏", "曹阳"]
@@ -103,15 +138,18 @@ def _at(day: date, hour: int, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(hour, 17), tzinfo=tz).astimezone(UTC)
 
 
-def _staff(agency: Agency, departments: list[Department], year_start: date) -> list[User]:
-    password = hash_password(DEMO_PASSWORD)  # one hash for all: the demo loads in a second
-    rows = list(NAMED_STAFF) + [
-        (f"XQ{n + 11:03d}", name, 2 + n % 5, {Role.AUDITOR}) for n, name in enumerate(AUDITOR_NAMES)
+def _staff(bureau: Bureau, agency: Agency, departments: list[Department], year_start: date,
+           password: str) -> list[User]:
+    rows = [(bureau.staff_no(number), name, dept, roles)
+            for (number, dept, roles), name in zip(NAMED_STAFF, bureau.named, strict=True)] + [
+        (bureau.staff_no(n + 11), name, 2 + n % 5, {Role.AUDITOR})
+        for n, name in enumerate(AUDITOR_NAMES[:bureau.auditors])
     ]
+    domain = f"demo.{bureau.prefix.lower()}-audit.example"
     users = []
     for staff_no, name, dept, roles in rows:
         user = User(agency=agency, department=departments[dept], staff_no=staff_no, name=name,
-                    email=f"{staff_no.lower()}@demo.xq-audit.example", password_hash=password,
+                    email=f"{staff_no.lower()}@{domain}", password_hash=password,
                     joined_on=year_start)  # the demo's record starts with its year
         user.roles = roles
         if twofactor.required(user):
@@ -131,30 +169,51 @@ def signed_year(agency: Agency, now: datetime) -> int:
     return year if signing.signable_from(agency, year) + SIGNING_AFTER <= now else year - 1
 
 
-def load(today: date | None = None, seed: int = 2025) -> Agency:
-    """Create the demo bureau: the last signable year whole, reviewed, confirmed, its
-    statement signed and locked, then the following months up to last month's period."""
-    rng = random.Random(seed)
+def load(today: date | None = None) -> Agency:
+    """Create the demo bureau (西青区, under a city agency without staff): the last signable
+    year whole, reviewed, confirmed, its statement signed and locked, then the following
+    months up to last month's period."""
     now = clock.now() if today is None else _at(today, 12, TZ)
-    city = Agency(name="天津市审计局")
-    agency = Agency(name="西青区审计局", parent=city, rules_text=RULES_TEXT,
-                    document_number_pattern="西审〔{year}〕{n}号")
+    city = Agency(name=CITY)
+    db.session.add(city)
+    return _bureau(XIQING, city, now, hash_password(DEMO_PASSWORD))
+
+
+def load_municipal(today: date | None = None) -> Agency:
+    """Create the municipal demo: the city bureau, with staff and filings of its own, above
+    three district bureaus (西青区 as in the default demo), each a bureau like the default
+    one. Returns the city."""
+    now = clock.now() if today is None else _at(today, 12, TZ)
+    password = hash_password(DEMO_PASSWORD)  # one hash for all: the demo loads in seconds
+    city = _bureau(MUNICIPAL_CITY, None, now, password)
+    for district in MUNICIPAL_DISTRICTS:
+        _bureau(district, city, now, password)
+    return city
+
+
+def _bureau(bureau: Bureau, parent: Agency | None, now: datetime, password: str) -> Agency:
+    """One bureau with its departments, projects, staff, keys and history."""
+    rng = random.Random(bureau.seed)
+    agency = Agency(name=bureau.name, parent=parent, rules_text=RULES_TEXT,
+                    document_number_pattern=bureau.document_number_pattern)
     departments = [Department(agency=agency, name=name) for name in DEPARTMENTS]
-    db.session.add_all([city, agency, *departments])
+    db.session.add_all([agency, *departments])
     db.session.flush()
     year = signed_year(agency, now)
     first = Period(year, 1)
     projects = [
-        AuditProject(agency=agency, code=f"XQSJ-{first.year + (i >= 11)}-{i % 11 + 1:02d}",
+        AuditProject(agency=agency,
+                     code=f"{bureau.prefix}SJ-{first.year + (i >= 11)}-{i % 11 + 1:02d}",
                      name=name, year=first.year + (i >= 11))
         for i, name in enumerate(PROJECTS)
     ]
     db.session.add_all(projects)
-    users = _staff(agency, departments, first.first_day)
+    users = _staff(bureau, agency, departments, first.first_day, password)
     db.session.flush()
     people = {u.staff_no: u for u in users}
-    with keychain.using(_keys(agency, people["XQ003"], users, now)):
-        _history(agency, people, users, projects, rng, now, year)
+    office = people[bureau.staff_no(OFFICE)]
+    with keychain.using(_keys(agency, office, users, now)):
+        _history(bureau, agency, people, users, projects, rng, now, year)
     return agency
 
 
@@ -171,7 +230,7 @@ def _keys(agency: Agency, office: User, users: list[User], now: datetime) -> key
     return chain
 
 
-def _history(agency: Agency, people: dict[str, User], users: list[User],
+def _history(bureau: Bureau, agency: Agency, people: dict[str, User], users: list[User],
              projects: list[AuditProject], rng: random.Random, now: datetime,
              year: int) -> None:
     first = Period(year, 1)
@@ -180,14 +239,16 @@ def _history(agency: Agency, people: dict[str, User], users: list[User],
     signed_on = signing.signable_from(agency, year) + SIGNING_AFTER
     closed, later = first.until(Period(year, 12)), Period(year + 1, 1).until(last)
     split = len(INCIDENTS) - (3 if later else 0)  # the last three stories are this year's
-    history = Filer(rng, auditors, projects, TZ, now)
+    office, leader = people[bureau.staff_no(OFFICE)], people[bureau.staff_no(LEADER)]
+    history = Filer(rng, auditors, projects, TZ, now, bureau.staff_no(MAIN_AUDITOR))
     history.run(closed, INCIDENTS[:split], until=signed_on)
-    _reviews(people["XQ003"], _incidents_of(agency, closed), CLOSED_YEAR_PLANS, signed_on)
-    _confirm(auditors, year, signed_on)
-    _sign(agency, year, people["XQ003"], people["XQ001"], signed_on)
-    _registered_after_signing(history, people["XQ015"], year, signed_on)
+    _reviews(office, _incidents_of(agency, closed), CLOSED_YEAR_PLANS, signed_on)
+    _confirm(auditors, year, signed_on, {bureau.staff_no(n) for n in UNCONFIRMED})
+    _sign(agency, year, office, leader, signed_on)
+    _registered_after_signing(history, people[bureau.staff_no(LATE_REGISTRANT)], year,
+                              signed_on)
     history.run(later, INCIDENTS[split:], until=now)
-    _reviews(people["XQ003"], _incidents_of(agency, later), LATER_PLANS, now)
+    _reviews(office, _incidents_of(agency, later), LATER_PLANS, now)
 
 
 # A week after the year can first be signed, the discipline office prepares the statement and
@@ -199,7 +260,7 @@ CLOSED_YEAR_PLANS = [ReviewStep.CLOSE] * 2 + [ReviewStep.REFER] + [ReviewStep.CL
 LATER_PLANS = [ReviewStep.CLOSE, ReviewStep.RETURN]
 # Auditors who have not given the personal confirmation of the signed year (the statement
 # names them).
-UNCONFIRMED = ("XQ020", "XQ027")
+UNCONFIRMED = (20, 27)
 
 
 def _incidents_of(agency: Agency, periods: list[Period]) -> list[Incident]:
@@ -222,11 +283,11 @@ def _reviews(office: User, incidents: list[Incident], plans: list[str], until: d
         workflow.act(case, office, plan, DECISIONS[plan], when + timedelta(hours=1))
 
 
-def _confirm(auditors: list[User], year: int, before: datetime) -> None:
+def _confirm(auditors: list[User], year: int, before: datetime, unconfirmed: set[str]) -> None:
     """The personal confirmations, given in the first days they are open."""
     opens = confirmations.opens_on(year)
     for n, user in enumerate(auditors):
-        if confirmations.must_confirm(user, year) and user.staff_no not in UNCONFIRMED:
+        if confirmations.must_confirm(user, year) and user.staff_no not in unconfirmed:
             day = opens + timedelta(days=n % 9)
             confirmations.confirm(user, year, "", min(_at(day, 9, TZ), before))
 
@@ -266,9 +327,10 @@ class Filer:
     with a fixed random sequence."""
 
     def __init__(self, rng: random.Random, auditors: list[User], projects: list[AuditProject],
-                 tz: ZoneInfo, now: datetime) -> None:
+                 tz: ZoneInfo, now: datetime, main_login: str) -> None:
         self.rng, self.auditors, self.projects, self.tz, self.now = (
             rng, auditors, projects, tz, now)
+        self.main_login = main_login
         self.rule = records.deadline_rule(auditors[0].agency)
 
     def run(self, periods: list[Period], stories: list[tuple], *, until: datetime) -> None:
@@ -277,7 +339,7 @@ class Filer:
         placed = dict(zip(self.rng.sample(slots, len(stories)), stories, strict=True))
         for period in periods:
             for user in self.auditors:
-                left_open = user.staff_no == "XQ010" and period == periods[-1] and (
+                left_open = user.staff_no == self.main_login and period == periods[-1] and (
                     period.next() == period_of(self.now, self.tz))
                 if left_open or not records.in_scope(user, period):
                     continue  # the main demo login leaves last month open to try filing

@@ -30,7 +30,7 @@ from app.statement import digest, figures, signing
 from tests.helpers import factories
 from tests.helpers.demo import TODAY
 from tests.helpers.statement import embedded_fonts, pdf_text
-from tests.helpers.web import login, post_form
+from tests.helpers.web import csrf_token, login, post_form
 
 FIRST, LAST = Period(2024, 1), Period(2025, 10)
 
@@ -307,3 +307,34 @@ def test_force_deletes_the_evidence_of_the_erased_records(db, runner, frozen, au
     result = runner.invoke(demo_command, ["--force"])
     assert result.exit_code == 0, result.output
     assert db.session.scalar(sa.select(sa.func.count()).select_from(EvidenceContent)) == 0
+
+
+def test_the_municipal_demo_shows_the_city_its_districts(app, db, runner, frozen):
+    """`flask demo --municipal`: a city bureau above three district bureaus, each with its
+    signed year; the city's discipline office signs in and sees them rolled up."""
+    frozen.set(2025, 11, 26, 4)
+    result = runner.invoke(demo_command, ["--municipal"])
+    assert result.exit_code == 0, result.output
+    city = demo.MUNICIPAL_CITY
+    office, leader = city.staff_no(demo.OFFICE), city.staff_no(demo.LEADER)
+    assert office in result.output and leader in result.output
+    agencies = {a.name: a for a in db.session.scalars(sa.select(Agency))}
+    assert set(agencies) == {city.name, *(d.name for d in demo.MUNICIPAL_DISTRICTS)}
+    assert all(agencies[d.name].parent_id == agencies[city.name].id
+               for d in demo.MUNICIPAL_DISTRICTS)
+    signed = db.session.scalars(sa.select(AnnualStatement).where(
+        AnnualStatement.year == 2024, AnnualStatement.status == "locked")).all()
+    assert len(signed) == 4
+    client = app.test_client()
+    for staff_no in (office, leader):
+        login(client, user(db, staff_no), demo.DEMO_PASSWORD)
+        page = client.get("/rollup/?year=2024")
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert all(d.name in text for d in demo.MUNICIPAL_DISTRICTS)
+        assert all(item.records_digest in text for item in signed)
+        assert client.get("/rollup/compliance").status_code == 200
+        client.post("/auth/logout", data={"csrf_token": csrf_token(client, "/")})
+    # A district's discipline office has no roll-up; the default demo stays one district.
+    login(client, user(db, "XQ003"), demo.DEMO_PASSWORD)
+    assert client.get("/rollup/").status_code == 404

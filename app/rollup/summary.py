@@ -11,6 +11,7 @@ the same number of statements for 3 agencies or 3,000.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -27,6 +28,8 @@ from app.statement import figures
 
 # The incident breakdowns of the roll-up: the statement's, by these names.
 TALLIES = ("kind", "category", "channel", "relation", "disposition")
+# What the roll-up reads of a signed statement's stored figures.
+SIGNED_FIELDS = ("incidents", "referrals", "violations", *(f"by_{name}" for name in TALLIES))
 
 
 @dataclass(frozen=True)
@@ -36,14 +39,14 @@ class YearFigures:
     incidents: int = 0
     referrals: int = 0
     violations: int = 0
-    tallies: dict[str, Counter] = field(
-        default_factory=lambda: {name: Counter() for name in TALLIES})
+    tallies: Mapping[str, Mapping[str, int]] = field(
+        default_factory=lambda: {name: {} for name in TALLIES})
 
     @classmethod
-    def signed(cls, counted: figures.Figures) -> YearFigures:
-        """From a signed statement's stored figures."""
+    def signed(cls, counted: figures.Figures | sa.Row) -> YearFigures:
+        """From a signed statement's figures: a figures.Figures, or a row of SIGNED_FIELDS."""
         return cls(counted.incidents, counted.referrals, counted.violations,
-                   {name: Counter(getattr(counted, f"by_{name}")) for name in TALLIES})
+                   {name: getattr(counted, f"by_{name}") for name in TALLIES})
 
     @classmethod
     def live(cls, counts: figures.IncidentCounts | None) -> YearFigures:
@@ -51,12 +54,20 @@ class YearFigures:
         if counts is None:
             return cls()
         return cls(counts.total, counts.referrals, counts.violations,
-                   {name: Counter(counts.tallies[name]) for name in TALLIES})
+                   {name: counts.tallies[name] for name in TALLIES})
 
-    def __add__(self, other: YearFigures) -> YearFigures:
-        return YearFigures(self.incidents + other.incidents, self.referrals + other.referrals,
-                           self.violations + other.violations,
-                           {name: self.tallies[name] + other.tallies[name] for name in TALLIES})
+    @classmethod
+    def summed(cls, items: Iterable[YearFigures]) -> YearFigures:
+        """The sum, breakdown by breakdown."""
+        incidents = referrals = violations = 0
+        tallies: dict[str, Counter] = {name: Counter() for name in TALLIES}
+        for item in items:
+            incidents += item.incidents
+            referrals += item.referrals
+            violations += item.violations
+            for name in TALLIES:
+                tallies[name].update(item.tallies[name])
+        return cls(incidents, referrals, violations, tallies)
 
     def by(self, name: str) -> dict[str, int]:
         """One breakdown, by code."""
@@ -65,10 +76,11 @@ class YearFigures:
 
 @dataclass(frozen=True)
 class AgencyYear:
-    """One agency's line of the year's roll-up."""
+    """One agency's line of the year's roll-up: `statement` is its status, dates and digest
+    (a row of _statements), or None when none is prepared."""
 
     node: tree.Node
-    statement: AnnualStatement | None
+    statement: sa.Row | None
     figures: YearFigures
 
     @property
@@ -81,32 +93,37 @@ class AgencyYear:
 class YearRollup:
     year: int
     agencies: list[AgencyYear]
-
-    @property
-    def total(self) -> YearFigures:
-        return sum((line.figures for line in self.agencies), YearFigures())
+    total: YearFigures
 
     @property
     def signed(self) -> int:
         return sum(line.signed for line in self.agencies)
 
 
+def _statements(agencies: sa.Select, year: int) -> dict[int, sa.Row]:
+    """The statements of `year` of `agencies`: state, digest and the signed figures' fields."""
+    rows = db.session.execute(
+        sa.select(AnnualStatement.agency_id, AnnualStatement.status,
+                  AnnualStatement.records_digest, AnnualStatement.prepared_at,
+                  AnnualStatement.signed_at, AnnualStatement.document_number,
+                  *(figures.stored_field(name).label(name) for name in SIGNED_FIELDS))
+        .where(AnnualStatement.agency_id.in_(agencies), AnnualStatement.year == year))
+    return {row.agency_id: row for row in rows}
+
+
 def year_rollup(root: Agency, year: int) -> YearRollup:
     """The year's figures of every agency of `root`'s subtree: three queries (the tree, the
     statements, the live counts)."""
     ids = tree.subtree(root.id)
-    statements = {item.agency_id: item for item in db.session.scalars(
-        sa.select(AnnualStatement).where(AnnualStatement.agency_id.in_(ids),
-                                         AnnualStatement.year == year))}
+    statements = _statements(ids, year)
     live = figures.incidents_by_agency(ids, year)
     lines = []
     for node in tree.nodes(root.id):
         item = statements.get(node.id)
         signed = item is not None and item.status == StatementStatus.LOCKED
-        counted = YearFigures.signed(figures.stored(item)) if signed \
-            else YearFigures.live(live.get(node.id))
+        counted = YearFigures.signed(item) if signed else YearFigures.live(live.get(node.id))
         lines.append(AgencyYear(node, item, counted))
-    return YearRollup(year, lines)
+    return YearRollup(year, lines, YearFigures.summed(line.figures for line in lines))
 
 
 @dataclass(frozen=True)
@@ -116,6 +133,11 @@ class AgencyPeriod:
     node: tree.Node
     unfiled_status: str
     figures: rates.Figures
+
+    @property
+    def on_time_percent(self) -> int:
+        """Reports on time, as a whole percentage of those expected (0 when none are)."""
+        return round(self.figures.percent(self.figures.on_time))
 
 
 @dataclass(frozen=True)

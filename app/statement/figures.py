@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
@@ -317,10 +317,10 @@ def _incidents(agency: Agency, year: int) -> IncidentCounts:
 def incidents_by_agency(agencies: sa.Select, year: int) -> dict[int, IncidentCounts]:
     """The year's incident counts per agency of `agencies` (a SELECT of ids), in one grouped
     query: what each agency's statement would count. Agencies without incidents are absent."""
-    counts: dict[int, IncidentCounts] = {}
+    counts: dict[int, IncidentCounts] = defaultdict(IncidentCounts)
     for agency_id, *row in db.session.execute(incident_query(agencies, year, by_agency=True)):
-        counts.setdefault(agency_id, IncidentCounts()).add(*row)
-    return counts
+        counts[agency_id].add(*row)
+    return dict(counts)
 
 
 def _sorted(counter: Counter) -> dict[str, int]:
@@ -359,3 +359,14 @@ def compute(agency: Agency, year: int, now: datetime) -> Figures:
 
 def stored(statement: AnnualStatement) -> Figures:
     return Figures.from_json(statement.figures)
+
+
+def stored_field(name: str) -> sa.ColumnElement:
+    """One field of the statements' stored figures (a Figures field), read by the database:
+    a roll-up over thousands of signed statements parses what it shows, not each whole JSON.
+    PostgreSQL reads the text column as JSON with a cast; SQLite's JSON functions read text."""
+    if name not in Figures.__dataclass_fields__:
+        raise KeyError(name)
+    if db.session.get_bind().dialect.name == "postgresql":
+        return sa.cast(AnnualStatement.figures, sa.JSON)[name]
+    return sa.type_coerce(AnnualStatement.figures, sa.JSON)[name]

@@ -179,6 +179,21 @@ def _counts() -> tuple[sa.ColumnElement[int], ...]:
     )
 
 
+def _tally(group: sa.ColumnElement, agency: int | sa.Select, period: Period) -> sa.Select:
+    """_counts for `period` per `group`: in-scope auditors LEFT JOIN their report for the
+    period and its latest version with incidents."""
+    return (
+        sa.select(group, *_counts())
+        .select_from(User)
+        .join(UserRole, _auditor_role())
+        .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
+                                          MonthlyReport.period == str(period)))
+        .outerjoin(ReportVersion, _latest_with_incidents())
+        .where(*_in_scope(agency, period.first_day, period.last_day))
+        .group_by(group)
+    )
+
+
 def _by_department() -> tuple[sa.ColumnElement, ...]:
     """Departments by name, then staff without one (the same order on both databases)."""
     return (Department.name.is_(None), Department.name)
@@ -196,17 +211,7 @@ def period_figures(agency: Agency, period: Period, now: datetime, limit: int | N
     """
     rule = rule or deadline_rule(agency)
     unfiled_as = status_of(None, period, rule, now)
-    tally = (
-        sa.select(User.department_id, *_counts())
-        .select_from(User)
-        .join(UserRole, _auditor_role())
-        .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
-                                          MonthlyReport.period == str(period)))
-        .outerjoin(ReportVersion, _latest_with_incidents())
-        .where(*_in_scope(agency.id, period.first_day, period.last_day))
-        .group_by(User.department_id)
-        .subquery()
-    )
+    tally = _tally(User.department_id, agency.id, period).subquery()
     # Names are joined to the ~hundreds of groups, not to every auditor's row.
     rows = db.session.execute(
         sa.select(tally.c.department_id, Department.name, *list(tally.c)[1:])
@@ -229,16 +234,7 @@ def agency_figures(agencies: sa.Select, period: Period, now: datetime,
     by agency whatever the number of agencies, for the roll-up of an agency tree. `rules`
     holds each agency's deadline rule (records.deadline_rules); agencies without auditors in
     scope are absent."""
-    rows = db.session.execute(
-        sa.select(User.agency_id, *_counts())
-        .select_from(User)
-        .join(UserRole, _auditor_role())
-        .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
-                                          MonthlyReport.period == str(period)))
-        .outerjoin(ReportVersion, _latest_with_incidents())
-        .where(*_in_scope(agencies, period.first_day, period.last_day))
-        .group_by(User.agency_id)
-    )
+    rows = db.session.execute(_tally(User.agency_id, agencies, period))
     return {agency_id: Figures.count(expected, filed, late, incidents,
                                      status_of(None, period, rules[agency_id], now))
             for agency_id, expected, filed, late, incidents in rows}

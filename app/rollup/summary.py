@@ -102,12 +102,11 @@ class YearRollup:
 
 def _statements(agencies: sa.Select, year: int) -> dict[int, sa.Row]:
     """The statements of `year` of `agencies`: state, digest and the signed figures' fields."""
-    rows = db.session.execute(
-        sa.select(AnnualStatement.agency_id, AnnualStatement.status,
-                  AnnualStatement.records_digest, AnnualStatement.prepared_at,
-                  AnnualStatement.signed_at, AnnualStatement.document_number,
-                  *(figures.stored_field(name).label(name) for name in SIGNED_FIELDS))
-        .where(AnnualStatement.agency_id.in_(agencies), AnnualStatement.year == year))
+    rows = db.session.execute(figures.stored_fields(
+        sa.and_(AnnualStatement.agency_id.in_(agencies), AnnualStatement.year == year),
+        [AnnualStatement.agency_id, AnnualStatement.status, AnnualStatement.records_digest,
+         AnnualStatement.prepared_at, AnnualStatement.signed_at,
+         AnnualStatement.document_number], SIGNED_FIELDS))
     return {row.agency_id: row for row in rows}
 
 

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from functools import lru_cache
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 
 from app.compliance import rates
 from app.core.codes import FilingStatus, ReviewStatus, Role
@@ -361,12 +362,20 @@ def stored(statement: AnnualStatement) -> Figures:
     return Figures.from_json(statement.figures)
 
 
-def stored_field(name: str) -> sa.ColumnElement:
-    """One field of the statements' stored figures (a Figures field), read by the database:
-    a roll-up over thousands of signed statements parses what it shows, not each whole JSON.
-    PostgreSQL reads the text column as JSON with a cast; SQLite's JSON functions read text."""
-    if name not in Figures.__dataclass_fields__:
-        raise KeyError(name)
-    if db.session.get_bind().dialect.name == "postgresql":
-        return sa.cast(AnnualStatement.figures, sa.JSON)[name]
-    return sa.type_coerce(AnnualStatement.figures, sa.JSON)[name]
+def stored_fields(where: sa.ColumnElement[bool], columns: list[sa.ColumnElement],
+                  names: tuple[str, ...]) -> sa.Select:
+    """`columns` of the statements `where` selects, then the fields `names` of their stored
+    figures (Figures fields), read by the database: a roll-up over thousands of signed
+    statements parses what it shows, not each whole JSON. Each statement's JSON is parsed
+    once (PostgreSQL: cast to jsonb in a materialised CTE; SQLite's JSON functions read text)."""
+    unknown = set(names) - set(Figures.__dataclass_fields__)
+    if unknown:
+        raise KeyError(", ".join(sorted(unknown)))
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    parsed = sa.cast(AnnualStatement.figures, JSONB) if postgresql \
+        else sa.type_coerce(AnnualStatement.figures, sa.JSON)
+    inner = sa.select(*columns, parsed.label("stored")).where(where).cte("statements")
+    if postgresql:
+        inner = inner.prefix_with("MATERIALIZED")
+    return sa.select(*(inner.c[column.key] for column in columns),
+                     *(inner.c.stored[name].label(name) for name in names))

@@ -53,7 +53,7 @@ def demo_command(force: bool, if_empty: bool, municipal: bool) -> None:
                    f"({city.named[2]}, discipline office) or {city.staff_no(demo.LEADER)} "
                    f"({city.named[0]}, leader); every district bureau is like the default demo "
                    f"({', '.join(d.name for d in demo.MUNICIPAL_DISTRICTS)}; the same "
-                   "recovery key).")
+                   f"recovery key); the installation administrator: {demo.INSTALLATION_ADMIN[0]}.")
 
 
 def init_app(app: Flask) -> None:

@@ -188,7 +188,26 @@ def load_municipal(today: date | None = None) -> Agency:
     city = _bureau(MUNICIPAL_CITY, None, now, password)
     for district in MUNICIPAL_DISTRICTS:
         _bureau(district, city, now, password)
+    _installation_admin(city, password, now)
     return city
+
+
+# The municipal demo's installation administrator (README): arranges the agencies, sees no filing.
+INSTALLATION_ADMIN = ("TJ000", "平台管理员")
+
+
+def _installation_admin(city: Agency, password: str, now: datetime) -> User:
+    staff_no, name = INSTALLATION_ADMIN
+    user = User(agency=city, staff_no=staff_no, name=name, password_hash=password,
+                email=f"{staff_no.lower()}@demo.{MUNICIPAL_CITY.prefix.lower()}-audit.example",
+                joined_on=date(signed_year(city, now), 1, 1))
+    user.roles = {Role.INSTALLATION_ADMIN}
+    if twofactor.required(user):
+        user.totp_secret = DEMO_TOTP_SECRET
+    db.session.add(user)
+    db.session.flush()
+    custody.new_ring(user, DEMO_PASSWORD)
+    return user
 
 
 def _bureau(bureau: Bureau, parent: Agency | None, now: datetime, password: str) -> Agency:

@@ -115,20 +115,12 @@ def outbox_scope(user: User) -> sa.ColumnElement[bool]:
     return Outbox.user_id.in_(sa.select(User.id).where(User.agency_id == user.agency_id))
 
 
-def agency_and_below(agency_id: int) -> list[int]:
-    """The agency and every agency below it (Agency.parent_id), by a recursive query. One
-    small function on purpose: app/core/tree.py's subtree helper replaces it."""
-    tree = sa.select(Agency.id).where(Agency.id == agency_id).cte("tree", recursive=True)
-    tree = tree.union_all(sa.select(Agency.id).join(tree, Agency.parent_id == tree.c.id))
-    return list(db.session.scalars(sa.select(tree.c.id)))
-
-
 def crossing_agencies(user: User) -> list[int]:
     """The agencies among which `user`'s discipline office sees, agency by agency, the same
     person or organisation registered in several (patterns.across): its own and those below
     it, of which it is the common ancestor. Each office sees only "also in N other agencies"
     of the rest; nobody but a discipline office sees either."""
-    return agency_and_below(user.agency_id) if allows(user, REVIEW) else []
+    return list(db.session.scalars(tree.subtree(user.agency_id))) if allows(user, REVIEW) else []
 
 
 def can_read_incident(user: User, incident: Incident) -> bool:

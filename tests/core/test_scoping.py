@@ -31,7 +31,7 @@ CONTENT = ("甲区打探人", "甲区某委办", "甲区机密内容", "甲区�
 # 甲's people and organisation: nobody outside 甲 sees them (the city's roll-up may name 甲's
 # non-filers to the city: those pages are listed in CITY_SEES_PEOPLE).
 PEOPLE = ("甲区登记人", "JQ9001", "甲区纪检员", "甲区领导", "甲区保密科", "甲区保密项目")
-CITY_SEES_PEOPLE: frozenset[str] = frozenset()
+CITY_SEES_PEOPLE = frozenset({"rollup.non_filers"})
 OUTSIDERS = ("b_auditor", "b_reviewer", "b_leader", "b_admin", "city_reviewer", "city_leader",
              "city_admin", "installer")
 # Tables a request of an outsider may touch for itself without an agency column (its session,

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app.admin import employment
 from app.auth import twofactor
 from app.auth.security import hash_password
 from app.core import clock
@@ -121,6 +122,8 @@ def _staff(agency: Agency, departments: list[Department], year_start: date) -> l
     users[-2].left_on = year_start + timedelta(days=240)    # left (调离): deactivated, history kept
     users[-2].active = False
     db.session.add_all(users)
+    for user in users:
+        employment.follow(user)
     return users
 
 

@@ -23,6 +23,7 @@ from app.models import (
     Agency,
     AnnualConfirmation,
     AnnualStatement,
+    Employment,
     Incident,
     IncidentVersion,
     MonthlyReport,
@@ -36,6 +37,7 @@ from app.statement.figures import (
     auditors_of_year,
     compute,
     incidents_of_year,
+    reports_of_year,
     stored,
 )
 
@@ -66,23 +68,25 @@ def _columns(model: type) -> sa.Select:
     return sa.select(*_record_columns(model))
 
 
+# A person in scope, one line per period of theirs in the agency that owns a month of the year:
+# the period's dates stand where the user's join and leave dates stood before employment had
+# periods, so a statement signed then (one period per person, those very dates) still verifies.
+PERSON = (User.id, User.staff_no, Employment.started_on, Employment.ended_on)
+
+
 def _record_queries(agency_id: int, year: int) -> list[tuple[str, sa.Select]]:
     """Every record the figures come from, each table in id order, every column that can
     change a figure (all of them for filings, incidents, reviews and confirmations)."""
-    first, last = f"{year:04d}-01", f"{year:04d}-12"
     people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
-    reports = sa.select(MonthlyReport.id).where(MonthlyReport.user_id.in_(people),
-                                                MonthlyReport.period.between(first, last),
-                                                MonthlyReport.after_signing.is_(False))
+    reports = sa.select(MonthlyReport.id).where(reports_of_year(agency_id, year))
     versions = sa.select(ReportVersion.id).where(ReportVersion.report_id.in_(reports))
     incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
     link = report_version_incident.c
     return [
         # Who was in scope, not what an administrator may later rename or move: names and
         # departments stay out, so a renamed department does not look like a changed record.
-        ("user", auditors_of_year(
-            sa.select(User.id, User.staff_no, User.joined_on, User.left_on).select_from(User),
-            agency_id, year).order_by(User.id)),
+        ("user", auditors_of_year(sa.select(*PERSON).select_from(User), agency_id, year)
+         .order_by(User.id, Employment.started_on)),
         ("monthly_report", _columns(MonthlyReport).where(MonthlyReport.id.in_(reports))
          .order_by(MonthlyReport.id)),
         ("report_version", _columns(ReportVersion).where(ReportVersion.id.in_(versions))
@@ -189,21 +193,15 @@ def _pg_json(column: sa.ColumnElement, value: sa.ColumnElement) -> sa.ColumnElem
 
 def _line_queries(agency_id: int, year: int, dialect: str) -> list[tuple[str, sa.Select]]:
     """Format 2's records, each table in an order its indexes give without sorting."""
-    first, last = f"{year:04d}-01", f"{year:04d}-12"
     people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
-    # "+ 0": look the report's owner up among `people`, not `people` up in the reports' index
-    # (one scan of the versions joined by primary key, not a million index searches).
-    counted = sa.and_((MonthlyReport.user_id + 0).in_(people),
-                      MonthlyReport.period.between(first, last),
-                      MonthlyReport.after_signing.is_(False))
+    counted = reports_of_year(agency_id, year)
     incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
     link = report_version_incident.c
     line = lambda *columns: _line(columns, dialect)  # noqa: E731
     table = _record_columns
     return [
-        ("user", auditors_of_year(
-            sa.select(line(User.id, User.staff_no, User.joined_on, User.left_on))
-            .select_from(User), agency_id, year).order_by(User.id)),
+        ("user", auditors_of_year(sa.select(line(*PERSON)).select_from(User), agency_id, year)
+         .order_by(User.id, Employment.started_on)),
         # A report with each of its versions (a report is filed with its first version).
         ("monthly_report+report_version",
          sa.select(line(*table(MonthlyReport), *table(ReportVersion))).select_from(ReportVersion)

@@ -10,12 +10,15 @@ import pytest
 import sqlalchemy as sa
 
 from app.admin import employment
+from app.core.codes import NoticeKind
 from app.filing import scope
 from app.models import AuditLog, Employment, FilingTally, User
-from app.statement import figures
+from app.notices import reminders
+from app.statement import confirmations, figures
 from tests.helpers import factories
 from tests.helpers.filing import file_month
 from tests.helpers.imports import csv_file, preview
+from tests.helpers.reminders import local
 from tests.helpers.review import make_incident
 from tests.helpers.web import login, post_form
 
@@ -224,3 +227,27 @@ def test_periods_of_a_person_never_overlap(db, bureaus):
     db.session.rollback()
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Employment).where(
         Employment.user_id == person.id, Employment.ended_on.is_(None))) == 1
+
+
+def test_each_agency_reminds_of_its_own_months(db, runner, frozen, bureaus):
+    """Moved on 1 April: March is still the old agency's, so it reminds the person (and its
+    discipline office's digest names them); the new agency does neither."""
+    _old, new, people = bureaus
+    person = people["person"]
+    transfer(runner, "--to-agency", new.name, "--on", "2025-04-01")
+    notices = reminders.plan(local(2025, 4, 2, 9))
+    assert [(n.kind, n.period) for n in notices if n.user_id == person.id] == [
+        (NoticeKind.APPROACHING, "2025-03")]
+    digests = {n.user_id: str(n.params["missing"]) for n in reminders.plan(local(2025, 4, 6, 9))
+               if n.kind == NoticeKind.DIGEST}
+    assert list(digests) == [people["old_office"].id] and person.name in digests[
+        people["old_office"].id]
+
+
+def test_the_agency_of_december_asks_for_the_confirmation(db, runner, frozen, bureaus):
+    old, new, people = bureaus
+    transfer(runner, "--to-agency", new.name, "--on", "2025-12-10")
+    person = db.session.get(User, people["person"].id)
+    assert confirmations.must_confirm(person, 2025)
+    assert confirmations.status(old, 2025).expected == 0
+    assert confirmations.status(new, 2025).expected == 1

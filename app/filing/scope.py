@@ -38,6 +38,15 @@ def months_owned(started_on: date, ended_on: date | None,
     return str(first), str(last)
 
 
+def single_period(user: dict) -> dict:
+    """The Employment row of an account loaded in bulk (the benchmarks) with one period: its
+    user row's agency, department and dates."""
+    first, last = months_owned(user["joined_on"], user.get("left_on"), None)
+    return {"user_id": user["id"], "agency_id": user["agency_id"],
+            "department_id": user.get("department_id"), "started_on": user["joined_on"],
+            "ended_on": user.get("left_on"), "first_period": first, "last_period": last}
+
+
 def assign_months(periods: Sequence[Employment]) -> None:
     """Set first_period / last_period on all of a person's periods (any order given)."""
     ordered = sorted(periods, key=lambda e: e.started_on)

@@ -19,6 +19,7 @@ from flask_babel import gettext as _
 
 from app.core import auditlog
 from app.core.bounds import MAX_DATE, MIN_DATE
+from app.core.codes import Role
 from app.core.extensions import db
 from app.core.refusals import Invalid
 from app.filing import scope
@@ -91,6 +92,10 @@ def check_transfer(user: User, agency: Agency, department: Department | None,
     if not user.active or user.left_on is not None:
         raise TransferRefused(_("%(staff_no)s is not in post: reactivate the account before "
                                 "a transfer.", staff_no=user.staff_no))
+    if user.has_role(Role.REVIEWER):
+        raise TransferRefused(_("%(staff_no)s is a member of the discipline office: the office "
+                                "withdraws them (flask office withdraw) before a transfer.",
+                                staff_no=user.staff_no))
     if agency.id == user.agency_id:
         raise TransferRefused(_("%(staff_no)s already works in %(agency)s.",
                                 staff_no=user.staff_no, agency=agency.name))
@@ -104,16 +109,24 @@ def check_transfer(user: User, agency: Agency, department: Department | None,
 
 def transfer(user: User, agency: Agency, department: Department | None, on: date) -> Employment:
     """调动: the current period ends on the day before `on`, a period in `agency` (in
-    `department`, if given) starts on `on`, and the person works there from now on. Reports
-    for the old agency's months stay the old agency's, even when filed after the move."""
+    `department`, if given) starts on `on`, and the person works there from now on, as an
+    auditor (the leader's and administrator's roles were posts in the old agency; a member of
+    the discipline office is withdrawn by the office first). Reports for the old agency's
+    months stay the old agency's, even when filed after the move."""
     check_transfer(user, agency, department, on)
-    before = {"agency_id": user.agency_id, "department_id": user.department_id}
+    before = {"agency_id": user.agency_id, "department_id": user.department_id,
+              "roles": sorted(user.roles)}
     user.left_on = on - timedelta(days=1)
     follow(user)
     user.agency_id, user.department_id = agency.id, department.id if department else None
+    # Leading or administering is a post in the old agency: the new one gives its own.
+    user.roles = user.roles & {Role.AUDITOR}
     new = rejoin(user, on)
+    after = {"agency_id": user.agency_id, "department_id": user.department_id,
+             "roles": sorted(user.roles)}
     auditlog.record("user.transferred", user, staff_no=user.staff_no, on=on.isoformat(),
-                    changes={key: [value, getattr(user, key)] for key, value in before.items()})
+                    changes={key: [before[key], after[key]] for key in before
+                             if before[key] != after[key]})
     return new
 
 

@@ -3,6 +3,7 @@ which agency expects each month (app/admin/employment.py, app/filing/scope.py)."
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, date, datetime
 
@@ -148,6 +149,27 @@ def test_a_transfer_the_rules_refuse_changes_nothing(db, runner, bureaus):
     foreign = factories.DepartmentFactory(agency=old)
     with pytest.raises(employment.TransferRefused):
         employment.transfer(db.session.get(User, person.id), new, foreign, TRANSFER_DAY)
+    office = people["old_office"]
+    refused = runner.invoke(args=["admin", "transfer", "--staff-no", office.staff_no,
+                                  "--to-agency", new.name, "--on", "2025-05-01"])
+    assert refused.exit_code != 0 and "office withdraw" in refused.output
+    assert db.session.get(User, office.id).agency_id == old.id
+
+
+def test_the_old_agencys_posts_stay_behind(db, runner, bureaus):
+    """A leader who is also an auditor moves as an auditor: leading was a post there."""
+    old, new, people = bureaus
+    leader = people["old_leader"]
+    leader.roles = {"leader", "auditor"}
+    db.session.commit()
+    result = runner.invoke(args=["admin", "transfer", "--staff-no", leader.staff_no,
+                                 "--to-agency", new.name, "--on", "2025-05-01"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.get(User, leader.id).roles == {"auditor"}
+    [entry] = db.session.scalars(sa.select(AuditLog).where(AuditLog.action == "user.transferred"))
+    assert json.loads(entry.detail)["changes"] == {"agency_id": [old.id, new.id],
+                                                   "roles": [["auditor", "leader"], ["auditor"]]}
 
 
 def test_reactivation_adds_a_period_and_keeps_the_leaving_date(app, db, frozen, bureaus):

@@ -12,12 +12,13 @@ exactly one agency. Periods of a person never overlap: every step here checks it
 from __future__ import annotations
 
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_babel import gettext as _
 
-from app.core import auditlog
+from app.core import auditlog, clock
 from app.core.bounds import MAX_DATE, MIN_DATE
 from app.core.codes import Role
 from app.core.extensions import db
@@ -99,6 +100,9 @@ def check_transfer(user: User, agency: Agency, department: Department | None,
     if agency.id == user.agency_id:
         raise TransferRefused(_("%(staff_no)s already works in %(agency)s.",
                                 staff_no=user.staff_no, agency=agency.name))
+    if on > clock.now().astimezone(ZoneInfo(agency.timezone)).date():
+        raise TransferRefused(_("The transfer date cannot be in the future: transfer the "
+                                "person on the day they start in the new agency."))
     if on <= user.joined_on:
         raise TransferRefused(_("The transfer date must be after the start of the current "
                                 "period (%(date)s).", date=user.joined_on.isoformat()))

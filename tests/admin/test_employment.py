@@ -60,6 +60,11 @@ def bureaus(db, frozen):
     return old, new, people
 
 
+def on_the_day(frozen, day: date) -> None:
+    """The operator transfers a person on the day they move (10:00 in Beijing)."""
+    frozen.value = datetime(day.year, day.month, day.day, 2, tzinfo=UTC)
+
+
 def transfer(runner, *args: str):
     return runner.invoke(args=["admin", "transfer", "--staff-no", PERSON, *args])
 
@@ -79,6 +84,7 @@ def test_a_transfer_mid_year_gives_each_agency_its_own_months(app, db, runner, f
     old, new, people = bureaus
     person = people["person"]
     incident = make_incident(person)  # registered in March, in the old agency
+    on_the_day(frozen, TRANSFER_DAY)
     result = transfer(runner, "--to-agency", new.name, "--department", "财政审计科",
                       "--on", TRANSFER_DAY.isoformat())
     assert result.exit_code == 0, result.output
@@ -122,6 +128,7 @@ def test_a_transfer_mid_year_gives_each_agency_its_own_months(app, db, runner, f
 def test_a_late_report_for_a_month_of_the_old_agency_counts_there(app, db, runner, frozen,
                                                                    bureaus):
     old, new, people = bureaus
+    on_the_day(frozen, TRANSFER_DAY)
     transfer(runner, "--to-agency", new.name, "--on", TRANSFER_DAY.isoformat())
     frozen.value = NEXT_JANUARY
     client = app.test_client()
@@ -138,15 +145,18 @@ def test_a_late_report_for_a_month_of_the_old_agency_counts_there(app, db, runne
     assert "2025-06" not in {m.period for m in old_year.missing_reports}
 
 
-def test_a_transfer_the_rules_refuse_changes_nothing(db, runner, bureaus):
+def test_a_transfer_the_rules_refuse_changes_nothing(db, runner, frozen, bureaus):
     old, new, people = bureaus
     person = people["person"]
     same = transfer(runner, "--to-agency", old.name, "--on", "2025-05-01")
     assert same.exit_code != 0 and old.name in same.output
     early = transfer(runner, "--to-agency", new.name, "--on", "2024-01-01")
     assert early.exit_code != 0 and "2024-01-01" in early.output
+    future = transfer(runner, "--to-agency", new.name, "--on", "2025-04-04")  # today: 3 April
+    assert future.exit_code != 0
     assert periods(db, person.id) == [(old.id, date(2024, 1, 1), None, "2024-01", None)]
     foreign = factories.DepartmentFactory(agency=old)
+    on_the_day(frozen, TRANSFER_DAY)
     with pytest.raises(employment.TransferRefused):
         employment.transfer(db.session.get(User, person.id), new, foreign, TRANSFER_DAY)
     office = people["old_office"]
@@ -163,7 +173,7 @@ def test_the_old_agencys_posts_stay_behind(db, runner, bureaus):
     leader.roles = {"leader", "auditor"}
     db.session.commit()
     result = runner.invoke(args=["admin", "transfer", "--staff-no", leader.staff_no,
-                                 "--to-agency", new.name, "--on", "2025-05-01"])
+                                 "--to-agency", new.name, "--on", "2025-04-01"])
     assert result.exit_code == 0, result.output
     db.session.expire_all()
     assert db.session.get(User, leader.id).roles == {"auditor"}
@@ -268,6 +278,7 @@ def test_each_agency_reminds_of_its_own_months(db, runner, frozen, bureaus):
 
 def test_the_agency_of_december_asks_for_the_confirmation(db, runner, frozen, bureaus):
     old, new, people = bureaus
+    on_the_day(frozen, date(2025, 12, 10))
     transfer(runner, "--to-agency", new.name, "--on", "2025-12-10")
     person = db.session.get(User, people["person"].id)
     assert confirmations.must_confirm(person, 2025)

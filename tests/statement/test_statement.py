@@ -874,12 +874,13 @@ def test_a_statement_signed_in_format_2_still_verifies(app, db, year, runner):
 
 
 def test_a_transfer_after_signing_leaves_the_signed_year_verifying(app, db, agency, year,
-                                                                  runner):
+                                                                  runner, frozen):
     """The person moves on in March of the next year: their period of the signed year ends
     then, which is no change to the records of that year."""
     people, _cases = year
     prepare_and_sign(app, people)
     other = factories.AgencyFactory(name="南开区审计局")
+    frozen.value = datetime(2026, 3, 1, 2, tzinfo=UTC)
     employment.transfer(people["a"], other, None, date(2026, 3, 1))
     db.session.commit()
     item = db.session.scalar(sa.select(AnnualStatement))

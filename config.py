@@ -64,8 +64,8 @@ class Config:
     PASSWORD_MIN_SCORE = _int("PASSWORD_MIN_SCORE", 3)
     # Two-factor sign-in (TOTP): mandatory for these roles, optional for the others.
     TWO_FACTOR_ROLES = tuple(
-        role.strip() for role in os.environ.get("TWO_FACTOR_ROLES", "reviewer,leader,admin")
-        .split(",") if role.strip()
+        role.strip() for role in os.environ.get(
+            "TWO_FACTOR_ROLES", "reviewer,leader,admin,install_admin").split(",") if role.strip()
     )
     TOTP_ISSUER = os.environ.get("TOTP_ISSUER", "审计独立性平台")  # the name authenticator apps show
     # How long a first sign-in or password reset link works (it works once).
@@ -95,6 +95,10 @@ class Config:
     KEY_KDF_TIME_COST = _int("KEY_KDF_TIME_COST", 2)
     KEY_KDF_MEMORY_KIB = _int("KEY_KDF_MEMORY_KIB", 19 * 1024)
     KEY_KDF_LANES = _int("KEY_KDF_LANES", 1)
+    # The secret the names' fingerprints are keyed with (app/keys/fingerprints.py): kept out of
+    # the database like SECRET_KEY; unset, SECRET_KEY serves (through HKDF for this purpose).
+    # Set it of its own so that changing SECRET_KEY leaves the pattern alerts' matches alone.
+    FINGERPRINT_KEY = os.environ.get("FINGERPRINT_KEY") or None
 
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session; expiry is the session's
 

@@ -117,7 +117,7 @@ def register_blueprints(app: Flask) -> None:
     from importlib import import_module
 
     for area in ("auth", "home", "filing", "review", "compliance", "notices", "statement", "admin",
-                 "api"):
+                 "installation", "api"):
         app.register_blueprint(import_module(f"app.{area}.blueprint").bp)
 
 

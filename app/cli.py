@@ -20,6 +20,7 @@ from app.core import auditlog
 from app.core.cli import audit_group, backup_group, doctor_command
 from app.core.extensions import db
 from app.filing.cli import evidence_group, tally_group
+from app.installation.cli import installation_group
 from app.keys import custody
 from app.keys.cli import keys_group
 from app.review.cli import office_group
@@ -49,6 +50,6 @@ def demo_command(force: bool, if_empty: bool) -> None:
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    admin_group, audit_group, office_group, keys_group, evidence_group, tally_group,
-                    backup_group, doctor_command):
+                    admin_group, audit_group, office_group, installation_group, keys_group,
+                    evidence_group, tally_group, backup_group, doctor_command):
         app.cli.add_command(command)

@@ -25,6 +25,7 @@ from app.core.codes import (
     ReviewStatus,
     ReviewStep,
     Role,
+    RouteKind,
     StatementStatus,
 )
 from app.core.extensions import db
@@ -305,6 +306,8 @@ class Incident(db.Model):
     """The stable header of a registration; its content lives in IncidentVersion rows."""
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    # The agency whose discipline office handles it: the registrant's, or the level above
+    # when it was reported there (IncidentRoute).
     agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"), index=True)
     # The period of the current version's occurred_at, kept here for filtering by month.
@@ -318,8 +321,8 @@ class Incident(db.Model):
     key_for_agency: so.Mapped[str | None] = so.mapped_column(sa.Text)
     key_for_registrant: so.Mapped[str | None] = so.mapped_column(sa.Text)
     # The same key sealed symmetrically by the office (a key derived from the agency's), the
-    # first time a member opens it: opening it again costs no X25519 agreement, so a year's
-    # pattern alerts open every name in well under a second.
+    # first time a member opens it: opening it again costs no X25519 agreement, so the
+    # queue's search and the fingerprints' filling open a year of names in well under a second.
     key_for_office: so.Mapped[str | None] = so.mapped_column(sa.Text)
     registrant_ring_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("key_ring.id"))
 
@@ -331,10 +334,32 @@ class Incident(db.Model):
         back_populates="incident", order_by="Evidence.id"
     )
     review: so.Mapped[Review] = so.relationship(back_populates="incident")
+    routes: so.Mapped[list[IncidentRoute]] = so.relationship(order_by="IncidentRoute.id")
 
     @property
     def current(self) -> IncidentVersion:
         return self.versions[-1]
+
+
+class IncidentRoute(db.Model):
+    """A registration that went to the discipline office one level up (直报上级): addressed
+    there by its registrant (their own bureau's leadership or office is implicated), or handed
+    up by their own office. From then on `Incident.agency_id` is the level above: its office
+    reads, reviews and counts it, with its key; the registrant's bureau counts it without
+    content, as reported to the level above (app/statement/figures.py)."""
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    incident_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident.id"), index=True)
+    from_agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)
+    to_agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(12))
+    actor_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    to_agency: so.Mapped[Agency] = so.relationship(foreign_keys=[to_agency_id])
+    from_agency: so.Mapped[Agency] = so.relationship(foreign_keys=[from_agency_id])
+
+    __table_args__ = (one_of("kind", RouteKind),)
 
 
 class IncidentVersion(db.Model):
@@ -361,22 +386,43 @@ class IncidentVersion(db.Model):
     _reason: so.Mapped[str] = so.mapped_column("reason", sa.Text, default="")  # why corrected
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
-    actor_name = SealedText("_actor_name", owner=lambda v: v.incident)
-    actor_org = SealedText("_actor_org", owner=lambda v: v.incident)
+    # Their keyed fingerprints are kept beside them (Fingerprint, app/keys/fingerprints.py).
+    actor_name = SealedText("_actor_name", owner=lambda v: v.incident, fingerprint="person")
+    actor_org = SealedText("_actor_org", owner=lambda v: v.incident,
+                           fingerprint="organisation")
     actor_position = SealedText("_actor_position", owner=lambda v: v.incident)
     description = SealedText("_description", owner=lambda v: v.incident)
     response_detail = SealedText("_response_detail", owner=lambda v: v.incident)
     delay_reason = SealedText("_delay_reason", owner=lambda v: v.incident)
     reason = SealedText("_reason", owner=lambda v: v.incident)
 
-
     incident: so.Mapped[Incident] = so.relationship(back_populates="versions")
     project: so.Mapped[AuditProject | None] = so.relationship()
+    fingerprint: so.Mapped[Fingerprint | None] = so.relationship(cascade="all, delete-orphan")
 
     __table_args__ = (sa.UniqueConstraint("incident_id", "number"),
                       one_of("kind", IncidentKind), one_of("category", vocab.CATEGORIES),
                       one_of("channel", vocab.CHANNELS), one_of("actor_relation", vocab.RELATIONS),
                       one_of("stage", vocab.STAGES), one_of("response", vocab.RESPONSES))
+
+
+class Fingerprint(db.Model):
+    """The keyed fingerprints of an incident version's person and organisation (HMAC of the
+    folded name with the installation's secret, app/keys/fingerprints.py): equal for the same
+    person, whatever the spelling or the agency, so the pattern alerts group in SQL without
+    opening a name. A derived index kept apart from the version, which is sealed in the audit
+    log and covered by the statement's digest: filling it in later changes neither. NULL: a
+    placeholder ("不详") or nothing written. `key_id` names the secret they were made with; rows
+    of another (the secret changed) count as missing and are made again."""
+
+    version_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("incident_version.id"),
+                                                  primary_key=True)
+    # The incident's (moved with it when it is handed up, app/review/upward.py): other
+    # agencies' rows are found without a join.
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    key_id: so.Mapped[str] = so.mapped_column(sa.String(8))
+    person: so.Mapped[str | None] = so.mapped_column(sa.String(32), index=True)
+    organisation: so.Mapped[str | None] = so.mapped_column(sa.String(32), index=True)
 
 
 class Evidence(db.Model):

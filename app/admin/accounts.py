@@ -118,23 +118,35 @@ class OfficeRoleRefused(AccountError):
         db.session.commit()
 
 
+# Roles an administrator's form neither grants nor withdraws: they stay as they were.
+KEPT_ROLES = frozenset({Role.REVIEWER, Role.INSTALLATION_ADMIN})
+
+
 def roles_after_edit(user: User | None, wanted: set[str], *, staff_no: str = "",
                      operator: bool = False) -> set[str]:
     """The roles an administrator's edit gives: the discipline office's role stays as it was
-    (the office co-opts its members, app/review/office.py); an attempt to change it is refused, and
-    so is the administrator role for a member of the office. The operator's command line
-    (`operator`) may grant it, as `flask office grant` does: the first members of an agency."""
+    (the office co-opts its members, app/review/office.py), and so does the installation
+    administrator's (given from the command line, app/installation/cli.py); an attempt to change
+    either is refused and logged, and so is the administrator role for a member of the office.
+    The operator's command line (`operator`) may grant them, as `flask office grant` does: the
+    first members of an agency."""
     held = user.roles if user is not None else set()
     if operator:
-        held = held | (wanted & {Role.REVIEWER})
+        held = held | (wanted & KEPT_ROLES)
     if Role.REVIEWER in wanted and Role.REVIEWER not in held:
         raise OfficeRoleRefused(_("The discipline office's role is not granted here: the "
                                   "discipline office co-opts its own members."),
                                 user, staff_no, wanted)
-    roles = (set(wanted) - {Role.REVIEWER}) | (held & {Role.REVIEWER})
+    if Role.INSTALLATION_ADMIN in wanted and Role.INSTALLATION_ADMIN not in held:
+        raise OfficeRoleRefused(_("The installation administrator's role is given from the "
+                                  "command line only."), user, staff_no, wanted)
+    roles = (set(wanted) - KEPT_ROLES) | (held & KEPT_ROLES)
     if Role.REVIEWER in roles and Role.ADMIN in roles:
         raise OfficeRoleRefused(_("A member of the discipline office cannot be an "
                                   "administrator."), user, staff_no, wanted)
+    if Role.REVIEWER in roles and Role.INSTALLATION_ADMIN in roles:
+        raise OfficeRoleRefused(_("A member of the discipline office cannot be the "
+                                  "installation administrator."), user, staff_no, wanted)
     return roles
 
 

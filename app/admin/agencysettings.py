@@ -1,8 +1,8 @@
-"""Changing an agency's settings and the installation's mail settings, with the audit trail.
+"""Changing an agency's settings, with the audit trail.
 
-Every change is logged with the old and the new value of each field that changed; a secret
-(the SMTP password) is logged as masked, never in clear. The callers validate first: these
-functions only apply and flush.
+Every change is logged with the old and the new value of each field that changed; a secret (a
+channel's address or secret) is logged as masked, never in clear. The callers validate first:
+these functions only apply and flush.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.core import auditlog, clock, mailsettings
 from app.core.codes import Channel
 from app.core.extensions import db
 from app.core.refusals import Invalid
-from app.models import Agency, CalendarDay, ChannelSettings, MailSettings
+from app.models import Agency, CalendarDay, ChannelSettings
 from app.notices import channels
 from app.notices.reminders import SCHEDULE_FIELDS
 
@@ -57,37 +57,8 @@ def update_agency(agency: Agency, values: dict) -> dict[str, list[object]]:
     return changes
 
 
-def _masked(value: object) -> object:
+def masked(value: object) -> object:
     return mailsettings.MASK if value else value
-
-
-def update_mail(values: dict) -> dict[str, list[object]]:
-    """Store the mail settings given (fields pinned by the environment are not in `values`).
-
-    `values["smtp_password"]`: a new password, "" to remove it, None to keep the stored one.
-    """
-    row = mailsettings.stored()
-    if row is None:
-        row = MailSettings(id=1)  # the one row (a check constraint allows no other)
-        db.session.add(row)
-    changes = {}
-    for key, new in values.items():
-        if key == "smtp_password":
-            if new is None:
-                continue
-            old = row.smtp_password
-            row.smtp_password = mailsettings.encrypt(new) if new else None
-            if old != row.smtp_password:
-                changes[key] = [_masked(old), _masked(new)]
-        elif getattr(row, key) != new:
-            changes[key] = [getattr(row, key), new]
-            setattr(row, key, new)
-    if changes:
-        row.updated_at = clock.now()
-        db.session.flush()
-        auditlog.record("mail_settings.changed", row, changes=changes)
-    mailsettings.forget()
-    return changes
 
 
 class SettingsError(Invalid):
@@ -120,7 +91,7 @@ def update_channel(agency: Agency, channel: str, url: str, secret: str, enabled:
     row.enabled = enabled
     new = {"url": row.url, "secret": row.secret, "enabled": row.enabled}
     changes = {key: ([old[key], new[key]] if key == "enabled"
-                     else [_masked(old[key]), _masked(new[key])])
+                     else [masked(old[key]), masked(new[key])])
                for key in new if old[key] != new[key]}
     if changes:
         row.updated_at = clock.now()

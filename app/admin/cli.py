@@ -27,6 +27,7 @@ from app.core.cli import (
 from app.core.codes import Role
 from app.core.extensions import db
 from app.core.vocab import ROLES
+from app.installation import agencies
 from app.models import Agency, Department, User
 
 
@@ -34,12 +35,17 @@ from app.models import Agency, Department, User
 @click.argument("name")
 @click.option("--timezone", default="Asia/Shanghai", show_default=True, callback=check_timezone)
 @click.option("--deadline-day", default=5, show_default=True, type=click.IntRange(1, 28))
-def create_agency_command(name: str, timezone: str, deadline_day: int) -> None:
+@click.option("--parent", "parent_name", default=None,
+              help="The agency above it (a district bureau's city bureau).")
+@default_locale
+def create_agency_command(name: str, timezone: str, deadline_day: int,
+                          parent_name: str | None) -> None:
     """Create an agency (机关)."""
-    agency = Agency(name=name, timezone=timezone, deadline_day=deadline_day)
-    db.session.add(agency)
-    db.session.flush()
-    auditlog.record("agency.created", agency, name=name)
+    parent = agency_named(parent_name) if parent_name else None
+    try:
+        agencies.create(name, parent, timezone, deadline_day)
+    except agencies.InstallationInvalid as refused:
+        raise click.ClickException(str(refused)) from None
     db.session.commit()
     click.echo(f"Agency {name} created.")
 

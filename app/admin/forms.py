@@ -15,11 +15,9 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     SubmitField,
-    URLField,
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
-    URL,
     AnyOf,
     DataRequired,
     Email,
@@ -40,7 +38,7 @@ ANY = SelectChoice("", _l("All"))
 IMPORT_MAX_BYTES = 5 * 1024 * 1024
 
 
-def _stripped(value: str | None) -> str | None:
+def stripped(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
@@ -51,7 +49,7 @@ class UserFilterForm(PortalForm):
         csrf = False
 
     q = StringField(_l("Search (name, staff number, e-mail)"),
-                    validators=[Optional(), Length(max=100)], filters=[_stripped])
+                    validators=[Optional(), Length(max=100)], filters=[stripped])
     department = SelectField(_l("Department"), coerce=int, validators=[Optional()])
     role = SelectField(_l("Role"), validators=[Optional()],
                        choices=[ANY, *(SelectChoice(code, label) for code, label in ROLES.items())])
@@ -63,11 +61,11 @@ class UserFilterForm(PortalForm):
 
 class UserForm(PortalForm):
     staff_no = StringField(_l("Staff number"), validators=[DataRequired(), Length(max=32)],
-                           filters=[_stripped])
+                           filters=[stripped])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=64)],
-                       filters=[_stripped])
+                       filters=[stripped])
     email = EmailField(_l("E-mail"), validators=[Optional(), Email(), Length(max=254)],
-                       filters=[_stripped])
+                       filters=[stripped])
     department = SelectField(_l("Department"), coerce=int)
     roles = SelectMultipleField(
         _l("Roles"), validators=[DataRequired(_l("Choose at least one role."))],
@@ -105,7 +103,7 @@ class ApplyImportForm(PortalForm):
 
 class DepartmentForm(PortalForm):
     name = StringField(_l("Department name"), validators=[DataRequired(), Length(max=120)],
-                       filters=[_stripped])
+                       filters=[stripped])
     submit = SubmitField(_l("Save"))
 
 
@@ -117,9 +115,9 @@ class ArchiveForm(PortalForm):
 
 class ProjectForm(PortalForm):
     code = StringField(_l("Project code"), validators=[DataRequired(), Length(max=32)],
-                       filters=[_stripped])
+                       filters=[stripped])
     name = StringField(_l("Project name"), validators=[DataRequired(), Length(max=200)],
-                       filters=[_stripped])
+                       filters=[stripped])
     year = IntegerField(_l("Year"), validators=[InputRequired(), NumberRange(MIN_YEAR, MAX_YEAR)])
     department = SelectField(_l("Lead department"), coerce=int)
     submit = SubmitField(_l("Save"))
@@ -137,7 +135,7 @@ def _timezones() -> list[str]:
     return sorted(available_timezones())
 
 
-def _timezone_choices() -> list[SelectChoice]:
+def timezone_choices() -> list[SelectChoice]:
     """China's zones first, by the names people use; then every other zone by its name."""
     first = [SelectChoice(zone, label) for zone, label in ZONE_NAMES.items()]
     return [*first, *(SelectChoice(zone, zone) for zone in _timezones() if zone not in ZONE_NAMES)]
@@ -149,7 +147,7 @@ def _optional_int(label: str, low: int, high: int) -> IntegerField:
 
 class AgencyForm(PortalForm):
     name = StringField(_l("Agency name"), validators=[DataRequired(), Length(max=120)],
-                       filters=[_stripped])
+                       filters=[stripped])
     timezone = SelectField(_l("Time zone"), validators=[DataRequired()])
     deadline_day = IntegerField(_l("Deadline day (of the following month)"),
                                 validators=[InputRequired(), NumberRange(1, 28)])
@@ -157,7 +155,7 @@ class AgencyForm(PortalForm):
         _l("A deadline on a day off moves to the next working day"))
     document_number_pattern = StringField(
         _l("Document number of the annual statement (发文字号)"),
-        validators=[Length(max=60)], filters=[_stripped])
+        validators=[Length(max=60)], filters=[stripped])
     reminder_hour = _optional_int(_l("Hour of the reminders (local time)"), 0, 23)
     reminder_approaching_days = _optional_int(
         _l("“Deadline approaching” this many days before"), 1, 20)
@@ -173,7 +171,7 @@ class AgencyForm(PortalForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.timezone.choices = _timezone_choices()
+        self.timezone.choices = timezone_choices()
 
     def validate_document_number_pattern(self, field: StringField) -> None:
         """Only {year} and {n}, and {n} present: two statements never share a number."""
@@ -184,33 +182,11 @@ class AgencyForm(PortalForm):
                                      "西审〔{year}〕{n}号."))
 
 
-class MailForm(PortalForm):
-    smtp_host = StringField(_l("Mail server (SMTP host)"),
-                            validators=[Optional(), Length(max=255)], filters=[_stripped])
-    smtp_port = IntegerField(_l("Port"), validators=[InputRequired(), NumberRange(1, 65535)])
-    smtp_tls = BooleanField(_l("STARTTLS after connecting"))
-    smtp_user = StringField(_l("User name"), validators=[Optional(), Length(max=255)],
-                            filters=[_stripped])
-    smtp_password = PasswordField(_l("Password"), validators=[Optional(), Length(max=255)])
-    clear_password = BooleanField(_l("Remove the stored password"))
-    mail_from = EmailField(_l("Sender address"),
-                           validators=[DataRequired(), Email(), Length(max=254)],
-                           filters=[_stripped])
-    portal_base_url = URLField(_l("Portal address as users reach it (for links in e-mails)"),
-                               validators=[DataRequired(), URL(require_tld=False),
-                                           Length(max=255)], filters=[_stripped])
-    submit = SubmitField(_l("Save mail settings"))
-
-    def validate_portal_base_url(self, field: URLField) -> None:
-        if not field.data.lower().startswith(("http://", "https://")):
-            raise ValidationError(_l("The address starts with http:// or https://."))
-
-
 class ChannelForm(PortalForm):
     """One messaging channel of the agency; a blank address or secret keeps the stored one."""
 
     url = StringField(_l("Webhook address"), validators=[Optional(), Length(max=1000)],
-                      filters=[_stripped])
+                      filters=[stripped])
     secret = PasswordField(_l("Secret"), validators=[Optional(), Length(max=255)])
     enabled = BooleanField(_l("Send the agency's notices to this channel"))
     clear = BooleanField(_l("Remove the stored address and secret"))
@@ -222,7 +198,7 @@ class CalendarDayForm(PortalForm):
     is_workday = SelectField(_l("This date is"), choices=[
         SelectChoice("0", _l("a day off (放假)")),
         SelectChoice("1", _l("a working day (调休上班)"))], validators=[AnyOf(["0", "1"])])
-    note = StringField(_l("Note"), validators=[Optional(), Length(max=120)], filters=[_stripped])
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=120)], filters=[stripped])
     submit = SubmitField(_l("Add the date"))
 
 
@@ -232,7 +208,7 @@ class DeleteForm(PortalForm):
 
 class ApiTokenForm(PortalForm):
     name = StringField(_l("Client"), validators=[DataRequired(), Length(max=80)],
-                       filters=[_stripped],
+                       filters=[stripped],
                        description=_l("What will use the token, e.g. “OA system”."))
     submit = SubmitField(_l("Create token"))
 

@@ -38,7 +38,6 @@ from app.admin.forms import (
     DeleteForm,
     DepartmentForm,
     ImportForm,
-    MailForm,
     ProjectFilterForm,
     ProjectForm,
     ReactivateForm,
@@ -444,25 +443,6 @@ def archive_project(project_id: int):
 
 # Settings ------------------------------------------------------------------------------------
 
-def _pinned() -> list[str]:
-    return [field for field in mailsettings.FIELDS if mailsettings.from_environment(field)]
-
-
-def _mail_form(**kwargs) -> MailForm:
-    """The mail settings form without the fields the environment pins (shown, not editable)."""
-    form = MailForm(**kwargs)
-    for field in _pinned():
-        del form[field]
-    return form
-
-
-def _stored_mail_form() -> MailForm:
-    row = mailsettings.stored()
-    values = {field: mailsettings.value(field, row) for field in mailsettings.FIELDS
-              if field != "smtp_password"}
-    return _mail_form(formdata=None, **values)
-
-
 def _channel_forms(failed: tuple[str, ChannelForm] | None = None) -> list[dict]:
     """Each messaging channel: its form (the one that failed, as submitted) and what is stored,
     never the address's key or the secret."""
@@ -480,33 +460,17 @@ def _channel_forms(failed: tuple[str, ChannelForm] | None = None) -> list[dict]:
     return shown
 
 
-def _settings_page(agency_form: AgencyForm, mail_form: MailForm, status: int = 200,
+def _settings_page(agency_form: AgencyForm, status: int = 200,
                    calendar_form: CalendarDayForm | None = None,
                    channel_form: tuple[str, ChannelForm] | None = None):
-    row = mailsettings.stored()
-    pinned = {field: mailsettings.value(field, row) for field in _pinned()}
     year = _today().year
     return render_template(
-        "admin/settings.html", form=agency_form, mail_form=mail_form, pinned=pinned,
+        "admin/settings.html", form=agency_form,
         calendar_form=calendar_form or CalendarDayForm(formdata=None),
         calendar_days=agencysettings.calendar_days(_agency()),
         uncovered=[y for y in (year, year + 1) if not official_calendar_covers(y)],
-        defaults=reminders.schedule_of(None), env_names=mailsettings.FIELDS,
-        has_password=bool(mailsettings.value("smtp_password", row)),
-        unreadable_password=mailsettings.unreadable_password(row),
-        ldap=_directory_settings(),
+        defaults=reminders.schedule_of(None),
         channel_forms=_channel_forms(channel_form)), status
-
-
-def _directory_settings() -> dict | None:
-    """The directory sign-in as configured in the environment (read-only; never a password)."""
-    config = current_app.config
-    if not config["LDAP_URL"]:
-        return None
-    return {"url": config["LDAP_URL"], "base_dn": config["LDAP_BASE_DN"],
-            "attribute": config["LDAP_USER_ATTRIBUTE"],
-            "service_bind": config["LDAP_BIND_DN"] or None,
-            "timeout": config["LDAP_TIMEOUT"], "local": config["LDAP_LOCAL_ACCOUNTS"]}
 
 
 def _agency_values(form: AgencyForm) -> dict:
@@ -529,28 +493,7 @@ def settings():
             flash(_("Settings saved.") if changes else _("Nothing changed."), "success")
             return redirect(url_for("admin.settings"))
     status = 400 if request.method == "POST" else 200
-    return _settings_page(form, _stored_mail_form(), status)
-
-
-def _mail_values(form: MailForm) -> dict:
-    """What the form gives, for the fields the environment does not pin."""
-    values = {field: form[field].data for field in mailsettings.FIELDS
-              if field in form and field != "smtp_password"}
-    if "smtp_password" in form:
-        values["smtp_password"] = ("" if form.clear_password.data
-                                   else form.smtp_password.data or None)
-    return values
-
-
-@bp.post("/settings/mail")
-def mail_settings():
-    form = _mail_form()
-    if not form.validate_on_submit():
-        return _settings_page(AgencyForm(formdata=None, obj=_agency()), form, 400)
-    changes = agencysettings.update_mail(_mail_values(form))
-    db.session.commit()
-    flash(_("Mail settings saved.") if changes else _("Nothing changed."), "success")
-    return redirect(url_for("admin.settings"))
+    return _settings_page(form, status)
 
 
 def _channel_or_404(channel: str) -> Channel:
@@ -565,8 +508,8 @@ def channel_settings(channel: str):
     form = ChannelForm(prefix=channel)
 
     def page(status: int):
-        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(),
-                              status, channel_form=(channel, form))
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), status,
+                              channel_form=(channel, form))
 
     if not form.validate_on_submit():
         return page(400)
@@ -608,8 +551,7 @@ def add_calendar_day():
     form = CalendarDayForm()
 
     def page(status: int):
-        return _settings_page(AgencyForm(formdata=None, obj=_agency()), _stored_mail_form(),
-                              status, calendar_form=form)
+        return _settings_page(AgencyForm(formdata=None, obj=_agency()), status, calendar_form=form)
 
     if not form.validate_on_submit():
         return page(400)

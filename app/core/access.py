@@ -18,7 +18,16 @@ from flask_login import current_user
 
 from app.core.codes import Role
 from app.core.extensions import db
-from app.models import AnnualStatement, AuditLog, Evidence, Incident, MonthlyReport, Outbox, User
+from app.models import (
+    Agency,
+    AnnualStatement,
+    AuditLog,
+    Evidence,
+    Incident,
+    MonthlyReport,
+    Outbox,
+    User,
+)
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -48,9 +57,11 @@ LEAD = _policy("lead", Role.LEADER)  # the year at a glance: compliance, reviews
 # The statement appendix's table of incidents (categories, channels, persons): content.
 STATEMENT_INCIDENTS = _policy("statement_incidents", Role.REVIEWER)
 ADMINISTER = _policy("administer", Role.ADMIN)  # accounts, organisation, settings, outbox
+# The agencies of the installation, their administrators, the installation-wide settings.
+INSTALL = _policy("install", Role.INSTALLATION_ADMIN)
 POLICIES = {policy.name: policy for policy in (
     FILE, CONFIRM, REVIEW, COMPLIANCE, AUDIT_LOG, STATEMENTS, PREPARE_STATEMENT,
-    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER)}
+    SIGN_STATEMENT, LEAD, STATEMENT_INCIDENTS, ADMINISTER, INSTALL)}
 
 
 def allows(user: User, policy: Policy) -> bool:
@@ -98,6 +109,22 @@ def log_scope(user: User) -> sa.ColumnElement[bool]:
 def outbox_scope(user: User) -> sa.ColumnElement[bool]:
     """The outbox rows `user` may list: notices to people of their own agency."""
     return Outbox.user_id.in_(sa.select(User.id).where(User.agency_id == user.agency_id))
+
+
+def agency_and_below(agency_id: int) -> list[int]:
+    """The agency and every agency below it (Agency.parent_id), by a recursive query. One
+    small function on purpose: app/core/tree.py's subtree helper replaces it."""
+    tree = sa.select(Agency.id).where(Agency.id == agency_id).cte("tree", recursive=True)
+    tree = tree.union_all(sa.select(Agency.id).join(tree, Agency.parent_id == tree.c.id))
+    return list(db.session.scalars(sa.select(tree.c.id)))
+
+
+def crossing_agencies(user: User) -> list[int]:
+    """The agencies among which `user`'s discipline office sees, agency by agency, the same
+    person or organisation registered in several (patterns.across): its own and those below
+    it, of which it is the common ancestor. Each office sees only "also in N other agencies"
+    of the rest; nobody but a discipline office sees either."""
+    return agency_and_below(user.agency_id) if allows(user, REVIEW) else []
 
 
 def can_read_incident(user: User, incident: Incident) -> bool:

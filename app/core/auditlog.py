@@ -34,6 +34,7 @@ from app.models import (
     AuditLog,
     Evidence,
     EvidenceContent,
+    Incident,
     IncidentVersion,
     MonthlyReport,
     ReportVersion,
@@ -93,8 +94,12 @@ def entry_digest(prev_hash: str, entry: AuditLog) -> str:
 
 
 def _agency_of(actor_id: int | None, obj: object | None) -> int | None:
-    """The agency an entry belongs to: its actor's, else its object's. The signed-in actor's
-    is already loaded: no query on the request's hot path (every read of content logs)."""
+    """The agency an entry belongs to: for a registration, the agency handling it (the level
+    above, for one reported there: its registrant's own bureau must not see it in its log);
+    else its actor's, else its object's. The signed-in actor's is already loaded: no query on
+    the request's hot path (every read of content logs)."""
+    if isinstance(obj, Incident):
+        return obj.agency_id
     if actor_id is not None and has_request_context() and current_user.is_authenticated \
             and current_user.id == actor_id:
         return current_user.agency_id
@@ -106,14 +111,18 @@ def _agency_of(actor_id: int | None, obj: object | None) -> int | None:
 
 
 def record(action: str, obj: object | None = None, *, actor_id: int | None = None,
-           seal: list[object] | tuple[object, ...] = (), **detail: object) -> AuditLog:
-    """Append an entry; `seal` lists rows (already flushed) whose content it vouches for."""
+           seal: list[object] | tuple[object, ...] = (), in_agency: int | None = None,
+           **detail: object) -> AuditLog:
+    """Append an entry; `seal` lists rows (already flushed) whose content it vouches for.
+    `in_agency`: the agency whose log lists it, when that is not the actor's (the installation
+    administrator's changes are listed in the agency they change)."""
     if actor_id is None and has_request_context() and current_user.is_authenticated:
         actor_id = current_user.id
     if seal:
         detail["seal"] = [[type(row).__name__, row.id, row_digest(row)] for row in seal]
     entry = AuditLog(
-        at=clock.now(), actor_id=actor_id, agency_id=_agency_of(actor_id, obj), action=action,
+        at=clock.now(), actor_id=actor_id, action=action,
+        agency_id=in_agency if in_agency is not None else _agency_of(actor_id, obj),
         object_type=type(obj).__name__ if obj is not None else "",
         object_id=getattr(obj, "id", None), ip=client_address(),
         detail=json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str),

@@ -15,6 +15,16 @@ class Role(StrEnum):
     REVIEWER = "reviewer"  # the discipline office (机关纪委)
     LEADER = "leader"
     ADMIN = "admin"
+    # The installation administrator (平台管理员): arranges the agencies of the installation and
+    # holds its settings (app/installation); above the agencies' administrators, never content.
+    INSTALLATION_ADMIN = "install_admin"
+
+
+class RouteKind(StrEnum):
+    """How a registration reached the discipline office of the level above (直报上级)."""
+
+    DIRECT = "direct"  # addressed there by the registrant when registering
+    REFERRED = "referred"  # handed up by their own discipline office
 
 
 class IncidentKind(StrEnum):

@@ -40,13 +40,16 @@ class Invalid(Refused):
 
 
 def attempt(step: Callable[[], Any], *, done: str | Callable[[Any], str] | None,
-            then: str | Callable[[Any], str], again: Callable[[int], ResponseReturnValue],
+            then: str | Callable[[Any], str | ResponseReturnValue],
+            again: Callable[[int], ResponseReturnValue],
             show_on: Field | FlaskForm | None = None) -> ResponseReturnValue:
     """Run `step` in the request's transaction and answer the way every view does.
 
     `done` (a text, or a function of the step's result) is flashed after the commit, `then` is
     where to go next; `again(status)` renders the page again when the step is refused, with
     the message next to the field it concerns (`show_on`), above the form, or at the top.
+    A `then` that gives a response instead of an address shows what may be shown only once
+    (a new account's sign-in link).
     """
     try:
         result = step()
@@ -60,7 +63,8 @@ def attempt(step: Callable[[], Any], *, done: str | Callable[[Any], str] | None,
     db.session.commit()
     if done is not None:
         flash(done(result) if callable(done) else done, "success")
-    return redirect(then(result) if callable(then) else then)
+    target = then(result) if callable(then) else then
+    return redirect(target) if isinstance(target, str) else target
 
 
 def refused_by(check: Callable[[], Any]) -> Refused | None:

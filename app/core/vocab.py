@@ -110,6 +110,7 @@ ROLES = {
     "reviewer": _l("Discipline office"),
     "leader": _l("Bureau leader"),
     "admin": _l("Administrator"),
+    "install_admin": _l("Installation administrator"),
 }
 
 

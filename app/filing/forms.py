@@ -69,6 +69,9 @@ class IncidentForm(PortalForm):
     delay_reason = TextAreaField(_l("Reason for registering late"),
                                  validators=[Optional(), Length(max=NOTE_MAX)])
     evidence = MultipleFileField(_l("Evidence files (optional)"))
+    # 直报上级: offered only where the bureau has an agency above it (app/review/upward.py).
+    to_level_above = BooleanField(_l("Report it directly to the discipline office of the level "
+                                     "above"))
     submit = SubmitField(_l("Register"))
 
     def __init__(self, tz: ZoneInfo, projects: list[SelectChoice], **kwargs: object) -> None:
@@ -125,6 +128,7 @@ class IncidentForm(PortalForm):
 
 
 class CorrectIncidentForm(IncidentForm):
+    to_level_above = None  # where a registration goes is chosen once, when registering
     reason = TextAreaField(_l("Reason for the correction"),
                            validators=[DataRequired(), Length(max=NOTE_MAX)])
     submit = SubmitField(_l("Save the corrected version"))

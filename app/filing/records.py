@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy.exc import IntegrityError
@@ -36,7 +37,7 @@ from app.models import (
     User,
 )
 from app.notices import outbox
-from app.review import workflow
+from app.review import upward, workflow
 from app.statement import yearlock
 
 LATE_REGISTRATION = timedelta(days=15)
@@ -132,15 +133,20 @@ def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[
     rule = rule or deadline_rule(user.agency)
     current = period_of(now, rule.tz)
     owners = dict(scope.owned_until(user.id, current))
+    # Each month's versions and what they list, loaded with the month, not one month at a
+    # time (an auditor with eleven years has 132): the page's statements stay constant.
     reports = {
         r.period: r
         for r in db.session.scalars(
             sa.select(MonthlyReport).where(MonthlyReport.user_id == user.id)
+            .options(so.selectinload(MonthlyReport.versions)
+                     .selectinload(ReportVersion.incident_versions))
         )
     }
     incidents: dict[str, list[Incident]] = {}
     for incident in db.session.scalars(
         sa.select(Incident).where(Incident.user_id == user.id).order_by(Incident.id)
+        .options(so.selectinload(Incident.versions), so.selectinload(Incident.review))
     ):
         incidents.setdefault(incident.period, []).append(incident)
     locked = {agency: yearlock.locked_years(agency) for agency in set(owners.values())}
@@ -291,13 +297,17 @@ def _version_from(data: IncidentData, registered_at: datetime, now: datetime) ->
 
 
 def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upload],
-                      now: datetime) -> Incident:
+                      now: datetime, *, to_level_above: bool = False) -> Incident:
+    """A new registration, for the registrant's own discipline office or, `to_level_above`,
+    for the office of the agency above theirs (app/review/upward.py)."""
     version = _version_from(data, now, now)
     version.number = 1
     period = str(period_of(data.occurred_at, ZoneInfo(user.agency.timezone)))
+    incident = Incident(agency_id=user.agency_id, user=user, registered_at=now, period=period)
+    if to_level_above:
+        upward.address_above(incident, user, now)
     # A signed year still takes what happened in it: marked, outside the signed figures.
-    incident = Incident(agency_id=user.agency_id, user=user, registered_at=now, period=period,
-                        after_signing=yearlock.is_signed(user.agency_id, period))
+    incident.after_signing = yearlock.is_signed(incident.agency_id, period)
     incident.versions.append(version)
     workflow.open_review(incident, now)
     db.session.add(incident)
@@ -305,9 +315,9 @@ def register_incident(user: User, data: IncidentData, uploads: list[evidence.Upl
     db.session.flush()
     auditlog.record("incident.registered", incident, actor_id=user.id, period=incident.period,
                     evidence=len(uploads), after_signing=incident.after_signing,
-                    seal=[version, incident.review, *saved])
+                    to_level_above=to_level_above, seal=[version, incident.review, *saved])
     if incident.after_signing:  # that notice tells the office already
-        outbox.after_signing_notice(incident, user.agency_id)
+        outbox.after_signing_notice(incident, incident.agency_id)
     else:
         outbox.arrival_notice(incident)
     return incident

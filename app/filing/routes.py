@@ -22,7 +22,7 @@ from app.filing.blueprint import bp
 from app.filing.forms import CorrectIncidentForm, CorrectReportForm, FileReportForm, IncidentForm
 from app.filing.periods import Period
 from app.models import AuditProject, HeldEvidence, Incident, User
-from app.review import office
+from app.review import office, upward
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def _incident_form_page(form: IncidentForm, incident: Incident | None,
         shown = [(row.token, upload) for row in files
                  if (upload := evidence.as_upload(row)) is not None]
         return render_template("filing/incident_form.html", form=form, incident=incident,
-                               held=shown), status
+                               held=shown, above=upward.level_above(user.agency)), status
 
     def step() -> Incident:
         opened = (evidence.as_upload(row) for row in kept)
@@ -151,11 +151,16 @@ def new_incident():
     form = _incident_form(IncidentForm)
     return _incident_form_page(
         form, None,
-        lambda uploads: records.register_incident(_me(), form.incident_data(), uploads,
-                                                  clock.now()),
-        lambda saved: _("The incident has been registered. Only you and the discipline office "
-                        "can see it. Remember to file the report for %(period)s.",
-                        period=month_label(saved.period)),
+        lambda uploads: records.register_incident(
+            _me(), form.incident_data(), uploads, clock.now(),
+            to_level_above=bool(form.to_level_above.data)),
+        lambda saved: (_("The incident has been registered for the discipline office of "
+                         "%(agency)s: only you and that office can see it. Remember to file the "
+                         "report for %(period)s.", agency=saved.routes[-1].to_agency.name,
+                         period=month_label(saved.period)) if saved.routes else
+                       _("The incident has been registered. Only you and the discipline office "
+                         "can see it. Remember to file the report for %(period)s.",
+                         period=month_label(saved.period))),
     )
 
 

@@ -14,12 +14,12 @@ import sqlalchemy as sa
 
 from app.compliance import rates
 from app.core import access, mailsettings
-from app.core.codes import NoticeStatus, ReviewStatus, StatementStatus
+from app.core.codes import NoticeStatus, ReviewStatus, Role, StatementStatus
 from app.core.extensions import db
 from app.filing import records
 from app.filing.periods import Period
 from app.filing.workcalendar import official_calendar_covers
-from app.models import Agency, AnnualStatement, Incident, Outbox, Review, User
+from app.models import Agency, AnnualStatement, Incident, Outbox, Review, User, UserRole
 from app.review import ageing, workflow
 from app.statement import signing
 
@@ -147,3 +147,22 @@ def setup_gaps(admin: User, now: datetime) -> SetupGaps:
     return SetupGaps(no_mail_server,
                      [y for y in (year, year + 1) if not official_calendar_covers(y)],
                      without_email, waiting or 0)
+
+
+@dataclass
+class InstallationGlance:
+    agencies: int
+    without_admin: list[Agency]
+    no_mail_server: bool
+
+
+def installation_glance(installer: User, now: datetime) -> InstallationGlance:
+    """What the installation administrator still has to do: agencies nobody administers, and
+    the mail server every agency's notices need."""
+    admins = sa.select(User.agency_id).join(UserRole).where(UserRole.role == Role.ADMIN,
+                                                            User.active)
+    return InstallationGlance(
+        agencies=db.session.scalar(sa.select(sa.func.count()).select_from(Agency)) or 0,
+        without_admin=list(db.session.scalars(sa.select(Agency).where(
+            Agency.id.not_in(admins)).order_by(Agency.name))),
+        no_mail_server=not mailsettings.effective().smtp_host)

@@ -49,7 +49,8 @@ def _role_panels(user: User, now: datetime) -> dict:
 
 PANELS = ((access.LEAD, "lead", panels.leader_glance),
           (access.REVIEW, "office", panels.office_glance),
-          (access.ADMINISTER, "setup", panels.setup_gaps))
+          (access.ADMINISTER, "setup", panels.setup_gaps),
+          (access.INSTALL, "installation", panels.installation_glance))
 
 
 @bp.route("/rules")

@@ -9,10 +9,11 @@ from flask.cli import AppGroup
 
 from app.core import auditlog, clock
 from app.core.extensions import db
-from app.keys import custody, sealing
+from app.keys import custody, fingerprints, sealing
 from app.models import AgencyKey, Incident, KeyGrant, User
 
-keys_group = AppGroup("keys", help="Content encryption at rest: seal, recover, status.")
+keys_group = AppGroup("keys", help="Content encryption at rest: seal, recover, status, "
+                                   "fingerprints.")
 
 
 @keys_group.command("init")
@@ -22,7 +23,8 @@ def init_command(batch: int) -> None:
     """Encrypt the registrations, evidence and TOTP secrets stored in clear (restartable)."""
     report = sealing.seal_everything(batch)
     click.echo(f"{report.sealed} registration(s) sealed, {report.statements} signed "
-               f"statement(s) re-digested, {report.secrets} TOTP secret(s) sealed.")
+               f"statement(s) re-digested, {report.secrets} TOTP secret(s) sealed, "
+               f"{report.fingerprinted} version(s) left in clear fingerprinted.")
     for problem in report.problems:
         click.echo(f"left in clear: {problem}", err=True)
     if report.problems:
@@ -61,3 +63,16 @@ def status_command() -> None:
             Incident.agency_id == agency_id, Incident.key_for_agency.is_(None)))
         click.echo(f"agency {agency_id}: keys {'set up' if ready else 'NOT set up'}, "
                    f"{holders} holder(s), {clear} registration(s) in clear")
+
+
+@keys_group.command("fingerprints")
+def fingerprints_command() -> None:
+    """Fingerprint the names still in clear; count, per agency, the sealed ones without one."""
+    made, _left = fingerprints.fill(sa.true())  # this command holds no key: clear text only
+    click.echo(f"{made} incident version(s) fingerprinted.")
+    waiting = fingerprints.missing(sa.true()).subquery()
+    for agency_id, count in db.session.execute(
+            sa.select(waiting.c.agency_id, sa.func.count()).group_by(waiting.c.agency_id)
+            .order_by(waiting.c.agency_id)):
+        click.echo(f"agency {agency_id}: {count} sealed version(s) without a fingerprint, made "
+                   "when its discipline office next opens its queue for their year")

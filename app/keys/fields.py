@@ -6,8 +6,10 @@ request (app/keys/keychain.py), and a text saying "content not opened" for anyon
 Assigning stores the clear value on the instance; the session's before_flush hook
 (`seal_pending`) seals it into the column with the owner's content key, once the object is
 attached to its incident. A column still in clear (written before `flask keys init`) reads
-as it is. Nothing here decides who may read: app/core/access.py does, and the keys held only
-make that decision hold against someone who reads the database instead of the pages.
+as it is. `fingerprint="person"` also keeps the text's keyed fingerprint beside it, made at
+the same moment (app/keys/fingerprints.py). Nothing here decides who may read:
+app/core/access.py does, and the keys held only make that decision hold against someone who
+reads the database instead of the pages.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ PENDING = "§pending"  # a column whose clear value waits on the instance for th
 CLEAR = "_sealed_clear"  # the instance's dict of clear values written or opened this request
 
 
-def _sealed_label() -> str:
+def sealed_label() -> str:
     """What a sealed field reads as without its key: text that says so (pages and exports
     show it instead of the content, and never break)."""
     return str(_l("[content not opened: no key]"))
 
 
 class SealedText:
-    def __init__(self, column: str, owner: Callable[[Any], Any]) -> None:
+    def __init__(self, column: str, owner: Callable[[Any], Any], fingerprint: str = "") -> None:
         self.column = column
         self.owner = owner
+        self.fingerprint = fingerprint  # the kind of fingerprint kept of it, or ""
         self.name = ""
         self.aad = b""
 
@@ -62,7 +65,7 @@ class SealedText:
 
         key = keychain.current().content_key(self.owner(obj))
         if key is None:
-            return _sealed_label()
+            return sealed_label()
         value = crypto.unseal_text(key, stored, self.aad)
         obj.__dict__.setdefault(CLEAR, {})[self.name] = value
         return value
@@ -90,7 +93,7 @@ def _pending(obj: object) -> list[SealedText]:
 
 def seal_pending(session: so.Session, _context: object, _instances: object) -> None:
     """Before every flush: seal the clear values assigned since the last one."""
-    from app.keys import keychain
+    from app.keys import fingerprints, keychain
 
     with session.no_autoflush:
         for obj in [*session.new, *session.dirty]:
@@ -102,6 +105,8 @@ def seal_pending(session: so.Session, _context: object, _instances: object) -> N
             key = keychain.current().content_key(fields[0].owner(obj), create=True)
             for field in fields:
                 field.seal(obj, key, keychain.cipher())
+            if any(field.fingerprint for field in fields):
+                fingerprints.stamp(obj)
 
 
 def install() -> None:

@@ -172,6 +172,22 @@ class Keychain:
 
 
 
+def hand_over(incident: Any, agency_id: int) -> None:
+    """Wrap `incident`'s content key for another agency's key instead of its own (a case handed
+    to the level above): the old agency's wrap and its office's are gone, so its keys open
+    nothing of it from now on. The caller's chain must open the key (ContentSealed if not)."""
+    from app.models import AgencyKey
+
+    key = current().content_key(incident)
+    agency_key = db.session.get(AgencyKey, agency_id)
+    if key is None:
+        raise ContentSealed
+    if agency_key is None:
+        raise KeysNotReady
+    incident.key_for_agency = crypto.wrap(crypto.unb64(agency_key.public_key), key)
+    incident.key_for_office = None
+
+
 def wrap_columns() -> tuple[sa.ColumnElement, ...]:
     """What `Keychain.text` needs of an incident, to select beside its sealed columns."""
     from app.models import Incident

@@ -13,6 +13,8 @@ a year of an agency at a time:
 
 Each batch's sealed rows are sealed anew in the audit log (`keys.sealed`), so `flask audit
 verify` keeps verifying. The TOTP secrets still in clear are sealed with the server key.
+Sealing a version fingerprints its names (app/keys/fields.py), the last moment they are in
+clear; what stays in clear (agencies without keys) is fingerprinted too.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from app.core import auditlog
 from app.core.codes import StatementStatus
 from app.core.extensions import db
 from app.filing.evidence import CONTENT_AAD
-from app.keys import crypto, keychain
+from app.keys import crypto, fingerprints, keychain
 from app.keys.fields import sealed_fields
 from app.keys.serverkey import FERNET_PREFIX
 from app.models import AgencyKey, AnnualStatement, Incident, User
@@ -37,6 +39,7 @@ from app.statement import digest
 @dataclass
 class Report:
     sealed: int = 0
+    fingerprinted: int = 0  # versions left in clear, fingerprinted (the sealed ones as sealed)
     statements: int = 0
     secrets: int = 0
     problems: list[str] = field(default_factory=list)
@@ -133,6 +136,7 @@ def seal_everything(batch: int = 500) -> Report:
             continue
         for year in _years_in_clear(agency_id):
             _seal_year(agency_id, year, batch, report)
+    report.fingerprinted, _sealed = fingerprints.fill(Incident.key_for_agency.is_(None))
     _seal_secrets(report)
     if report.sealed or report.secrets:
         _rewrite_storage()

@@ -15,7 +15,7 @@ from app.core.access import ADMINISTER, require
 from app.core.codes import Channel, NoticeStatus
 from app.core.extensions import db
 from app.models import Outbox, User
-from app.notices import channels, delivery, outbox, texts
+from app.notices import channels, outbox, testmail, texts
 from app.notices.blueprint import bp
 from app.notices.cli import reminders_group, scheduler_command
 from app.notices.forms import MarkReadForm, RetryForm, TestMailForm
@@ -103,17 +103,5 @@ def test_mail():
     form = TestMailForm()
     if not form.validate_on_submit():
         return _outbox_page(form), 400
-    row = outbox.test_mail(current_user._get_current_object(), form.address.data.strip())
-    auditlog.record("outbox.test_mail", row, address=row.email)
-    db.session.commit()
-    delivery.send_now(row)
-    db.session.refresh(row)
-    if not mailsettings.effective().smtp_host:
-        flash(_("No mail server is configured (SMTP_HOST): the test e-mail waits in the "
-                "outbox."), "warning")
-    elif row.status == NoticeStatus.SENT:
-        flash(_("Test e-mail sent to %(address)s.", address=row.email), "success")
-    else:
-        flash(_("The test e-mail could not be sent: %(error)s. It will be retried.",
-                error=row.last_error or _("unknown error")), "danger")
+    flash(*testmail.send(form.address.data.strip()))
     return redirect(url_for("notices.outbox_page"))

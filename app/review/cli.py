@@ -18,7 +18,7 @@ from app.review import office
 office_group = AppGroup("office", help="The discipline office's members (the operator's path).")
 
 
-def _account(staff_no: str) -> User:
+def account(staff_no: str) -> User:
     user = db.session.scalar(sa.select(User).where(User.staff_no == staff_no.strip()))
     if user is None:
         raise click.ClickException(f"No account with staff number {staff_no}.")
@@ -39,7 +39,7 @@ def _office_step(step: Callable[[], None], done: str) -> None:
 def office_grant_command(staff_no: str) -> None:
     """Make an account a member of its agency's discipline office: the first member of a new
     agency, or a repair when the office has lost everyone. Members co-opt the others."""
-    user = _account(staff_no)
+    user = account(staff_no)
     _office_step(lambda: office.grant_by_operator(user, clock.now()),
                  f"{user.staff_no} ({user.name}) now belongs to the discipline office.")
 
@@ -48,7 +48,7 @@ def office_grant_command(staff_no: str) -> None:
 @click.argument("staff_no")
 def office_withdraw_command(staff_no: str) -> None:
     """Take an account out of the discipline office."""
-    user = _account(staff_no)
+    user = account(staff_no)
     _office_step(lambda: office.withdraw(None, user, clock.now()),
                  f"{user.staff_no} ({user.name}) no longer belongs to the discipline office.")
 

@@ -34,6 +34,8 @@ ACTIONS: dict[str, object] = {
     "incident.registered": _l("registered interference %(object)s"),
     "incident.corrected": _l("corrected registration %(object)s"),
     "incident.read": _l("viewed registration %(object)s"),
+    "incident.handed_up": _l("handed registration %(object)s to the discipline office of the "
+                             "level above"),
     "evidence.read": _l("opened an evidence file of registration %(object)s"),
     "report.filed": _l("filed the report for %(object)s"),
     "report.corrected": _l("corrected the report for %(object)s"),
@@ -70,7 +72,7 @@ ACTIONS: dict[str, object] = {
     "user.password_set": _l("set the password of %(object)s"),
     "user.password_reset": _l("reset the password of %(object)s"),
     "user.office_role_refused": _l("tried to give %(object)s the discipline office role "
-                                   "(refused)"),
+                                   "or the installation administrator role (refused)"),
     "user.language": _l("changed their language"),
     # Sign-in
     "auth.login": _l("signed in"),
@@ -100,6 +102,12 @@ ACTIONS: dict[str, object] = {
     # Organisation and settings
     "agency.created": _l("created the agency %(object)s"),
     "agency.settings_changed": _l("changed the agency's settings"),
+    "agency.placed": _l("renamed or moved the agency %(object)s in the tree"),
+    "installation.admin_appointed": _l("appointed %(object)s an administrator of their agency"),
+    "installation.admin_dismissed": _l("withdrew the administrator role of %(object)s"),
+    "installation.role_granted": _l("made %(object)s an installation administrator"),
+    "installation.role_withdrawn": _l("withdrew the installation administrator role of "
+                                      "%(object)s"),
     "department.created": _l("created the department %(object)s"),
     "department.updated": _l("renamed the department %(object)s"),
     "department.archived": _l("archived the department %(object)s"),

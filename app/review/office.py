@@ -48,7 +48,8 @@ def members(agency_id: int) -> list[User]:
 def candidates(agency_id: int) -> list[User]:
     """Colleagues who may be proposed: active, of the agency, neither members nor
     administrators, nor already invited."""
-    holding = sa.select(UserRole.user_id).where(UserRole.role.in_((Role.REVIEWER, Role.ADMIN)))
+    holding = sa.select(UserRole.user_id).where(
+        UserRole.role.in_((Role.REVIEWER, Role.ADMIN, Role.INSTALLATION_ADMIN)))
     invited = sa.select(OfficeInvitation.user_id).where(
         OfficeInvitation.status == InvitationStatus.PENDING
     )
@@ -99,7 +100,7 @@ def _check_member(actor: User) -> None:
 
 
 def _check_may_join(user: User) -> None:
-    if Role.ADMIN in user.roles:
+    if Role.ADMIN in user.roles or Role.INSTALLATION_ADMIN in user.roles:
         raise OfficeRefused(_("%(name)s is an administrator: an administrator cannot belong to "
                               "the discipline office.", name=user.name))
     if not user.active:

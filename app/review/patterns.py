@@ -2,37 +2,46 @@
 
 Over an agency's incidents of one year (the current version of each), the same person, the same
 organisation or the same audit project named in incidents by two or more registrants, or in three
-or more incidents, makes an alert with the incidents behind it. Names and organisations are
-compared after normalisation (full-width/half-width, case, spaces, separators and, for names, the
-position or honorific people append to them), so "张 三", "张三" and "张三局长" are one person.
+or more incidents, makes an alert with the incidents behind it; so does a person or organisation
+also registered that year in another agency of the installation ("also registered in N other
+agencies", and nothing else of theirs). Names and organisations are compared after normalisation
+(full-width/half-width, case, spaces, separators and, for names, the position or honorific people
+append to them), so "张 三", "张三" and "张三局长" are one person.
 
-Everything is read with one SQL statement, opened in memory with the reviewer's keys
-(app/keys: names are sealed at rest) and grouped in Python.
+Names are sealed at rest (app/keys), so they are compared by their keyed fingerprints
+(app/keys/fingerprints.py): the alerts are grouped in SQL, in one statement, and the only names
+opened are those of the incidents the desk links from the alerts it shows (which label them).
+The discipline office of an agency with agencies below it also sees, agency by agency, what is
+registered in two or more of them (`across`): counts and agency names, never a name.
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections import Counter, defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.core.extensions import db
-from app.keys import keychain
-from app.models import AuditProject, Incident, IncidentVersion
+from app.keys import crypto, fingerprints, keychain
+from app.keys.fields import sealed_label
+from app.models import Agency, AuditProject, Fingerprint, Incident, IncidentVersion
 
 PERSON, ORGANISATION, PROJECT = "person", "organisation", "project"
 KIND_ORDER = {PERSON: 0, ORGANISATION: 1, PROJECT: 2}
 
 SEVERAL_REGISTRANTS = "several_registrants"
 REPEATED = "repeated"
+ELSEWHERE = "other_agencies"  # only in other agencies' registrations besides this one
 
 MIN_REGISTRANTS = 2  # named by this many distinct registrants ...
 MIN_INCIDENTS = 3  # ... or in this many incidents of the year
+LINKS = 12  # incidents an alert links on the desk; their names label it
+SHOWN = 20  # alerts the desk shows before "show all" (review/_alerts.html)
+REF_DIGITS = 8  # of the fingerprint, shown so that offices can speak of one alert
 
 # Positions and honorifics people append to a name; tried longest first.
 NAME_SUFFIXES = tuple(sorted(
@@ -93,97 +102,208 @@ def normalise_org(text: str) -> str:
 @dataclass(frozen=True)
 class Alert:
     kind: str  # PERSON | ORGANISATION | PROJECT
-    key: str  # the normalised name or organisation, or the project's id
-    label: str  # the most frequent original spelling, or "code name" of the project
-    incident_ids: list[int]
+    key: str  # the normalised name or organisation, or the project's id ("" unlabelled)
+    label: str  # the most frequent spelling among the linked incidents, or "code name"
+    incident_ids: list[int]  # the first LINKS (none for an alert beyond those shown)
     registrant_count: int
     incident_count: int
-    reason: str  # SEVERAL_REGISTRANTS | REPEATED
+    reason: str  # SEVERAL_REGISTRANTS | REPEATED | ELSEWHERE
+    other_agencies: int = 0  # other agencies of the installation naming them this year
+    ref: str = ""  # the fingerprint's first digits (persons and organisations)
 
 
 @dataclass(frozen=True)
-class _Row:
-    incident_id: int
-    registrant_id: int
-    actor_name: str
-    actor_org: str
-    project_id: int | None
-    project_label: str
+class Crossing:
+    """A person or organisation registered in two or more agencies below (or at) the viewer's:
+    which agencies, how many incidents in each; never the name."""
+
+    kind: str
+    ref: str
+    agencies: list[tuple[str, int]] = field(default_factory=list)  # (agency name, incidents)
 
 
-class _Group:
-    def __init__(self) -> None:
-        self.incidents: set[int] = set()
-        self.registrants: set[int] = set()
-        self.spellings: Counter[str] = Counter()
-
-    def add(self, row: _Row, spelling: str) -> None:
-        self.incidents.add(row.incident_id)
-        self.registrants.add(row.registrant_id)
-        self.spellings[spelling] += 1
+CODES = {code: kind for kind, code in KIND_ORDER.items()}
 
 
-def _rows(agency_id: int, year: int) -> list[_Row]:
-    """The current version of each incident of the agency whose period is in `year`."""
+def _current(year: int, *columns: sa.ColumnElement) -> sa.Select:
+    """`columns` of the current version of each incident whose period is in `year`, beside
+    its fingerprint under the current key (none under another)."""
     later = so.aliased(IncidentVersion)
     newer_exists = sa.exists().where(later.incident_id == IncidentVersion.incident_id,
                                      later.number > IncidentVersion.number)
-    query = (
-        sa.select(*keychain.wrap_columns(), Incident.user_id, IncidentVersion._actor_name,
-                  IncidentVersion._actor_org, IncidentVersion.project_id, AuditProject.code,
-                  AuditProject.name)
-        .join(IncidentVersion, IncidentVersion.incident_id == Incident.id)
-        .outerjoin(AuditProject, AuditProject.id == IncidentVersion.project_id)
-        .where(Incident.agency_id == agency_id,
-               Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"),
-               ~newer_exists)
-        .order_by(Incident.id)
-    )
+    return (sa.select(*columns).select_from(Incident)
+            .join(IncidentVersion, IncidentVersion.incident_id == Incident.id)
+            .outerjoin(Fingerprint, sa.and_(Fingerprint.version_id == IncidentVersion.id,
+                                            Fingerprint.key_id == fingerprints.key_id()))
+            .where(Incident.period.between(f"{year:04d}-01", f"{year:04d}-12"), ~newer_exists))
+
+
+def _current_of(year: int, where: sa.ColumnElement[bool]) -> sa.CTE:
+    """The current versions of the year's incidents matching `where`, computed once."""
+    return _current(year, Incident.id.label("incident_id"), Incident.agency_id,
+                    Incident.user_id, IncidentVersion.id.label("version_id"),
+                    IncidentVersion.project_id, Fingerprint.person,
+                    Fingerprint.organisation).where(where).cte()
+
+
+def _marks(current: sa.CTE, kinds: tuple[str, ...]) -> sa.CTE:
+    """One row per (kind, key) an incident is marked with: its person's and organisation's
+    fingerprints, its project."""
+    keys = {PERSON: current.c.person, ORGANISATION: current.c.organisation,
+            PROJECT: sa.cast(current.c.project_id, sa.String)}
+    return sa.union_all(*(
+        sa.select(sa.literal(KIND_ORDER[kind]).label("kind"), keys[kind].label("key"),
+                  current.c.incident_id, current.c.agency_id, current.c.user_id,
+                  current.c.version_id).where(keys[kind].is_not(None))
+        for kind in kinds)).cte()
+
+
+def _elsewhere(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
+    """For each fingerprint of the agency's, how many other agencies name it this year."""
+    def part(kind: str, column: sa.ColumnElement) -> sa.Select:
+        code = KIND_ORDER[kind]
+        return _current(year, sa.literal(code).label("kind"), column.label("key"),
+                        Incident.agency_id).where(
+            Fingerprint.agency_id != agency_id,
+            column.in_(sa.select(mine.c.key).where(mine.c.kind == code)))
+    theirs = sa.union_all(part(PERSON, Fingerprint.person),
+                          part(ORGANISATION, Fingerprint.organisation)).subquery()
+    return (sa.select(theirs.c.kind, theirs.c.key,
+                      sa.func.count(sa.distinct(theirs.c.agency_id)).label("others"))
+            .group_by(theirs.c.kind, theirs.c.key).cte())
+
+
+def _alerted(agency_id: int, year: int, mine: sa.CTE) -> sa.CTE:
+    """The (kind, key) groups of the agency that alert, with their counts and rank."""
+    # Registrants counted over distinct (kind, key, registrant) rows rather than with
+    # COUNT(DISTINCT), which PostgreSQL can only compute by sorting the year's keys.
+    named_by = sa.select(mine.c.kind, mine.c.key, mine.c.user_id,
+                         sa.func.count().label("incidents"),
+                         sa.func.min(mine.c.incident_id).label("first")).group_by(
+        mine.c.kind, mine.c.key, mine.c.user_id).subquery()
+    groups = (sa.select(named_by.c.kind, named_by.c.key,
+                        sa.func.count().label("registrants"),
+                        sa.cast(sa.func.sum(named_by.c.incidents), sa.Integer)
+                        .label("incidents"),
+                        sa.func.min(named_by.c.first).label("first"))
+              .group_by(named_by.c.kind, named_by.c.key).cte())
+    elsewhere = _elsewhere(agency_id, year, mine)
+    others = sa.func.coalesce(elsewhere.c.others, 0)
+    return (sa.select(groups, others.label("others"), sa.func.row_number().over(
+                order_by=(groups.c.incidents.desc(), groups.c.kind, groups.c.first))
+                .label("rank"))
+            .outerjoin(elsewhere, sa.and_(elsewhere.c.kind == groups.c.kind,
+                                          elsewhere.c.key == groups.c.key))
+            .where(sa.or_(groups.c.registrants >= MIN_REGISTRANTS,
+                          groups.c.incidents >= MIN_INCIDENTS, others >= 1))
+            .cte())
+
+
+def _query(agency_id: int, year: int, shown: int | None) -> sa.Select:
+    """One row per linked incident of each alert shown (with what opens its names), one row
+    with no incident for each alert beyond."""
+    mine = _marks(_current_of(year, Incident.agency_id == agency_id),
+                  (PERSON, ORGANISATION, PROJECT))
+    alerted = _alerted(agency_id, year, mine)
+    displayed = alerted.c.rank <= shown if shown is not None else sa.true()
+    numbered = (sa.select(mine.c.kind, mine.c.key, mine.c.incident_id, mine.c.version_id,
+                          sa.func.row_number().over(partition_by=(mine.c.kind, mine.c.key),
+                                                    order_by=mine.c.incident_id).label("n"))
+                .join(alerted, sa.and_(alerted.c.kind == mine.c.kind,
+                                       alerted.c.key == mine.c.key))
+                .where(displayed).cte())
+    return (sa.select(alerted.c.kind, alerted.c.key, alerted.c.registrants,
+                      alerted.c.incidents, alerted.c.others, *keychain.wrap_columns(),
+                      IncidentVersion._actor_name, IncidentVersion._actor_org,
+                      AuditProject.code, AuditProject.name)
+            .select_from(alerted)
+            .outerjoin(numbered, sa.and_(numbered.c.kind == alerted.c.kind,
+                                         numbered.c.key == alerted.c.key,
+                                         numbered.c.n <= LINKS))
+            .outerjoin(Incident, Incident.id == numbered.c.incident_id)
+            .outerjoin(IncidentVersion, IncidentVersion.id == numbered.c.version_id)
+            .outerjoin(AuditProject, AuditProject.id == IncidentVersion.project_id)
+            .order_by(alerted.c.rank, numbered.c.incident_id))
+
+
+SEALED = {PERSON: (IncidentVersion.actor_name, 0), ORGANISATION: (IncidentVersion.actor_org, 1)}
+
+
+def _spelling(chain: keychain.Keychain, kind: str, wraps: sa.Row, sealed: tuple[str, str],
+              project: str) -> str:
+    """How a linked incident spells the alert's name, opened with this request's keys."""
+    if kind == PROJECT:
+        return project
+    sealed_field, column = SEALED[kind]
+    text = chain.text(wraps, sealed[column], sealed_field)
+    if not text and crypto.is_sealed_text(sealed[column]):
+        return sealed_label()  # this member holds no key: the alert stands, unnamed
+    return text.strip()
+
+
+def _key_of(kind: str, label: str, key: str) -> str:
+    if not label:
+        return ""
+    return {PERSON: normalise_name, ORGANISATION: normalise_org}.get(kind, lambda _: key)(label)
+
+
+def alerts(agency_id: int, year: int, shown: int | None = None) -> list[Alert]:
+    """The agency's pattern alerts for `year`: most incidents first, then by kind and first
+    incident. Only the first `shown` (all with None) carry their linked incidents and label:
+    the names of those incidents, and no other, are opened."""
     chain, width = keychain.current(), keychain.WRAP_WIDTH
-    name_field, org_field = IncidentVersion.actor_name, IncidentVersion.actor_org
-    rows = []
-    for row in db.session.execute(query):
-        wraps, (registrant, name, org, pid, code, pname) = row[:width], row[width:]
-        rows.append(_Row(wraps[0], registrant, chain.text(wraps, name, name_field),
-                         chain.text(wraps, org, org_field), pid,
-                         f"{code} {pname}" if pid is not None else ""))
-    return rows
+    found: dict[tuple[int, str], dict] = {}
+    for row in db.session.execute(_query(agency_id, year, shown)):
+        code, key, registrants, incidents, others = row[:5]
+        wraps, (name, org, code_no, project_name) = row[5:5 + width], row[5 + width:]
+        kind = CODES[code]
+        alert = found.setdefault((code, key), {
+            "kind": kind, "key": key, "ids": [], "spellings": Counter(),
+            "registrants": registrants, "incidents": incidents, "others": others})
+        if wraps[0] is not None:
+            alert["ids"].append(wraps[0])
+            project = f"{code_no} {project_name}" if code_no is not None else ""
+            alert["spellings"][_spelling(chain, kind, wraps, (name, org), project)] += 1
+    return [_alert(item) for item in found.values()]
 
 
-def _group(rows: Iterable[_Row]) -> dict[tuple[str, str], _Group]:
-    groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
-    for row in rows:
-        name, org = normalise_name(row.actor_name), normalise_org(row.actor_org)
-        if name not in PLACEHOLDERS:
-            groups[PERSON, name].add(row, row.actor_name.strip())
-        if org not in PLACEHOLDERS:
-            groups[ORGANISATION, org].add(row, row.actor_org.strip())
-        if row.project_id is not None:
-            groups[PROJECT, str(row.project_id)].add(row, row.project_label)
-    return groups
-
-
-def _reason(group: _Group) -> str | None:
-    if len(group.registrants) >= MIN_REGISTRANTS:
-        return SEVERAL_REGISTRANTS
-    if len(group.incidents) >= MIN_INCIDENTS:
-        return REPEATED
-    return None
-
-
-def _alert(kind: str, key: str, group: _Group, reason: str) -> Alert:
+def _alert(item: dict) -> Alert:
+    kind, registrants, incidents, others = (item["kind"], item["registrants"],
+                                            item["incidents"], item["others"])
     # Most frequent spelling; on a tie, the one seen first (incidents are read in id order).
-    label = group.spellings.most_common(1)[0][0]
-    return Alert(kind=kind, key=key, label=label, incident_ids=sorted(group.incidents),
-                 registrant_count=len(group.registrants), incident_count=len(group.incidents),
-                 reason=reason)
+    label = item["spellings"].most_common(1)[0][0] if item["spellings"] else ""
+    reason = (SEVERAL_REGISTRANTS if registrants >= MIN_REGISTRANTS
+              else REPEATED if incidents >= MIN_INCIDENTS else ELSEWHERE)
+    return Alert(kind=kind, key=_key_of(kind, label, item["key"]), label=label,
+                 incident_ids=item["ids"], registrant_count=registrants,
+                 incident_count=incidents, reason=reason, other_agencies=others,
+                 ref=item["key"][:REF_DIGITS] if kind != PROJECT else "")
 
 
-def alerts(agency_id: int, year: int) -> list[Alert]:
-    """The agency's pattern alerts for `year`: most incidents first, then by kind and label."""
-    found = [
-        _alert(kind, key, group, reason)
-        for (kind, key), group in _group(_rows(agency_id, year)).items()
-        if (reason := _reason(group)) is not None
-    ]
-    return sorted(found, key=lambda a: (-a.incident_count, KIND_ORDER[a.kind], a.label))
+def fill(agency_id: int, year: int) -> None:
+    """Fingerprint the agency's registrations of `year` that have none under the current key
+    (made before fingerprints existed, or the key changed), with this request's keys."""
+    fingerprints.fill(sa.and_(Incident.agency_id == agency_id,
+                              Incident.period.between(f"{year:04d}-01", f"{year:04d}-12")))
+
+
+def across(agency_ids: list[int], year: int) -> list[Crossing]:
+    """What is registered in two or more of `agency_ids` (the agencies the viewer's office
+    oversees, access.crossing_agencies) in `year`: most agencies first."""
+    if len(agency_ids) < 2:
+        return []
+    marks = _marks(_current_of(year, Incident.agency_id.in_(agency_ids)), (PERSON, ORGANISATION))
+    shared = (sa.select(marks.c.kind, marks.c.key).group_by(marks.c.kind, marks.c.key)
+              .having(sa.func.count(sa.distinct(marks.c.agency_id)) >= 2).cte())
+    query = (sa.select(marks.c.kind, marks.c.key, Agency.name, sa.func.count())
+             .join(shared, sa.and_(shared.c.kind == marks.c.kind, shared.c.key == marks.c.key))
+             .join(Agency, Agency.id == marks.c.agency_id)
+             .group_by(marks.c.kind, marks.c.key, Agency.id, Agency.name)
+             .order_by(marks.c.kind, marks.c.key, Agency.name))
+    found: dict[tuple[int, str], Crossing] = {}
+    for code, key, name, count in db.session.execute(query):
+        crossing = found.setdefault((code, key), Crossing(CODES[code], key[:REF_DIGITS]))
+        crossing.agencies.append((name, count))
+    return sorted(found.values(), key=lambda c: (-len(c.agencies),
+                                                 -sum(n for _, n in c.agencies),
+                                                 KIND_ORDER[c.kind], c.ref))

@@ -7,7 +7,7 @@ from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from flask import abort, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -33,7 +33,7 @@ from app.models import (
     OfficeInvitation,
     User,
 )
-from app.review import ageing, logtext, office, patterns, workflow
+from app.review import ageing, logtext, office, patterns, upward, workflow
 from app.review.blueprint import bp
 from app.review.forms import (
     ANY,
@@ -91,10 +91,13 @@ def queue():
                           viewer=me, clock=ages)
     year = int(chosen.period[:4]) if chosen.period[:4].isdigit() else period_of(
         now, ZoneInfo(me.agency.timezone)).year
+    patterns.fill(me.agency_id, year)  # names without a fingerprint yet, opened here
+    alerts_all = request.args.get("alerts") == "all"
     html = render_template(
         "review/queue.html", form=form, page=page, page_no=page.page, per_page=per_page,
-        alerts=patterns.alerts(me.agency_id, year), due_days=ages.due_days,
-        alerts_all=request.args.get("alerts") == "all", year=year, statuses=workflow.STATUSES,
+        alerts=patterns.alerts(me.agency_id, year, None if alerts_all else patterns.SHOWN),
+        crossings=patterns.across(access.crossing_agencies(me), year), due_days=ages.due_days,
+        alerts_all=alerts_all, year=year, statuses=workflow.STATUSES,
         args={k: v for k, v in request.args.items() if k != "page"},
         sorted_by=chosen.sort, descending=chosen.descending,
     )
@@ -164,7 +167,7 @@ def incident(incident_id: int):
             opened=opened, confirming=confirming, recused=not access.may_review(me, item),
             statuses=workflow.STATUSES, previous=previous,
             changed=records.changed_fields(previous, item.current) if previous else [],
-            next_case=workflow.next_case(me, item)), status
+            next_case=workflow.next_case(me, item), above=upward.level_above(me.agency)), status
 
     if not form.is_submitted():
         opened = request.args.get("step")
@@ -230,7 +233,8 @@ def _field_value(version: IncidentVersion, name: str) -> str:
 @bp.app_context_processor
 def review_steps() -> dict:
     return {"steps": STEPS, "irreversible": workflow.IRREVERSIBLE, "field_labels": FIELD_LABELS,
-            "field_value": _field_value, "inline_types": evidence.INLINE_TYPES}
+            "field_value": _field_value, "inline_types": evidence.INLINE_TYPES,
+            "route_text": upward.describe}
 
 
 def _after_step(me: User, item: Incident, action: str) -> str:
@@ -252,6 +256,23 @@ def _decision(form: ReviewStepForm) -> workflow.Decision:
         referred_to=form.referred_to.data or "", referral_reason=form.referral_reason.data or "",
         category=form.category.data or "",
     )
+
+
+@bp.post("/incidents/<int:incident_id>/hand-up")
+@require(REVIEW)
+def hand_up(incident_id: int):
+    """直报上级 by the office: the case, and its key, go to the level above."""
+    me = _me()
+    item = access.reviewable_or_404(me, incident_id)
+    if not PortalForm().validate_on_submit():
+        abort(400)
+    return attempt(lambda: upward.hand_up(item, me, clock.now()),
+                   done=lambda above: _("The case is now with the discipline office of "
+                                        "%(agency)s; this office no longer holds its key.",
+                                        agency=above.name),
+                   then=url_for("review.queue"),
+                   again=lambda status: redirect(url_for("review.incident",
+                                                         incident_id=item.id)))
 
 
 @bp.route("/incidents/<int:incident_id>/referral")

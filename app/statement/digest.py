@@ -25,6 +25,7 @@ from app.models import (
     AnnualStatement,
     Employment,
     Incident,
+    IncidentRoute,
     IncidentVersion,
     MonthlyReport,
     ReportVersion,
@@ -211,6 +212,7 @@ def _line_queries(agency_id: int, year: int, dialect: str,
                   version: int) -> list[tuple[str, sa.Select]]:
     """Format 2's (and 3's) records, each table in an order its indexes give without
     sorting."""
+    first, last = f"{year:04d}-01", f"{year:04d}-12"
     people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
     counted = reports_of_year(agency_id, year)
     incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
@@ -239,7 +241,16 @@ def _line_queries(agency_id: int, year: int, dialect: str,
         ("annual_confirmation", sa.select(line(*table(AnnualConfirmation)))
          .where(AnnualConfirmation.year == year, AnnualConfirmation.user_id.in_(people))
          .order_by(AnnualConfirmation.id)),
+        # Added after format 2 was first signed: written only when it holds rows (OPTIONAL),
+        # so that every digest signed before it still verifies.
+        ("incident_route", sa.select(line(*table(IncidentRoute))).join(Incident)
+         .where(IncidentRoute.from_agency_id == agency_id,
+                Incident.period.between(first, last), Incident.after_signing.is_(False))
+         .order_by(IncidentRoute.id)),
     ]
+
+
+OPTIONAL = frozenset({"incident_route"})
 
 
 def _lines(connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
@@ -270,8 +281,13 @@ def records_digest(agency: Agency, year: int, version: int = CURRENT) -> str:
     connection = db.session.connection()
     digest = hashlib.sha256(FORMATS[version].encode() + b"\n")
     for name, query in _line_queries(agency.id, year, connection.dialect.name, version):
-        digest.update(f"#{name}\n".encode())
+        named = name not in OPTIONAL
+        if named:
+            digest.update(f"#{name}\n".encode())
         for lines in _lines(connection, query):
+            if not named:  # an optional table is named once it has a row
+                digest.update(f"#{name}\n".encode())
+                named = True
             digest.update(("\n".join(lines) + "\n").encode("utf-8"))
     return digest.hexdigest()
 

@@ -104,6 +104,8 @@ def tables(f: figures.Figures) -> list[Table]:
             [_("Reviews still open"), f.open_reviews],
             [_("Clues referred (线索移送)"), f.referrals],
             [_("Violations determined (audit independence affected)"), f.violations],
+            *([[_("Registrations reported directly to the level above (直报上级), reviewed "
+                  "and counted there"), f.reported_above]] if f.reported_above else []),
         ]),
         Table("confirmations", _("Personal annual confirmations"), [_("Item"), _("Number")], [
             [_("Expected"), f.confirmations_expected],

@@ -36,7 +36,7 @@ from app.models import (
     User,
     UserRole,
 )
-from app.review import workflow
+from app.review import upward, workflow
 from app.statement import confirmations
 from app.statement.confirmations import Person
 
@@ -103,6 +103,9 @@ class Figures:
     confirmations_expected: int
     confirmations_given: int
     missing_confirmations: list[Person] = field(default_factory=list)
+    # The staff's registrations that went to the level above (直报上级): counted there, by
+    # kind and disposition; here only their number (0 in statements signed before).
+    reported_above: int = 0
 
     @property
     def confirmations_missing(self) -> int:
@@ -334,6 +337,7 @@ def compute(agency: Agency, year: int, now: datetime) -> Figures:
         violations_by_month=_sorted(t["violations"]),
         confirmations_expected=confirmed.expected, confirmations_given=confirmed.given,
         missing_confirmations=confirmed.missing,
+        reported_above=upward.reported_above(agency.id, year),
     )
 
 

@@ -37,7 +37,7 @@ from app.models import (
 )
 from app.statement import yearlock
 from app.statement.digest import records_digest
-from app.statement.figures import StatementError, compute
+from app.statement.figures import StatementError, compute, stored
 
 
 def of_year(agency: Agency, year: int) -> AnnualStatement | None:
@@ -141,7 +141,8 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     # figures now that its records are unchanged: it is signed as previewed, without
     # computing them a second time. An earlier draft was a provisional preview: compare.
     if statement.prepared_at < signable_from(statement.agency, statement.year) and \
-            compute(statement.agency, statement.year, now).to_json() != statement.figures:
+            compute(statement.agency, statement.year, now).to_json() != \
+            stored(statement).to_json():
         raise changed
     statement.document_number = document_number(statement.agency, now)
     statement.status, statement.signed_by, statement.signed_at = StatementStatus.LOCKED, leader, now

@@ -5,7 +5,7 @@ agency, department, joining and leaving dates. With one period a person owns eve
 the one they joined in to the one they left in, as the scope rule read the user row before.
 
 Revision ID: f2912636f349
-Revises: 1beaa5cab97c
+Revises: d8726bb33b43
 Create Date: 2026-12-02 10:11:04.137038
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'f2912636f349'
-down_revision = '1beaa5cab97c'
+down_revision = 'd8726bb33b43'
 branch_labels = None
 depends_on = None
 

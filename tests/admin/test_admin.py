@@ -8,11 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from app.core import mailsettings
-from app.models import Agency, AuditLog, AuditProject, Department, MailSettings, Outbox, User
+from app.models import Agency, AuditLog, AuditProject, Department, Outbox, User
 from app.notices import reminders
 from tests.helpers import factories
-from tests.helpers import smtp as smtp_helpers
 from tests.helpers.admin import user_form
 from tests.helpers.filing import file_month, register
 from tests.helpers.web import csrf_token, login, post_form
@@ -379,95 +377,6 @@ def test_the_reminders_follow_the_agencys_schedule(app, db, as_admin, agency, ma
              for moment in ((3, 2), (4, 2), (4, 6))}  # Beijing 10:00 on 4-3, 4-4; 14:00 on 4-4
     assert "approaching" not in kinds[(4, 2)]  # before 14:00 Beijing time
     assert "approaching" in kinds[(4, 6)]
-
-
-def mail_form(**overrides) -> dict:
-    return {"smtp_host": "mail.example.org", "smtp_port": "587", "smtp_tls": "y",
-            "smtp_user": "portal", "smtp_password": "s3cret-smtp",
-            "mail_from": "portal@example.org",
-            "portal_base_url": "https://portal.example.org", **overrides}
-
-
-def test_mail_settings_store_the_password_encrypted_and_log_it_masked(as_admin, db, app):
-    response = post_form(as_admin, "/admin/settings/mail", mail_form(), form_url="/admin/settings")
-    assert response.status_code == 302
-    db.session.expire_all()
-    row = db.session.scalar(sa.select(MailSettings))
-    assert (row.smtp_host, row.smtp_port, row.smtp_tls, row.smtp_user) == (
-        "mail.example.org", 587, True, "portal")
-    assert "s3cret" not in row.smtp_password
-    assert mailsettings.decrypt(row.smtp_password) == "s3cret-smtp"
-    [entry] = logs(db, "mail_settings.changed")
-    assert entry["changes"]["smtp_password"] == [None, "******"]
-    assert entry["changes"]["smtp_host"] == [None, "mail.example.org"]
-    assert "s3cret" not in json.dumps(logs(db, "mail_settings.changed"))
-    page = as_admin.get("/admin/settings").get_data(as_text=True)
-    assert "s3cret" not in page and "A password is stored" in page
-
-    # A blank password keeps it; "remove" removes it.
-    post_form(as_admin, "/admin/settings/mail", mail_form(smtp_password=""),
-              form_url="/admin/settings")
-    assert mailsettings.decrypt(fresh(db, MailSettings, row.id).smtp_password) == "s3cret-smtp"
-    post_form(as_admin, "/admin/settings/mail", mail_form(smtp_password="", clear_password="y"),
-              form_url="/admin/settings")
-    assert fresh(db, MailSettings, row.id).smtp_password is None
-    assert logs(db, "mail_settings.changed")[-1]["changes"] == {
-        "smtp_password": ["******", ""]}
-
-
-@pytest.mark.parametrize("overrides", [
-    {"smtp_port": ""}, {"smtp_port": "70000"}, {"mail_from": "nobody"},
-    {"portal_base_url": "ftp://portal.example.org"}, {"portal_base_url": "portal"},
-])
-def test_wrong_mail_settings_change_nothing(as_admin, db, overrides):
-    response = post_form(as_admin, "/admin/settings/mail", mail_form(**overrides),
-                         form_url="/admin/settings")
-    assert response.status_code == 400
-    assert db.session.scalar(sa.select(MailSettings)) is None
-
-
-def test_the_outbox_sends_through_the_mail_settings(app, db, as_admin, monkeypatch):
-    server = smtp_helpers.SmtpServer()
-    server.start()
-    try:
-        monkeypatch.setitem(app.config, "SMTP_HOST", "")  # nothing configured by the operator
-        response = post_form(as_admin, "/admin/settings/mail", mail_form(
-            smtp_host="127.0.0.1", smtp_port=str(server.port), smtp_tls="", smtp_user="",
-            smtp_password="", mail_from="portal@xq-audit.example",
-            portal_base_url="https://portal.xq.example/"), form_url="/admin/settings")
-        assert response.status_code == 302
-        post_form(as_admin, "/notices/outbox/test", {"address": "it@example.org"})
-        [message] = server.to("it@example.org")
-        assert message["From"] == "portal@xq-audit.example"
-        assert "https://portal.xq.example/" in smtp_helpers.body(message)
-        assert db.session.scalar(sa.select(Outbox.status)) == "sent"
-    finally:
-        server.stop()
-
-
-def test_the_environment_wins_over_the_mail_settings(app, db, as_admin, monkeypatch):
-    monkeypatch.setenv("SMTP_HOST", "env-mail.example.org")
-    monkeypatch.setitem(app.config, "SMTP_HOST", "env-mail.example.org")
-    page = as_admin.get("/admin/settings").get_data(as_text=True)
-    assert "SMTP_HOST" in page and 'name="smtp_host"' not in page
-    response = post_form(as_admin, "/admin/settings/mail", mail_form(smtp_host="web.example.org"),
-                         form_url="/admin/settings")
-    assert response.status_code == 302
-    db.session.expire_all()
-    assert db.session.scalar(sa.select(MailSettings)).smtp_host is None
-    with app.app_context():
-        assert mailsettings.effective().smtp_host == "env-mail.example.org"
-        assert mailsettings.effective().smtp_port == 587  # not pinned: the database's
-
-
-def test_a_password_stored_under_another_secret_key_is_reported(app, db, as_admin, monkeypatch):
-    post_form(as_admin, "/admin/settings/mail", mail_form(), form_url="/admin/settings")
-    db.session.expire_all()
-    row = mailsettings.stored()
-    assert not mailsettings.unreadable_password(row)
-    monkeypatch.setitem(app.config, "SECRET_KEY", "a-new-secret-key")
-    assert mailsettings.unreadable_password(row)
-    assert mailsettings.value("smtp_password", row) == ""
 
 
 def test_the_account_page_offers_a_sign_in_link(as_admin, db, make_user):

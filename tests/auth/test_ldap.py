@@ -267,13 +267,13 @@ def test_the_administrator_cannot_reset_a_directory_password(client, app, db, mo
 
 def test_the_settings_page_shows_the_directory_without_its_password(client, app, make_user,
                                                                      ldap_on, monkeypatch):
-    admin = make_user(staff_no="A0001", roles={"admin"})
+    installer = make_user(staff_no="A0001", roles={"install_admin"})
     monkeypatch.setitem(app.config, "LDAP_LOCAL_ACCOUNTS", ("A0001",))
-    login(client, admin)
-    page = text(client.get("/admin/settings"))
+    login(client, installer)
+    page = text(client.get("/installation/settings"))
     assert 'data-testid="ldap-settings"' in page
     for shown in (ldap_on.url, ldap.BASE_DN, ">uid<", ldap.SERVICE_DN, "A0001"):
         assert shown in page
     assert ldap.SERVICE_PASSWORD not in page
     monkeypatch.setitem(app.config, "LDAP_URL", "")
-    assert 'data-testid="ldap-off"' in text(client.get("/admin/settings"))
+    assert 'data-testid="ldap-off"' in text(client.get("/installation/settings"))

@@ -15,12 +15,17 @@ from tests.helpers.filing import PDF, file_month, incident_form, register
 from tests.helpers.web import csrf_token, login, post_form
 
 ROLES = ["anonymous", "owner", "other_auditor", "reviewer", "foreign_reviewer", "leader",
-         "admin"]
+         "admin", "installer"]
 
 
 def _admin(status: int) -> dict[str, int]:
     """A page of the administration: the administrator gets `status`, others 403."""
     return {"anonymous": 302, "admin": status, "*": 403}
+
+
+def _installation(status: int) -> dict[str, int]:
+    """A page of the installation administrator: they get `status`, others 403."""
+    return {"anonymous": 302, "installer": status, "*": 403}
 
 
 def _statement_reader() -> dict[str, int]:
@@ -121,6 +126,12 @@ MATRIX = {
         "GET",
         "/review/incidents/{incident}",
         {"anonymous": 302, "reviewer": 200, "foreign_reviewer": 404, "*": 403},
+    ),
+    # 直报上级: the world's agency has no level above: refused, back to the case (302).
+    "review.hand_up": (
+        "POST",
+        "/review/incidents/{incident}/hand-up",
+        {"anonymous": 302, "reviewer": 302, "foreign_reviewer": 404, "*": 403},
     ),
     "review.referral": (
         "GET",
@@ -230,13 +241,23 @@ MATRIX = {
     "admin.edit_project": ("GET", "/admin/projects/{project}", _admin(200)),
     "admin.archive_project": ("POST", "/admin/projects/{project}/archive", _admin(400)),
     "admin.settings": ("GET", "/admin/settings", _admin(200)),
-    "admin.mail_settings": ("POST", "/admin/settings/mail", _admin(400)),
     "admin.add_calendar_day": ("POST", "/admin/settings/calendar", _admin(400)),
     # An empty form changes nothing (every field is optional); no address: nothing is sent.
     "admin.channel_settings": ("POST", "/admin/settings/channels/wecom", _admin(302)),
     "admin.test_channel": ("POST", "/admin/settings/channels/wecom/test", _admin(302)),
     "admin.remove_calendar_day": ("POST", "/admin/settings/calendar/999999/delete", _admin(404)),
     "admin.api_tokens_page": ("GET", "/admin/api-tokens", _admin(200)),
+    # The installation administrator's (app/installation). The POSTs carry no data (400); the
+    # dismissal of someone who is no administrator is refused and shown on the agency's page.
+    "installation.index": ("GET", "/installation/", _installation(200)),
+    "installation.agency_page": ("GET", "/installation/agencies/{agency}", _installation(200)),
+    "installation.appoint": ("POST", "/installation/agencies/{agency}/admins",
+                             _installation(400)),
+    "installation.dismiss": ("POST", "/installation/agencies/{agency}/admins/{user}/dismiss",
+                             _installation(302)),
+    "installation.settings_page": ("GET", "/installation/settings", _installation(200)),
+    "installation.mail_settings": ("POST", "/installation/settings/mail", _installation(400)),
+    "installation.test_mail": ("POST", "/installation/settings/test-mail", _installation(400)),
     "admin.revoke_api_token": ("POST", "/admin/api-tokens/999999/revoke", _admin(404)),
     # The API: by token only (tests/api). A session, whoever's, opens nothing there: 401.
     "api.openapi_document": ("GET", "/api/v1/openapi.json", {"*": 200}),
@@ -292,6 +313,7 @@ def world(client, agency, make_user, frozen, project):
         "foreign_reviewer": factories.UserFactory(roles={"reviewer"}),  # another agency
         "leader": make_user(roles={"leader"}),
         "admin": make_user(roles={"admin"}),
+        "installer": make_user(roles={"install_admin"}),
     }
     login(client, owner)
     register(client, project, files=[("证据.pdf", PDF)],
@@ -303,7 +325,8 @@ def world(client, agency, make_user, frozen, project):
     signing.prepare(agency, 2025, people["reviewer"], clock.now())
     client.application.extensions["sqlalchemy"].session.commit()
     return people, {"incident": incident.id, "evidence": incident.evidence[0].id,
-                    "user": owner.id, "project": project.id, "department": department.id}
+                    "user": owner.id, "project": project.id, "department": department.id,
+                    "agency": agency.id}
 
 
 def _token(client):

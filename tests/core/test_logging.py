@@ -88,7 +88,7 @@ def test_a_failing_statement_does_not_copy_incident_text_into_the_log(
         client, auditor, frozen, log_text, monkeypatch):
     """An INSERT that fails carries its parameters in the exception's message unless the
     engine hides them."""
-    def failing_register(user, data, uploads, now):
+    def failing_register(user, data, uploads, now, **options):
         _db.session.execute(sa.text("INSERT INTO no_such_table (x) VALUES (:x)"),
                             {"x": data.description})
 

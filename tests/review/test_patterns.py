@@ -141,10 +141,10 @@ def test_alerts_find_exactly_the_expected_groups(db, agency, people, frozen):
     on_p2 = [register(u3, project=p2) for _ in range(3)]
 
     # Near misses, none of which may alert:
-    register(u2, name="王五")  # the same name by one registrant, twice ...
-    register(u2, name="王五", position="")
+    wang = [register(u2, name="王五"),  # the same name by one registrant, twice ...
+            register(u2, name="王五", position="")]
     register(u4, name="王武")  # ... and a different person with a similar name
-    register(stranger, name="王五")  # another agency
+    register(stranger, name="王五")  # another agency: alerts only as "also elsewhere"
     register(stranger, name="张三")
     register(stranger, org="区住建局（本级）")
     register(u4, name="王五", when=datetime(2024, 12, 20, 2, tzinfo=UTC))  # another year
@@ -172,11 +172,17 @@ def test_alerts_find_exactly_the_expected_groups(db, agency, people, frozen):
         ("person", "张三", "张三", ids(zhang), 3, 3, "several_registrants"),
         ("person", "李四", "李四", ids(li), 1, 3, "repeated"),
         ("project", str(p2.id), "2025-02 项目2", ids(on_p2), 1, 3, "repeated"),
+        ("person", "王五", "王五", ids(wang), 1, 2, "other_agencies"),
         ("organisation", "区住建局(本级)", "区住建局（本级）", ids(housing), 2, 2,
          "several_registrants"),
         ("project", str(p1.id), "2025-01 项目1", ids(on_p1), 2, 2, "several_registrants"),
     ]
-    assert patterns.alerts(other_agency.id, 2025) == []
+    assert [a.other_agencies for a in found] == [1, 0, 0, 1, 1, 0]  # 张三, 王五, 区住建局
+    # The other agency's own registrations count there, each once: only "also elsewhere".
+    assert sorted((a.key, a.incident_count, a.reason, a.other_agencies)
+                  for a in patterns.alerts(other_agency.id, 2025)) == [
+        ("区住建局(本级)", 1, "other_agencies", 1), ("张三", 1, "other_agencies", 1),
+        ("王五", 1, "other_agencies", 1)]
     # The incidents of other years count in their own year (in Beijing time).
     [named_in_2024] = patterns.alerts(agency.id, 2024)
     assert (named_in_2024.kind, named_in_2024.key, named_in_2024.registrant_count,
@@ -292,3 +298,30 @@ def test_the_desk_shows_the_first_alerts_and_links_to_all(app, db):
     page = render(app, alerts=found, year=2025, alerts_all=True)
     assert page.count('data-testid="pattern-alert"') == 25
     assert 'data-testid="pattern-alerts-all"' not in page
+
+
+def test_only_the_names_of_the_alerts_shown_are_opened(db, people, frozen):
+    """Grouped on fingerprints: the names opened are those of the incidents linked from the
+    alerts shown, not the year's."""
+    from app.keys import keychain
+
+    u1, u2, *_ = people
+    for name in ("甲一", "乙二", "丙三"):
+        register(u1, name=name)
+        register(u2, name=name)
+    register(u1, name="路人某")  # alerts nowhere
+
+    class Counting(factories.TestReader):
+        def __init__(self) -> None:
+            super().__init__()
+            self.opened: list[str] = []
+
+        def text(self, wraps, stored, field):
+            self.opened.append(field.name)
+            return super().text(wraps, stored, field)
+
+    with keychain.using(Counting()) as chain:
+        found = patterns.alerts(u1.agency_id, 2025, shown=1)
+    assert [a.label for a in found] == ["甲一", "", ""]
+    assert [len(a.incident_ids) for a in found] == [2, 0, 0]
+    assert chain.opened == ["actor_name", "actor_name"]

@@ -1,0 +1,58 @@
+"""The operator's commands for the installation: `installation grant|withdraw|tree`.
+
+The installation administrator's role is given here only, never on a page: whoever holds it
+arranges the agencies and appoints their administrators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+from flask.cli import AppGroup
+
+from app.core.cli import default_locale
+from app.core.extensions import db
+from app.installation import agencies
+from app.review.cli import account
+
+installation_group = AppGroup("installation",
+                              help="The installation administrator and the agency tree.")
+
+
+def _step(step: Callable[[], None], done: str) -> None:
+    try:
+        step()
+    except agencies.InstallationRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    db.session.commit()
+    click.echo(done)
+
+
+@installation_group.command("grant")
+@click.argument("staff_no")
+@default_locale
+def grant_command(staff_no: str) -> None:
+    """Make an account the installation administrator (there may be several)."""
+    user = account(staff_no)
+    _step(lambda: agencies.make_installation_admin(user),
+          f"{user.staff_no} ({user.name}) is now an installation administrator.")
+
+
+@installation_group.command("withdraw")
+@click.argument("staff_no")
+@default_locale
+def withdraw_command(staff_no: str) -> None:
+    """Withdraw the installation administrator's role."""
+    user = account(staff_no)
+    _step(lambda: agencies.end_installation_admin(user),
+          f"{user.staff_no} ({user.name}) is no longer an installation administrator.")
+
+
+@installation_group.command("tree")
+def tree_command() -> None:
+    """The agencies, each under its parent, with their active staff and administrators."""
+    for node in agencies.tree():
+        admins = ", ".join(user.staff_no for user in node.admins) or "no administrator"
+        click.echo(f"{'  ' * node.depth}{node.agency.name} (id {node.agency.id}): "
+                   f"{node.staff} active; {admins}")

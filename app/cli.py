@@ -9,6 +9,7 @@ from flask import Flask
 
 from app import demo
 from app.admin.cli import (
+    admin_group,
     create_agency_command,
     create_user_command,
     import_projects_command,
@@ -59,6 +60,6 @@ def demo_command(force: bool, if_empty: bool, municipal: bool) -> None:
 def init_app(app: Flask) -> None:
     for command in (demo_command, create_agency_command, create_user_command,
                     set_password_command, import_users_command, import_projects_command,
-                    audit_group, office_group, installation_group, keys_group, evidence_group,
-                    tally_group, backup_group, doctor_command):
+                    admin_group, audit_group, office_group, installation_group, keys_group,
+                    evidence_group, tally_group, backup_group, doctor_command):
         app.cli.add_command(command)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from app.admin import employment
 from app.auth import twofactor
 from app.auth.security import hash_password
 from app.core import clock
@@ -159,6 +160,8 @@ def _staff(bureau: Bureau, agency: Agency, departments: list[Department], year_s
     users[-2].left_on = year_start + timedelta(days=240)    # left (调离): deactivated, history kept
     users[-2].active = False
     db.session.add_all(users)
+    for user in users:
+        employment.follow(user)
     return users
 
 

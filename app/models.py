@@ -182,6 +182,44 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_version}"
 
 
+class Employment(db.Model):
+    """One period of a person's employment in an agency (任职期间): a transfer (调动) ends one
+    and starts the next, leaving ends the open one, reactivation adds one.
+
+    Each calendar month belongs to exactly one period (a MonthlyReport is unique per person
+    and month, so one agency expects it): the period that covers the month's last day, else
+    (the person left during the month) the last period overlapping it. `first_period` and
+    `last_period` store the months that rule gives this period (app/admin/employment.py keeps
+    them), so every scope query is a plain comparison; a period of a few days inside one month
+    may own none (first_period > last_period). `last_period` is NULL while the period is open.
+    Periods of a person never overlap, which the operations check: SQL cannot, portably.
+    """
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"))
+    department_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("department.id"))
+    started_on: so.Mapped[date]
+    ended_on: so.Mapped[date | None]
+    first_period: so.Mapped[str] = so.mapped_column(sa.String(7))
+    last_period: so.Mapped[str | None] = so.mapped_column(sa.String(7))
+
+    agency: so.Mapped[Agency] = so.relationship()
+    department: so.Mapped[Department | None] = so.relationship()
+
+    __table_args__ = (
+        sa.CheckConstraint("ended_on IS NULL OR ended_on >= started_on", name="ends_after_start"),
+        sa.CheckConstraint("(ended_on IS NULL) = (last_period IS NULL)", name="open_until_now"),
+        sa.UniqueConstraint("user_id", "started_on"),
+        # One open period per person.
+        sa.Index("ix_employment_open", "user_id", unique=True,
+                 sqlite_where=sa.text("ended_on IS NULL"),
+                 postgresql_where=sa.text("ended_on IS NULL")),
+        # The scope queries: an agency's periods owning a month.
+        sa.Index("ix_employment_scope", "agency_id", "first_period"),
+    )
+
+
 class AuditProject(db.Model):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), index=True)

@@ -57,15 +57,17 @@ from flask.testing import FlaskClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import create_app
+from app.admin import employment
 from app.auth.security import hash_password
 from app.core import clock
 from app.core.extensions import db
-from app.filing import tally
+from app.filing import scope, tally
 from app.filing.periods import DeadlineRule, Period
 from app.models import (
     Agency,
     AgencyKey,
     Department,
+    Employment,
     Incident,
     IncidentVersion,
     MonthlyReport,
@@ -186,10 +188,12 @@ def build(url: str, auditors: int = 100_000, departments: int = 500, incidents: 
         people = list(_people(rng, [tuple(d) for d in depts], auditors, periods[0], last))
         _insert(User.__table__, iter(people))
         _insert(UserRole.__table__, ({"user_id": p["id"], "role": "auditor"} for p in people))
+        _insert(Employment.__table__, (scope.single_period(p) for p in people))
         reviewer = User(id=len(people) + 1, agency_id=agency_ids[0], staff_no="REVIEWER",
                         name="纪检组", password_hash=hash_password(PASSWORD),
                         joined_on=date(2015, 1, 1), roles={"reviewer"})
         db.session.add(reviewer)
+        employment.follow(reviewer)
         # Incidents first: a month with incidents is filed as a report with incidents.
         pairs = _incident_pairs(rng, people, periods, incidents)
         counts = _reports(rng, people, periods, rule, pairs)

@@ -76,8 +76,17 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.auth.security import hash_password, verify_password  # noqa: E402
+from app.filing import scope  # noqa: E402
 from app.filing.periods import DeadlineRule  # noqa: E402
-from app.models import Agency, Department, MonthlyReport, ReportVersion, User, UserRole  # noqa: E402
+from app.models import (  # noqa: E402
+    Agency,
+    Department,
+    Employment,
+    MonthlyReport,
+    ReportVersion,
+    User,
+    UserRole,
+)
 
 PASSWORD = "Load-bench-password-2025"  # noqa: S105  (throw-away accounts in a scratch database)
 TZ = ZoneInfo("Asia/Shanghai")
@@ -130,12 +139,14 @@ def prepare(env: dict[str, str], auditors: int, warmups: int) -> None:
             sa.insert(Department).returning(Department.id, sort_by_parameter_order=True),
             [{"agency_id": agency_id, "name": f"审计{n}科"}
              for n in range(1, math.ceil(total / PER_DEPARTMENT) + 1)]))
-        connection.execute(sa.insert(User), [
+        users = [
             {"id": n, "agency_id": agency_id,
              "department_id": departments[(n - 1) // PER_DEPARTMENT],
              "staff_no": staff_no(n, auditors), "name": f"审计员{n}", "email": None,
              "password_hash": password_hash, "joined_on": date(2015, 1, 1)}
-            for n in range(1, total + 1)])
+            for n in range(1, total + 1)]
+        connection.execute(sa.insert(User), users)
+        connection.execute(sa.insert(Employment), [scope.single_period(u) for u in users])
         connection.execute(sa.insert(UserRole),
                            [{"user_id": n, "role": "auditor"} for n in range(1, total + 1)])
         connection.execute(sa.text(

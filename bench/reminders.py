@@ -52,7 +52,8 @@ from app import create_app
 from app.core import clock
 from app.core.codes import NoticeStatus
 from app.core.extensions import db
-from app.models import Agency, Department, MonthlyReport, Outbox, User, UserRole
+from app.filing import scope
+from app.models import Agency, Department, Employment, MonthlyReport, Outbox, User, UserRole
 from app.notices import delivery, mime, outbox, reminders
 
 AT = datetime(2025, 4, 2, 1, 0, tzinfo=UTC)  # 2025-04-02 09:00 in Beijing
@@ -111,11 +112,13 @@ def build(auditors: int) -> None:
     db.session.execute(sa.insert(Department), [
         {"agency_id": agency.id, "name": f"第{n}科", "archived": False} for n in range(500)])
     departments = list(db.session.scalars(sa.select(Department.id)))
-    db.session.execute(sa.insert(User), [
+    users = [
         {"id": n + 1, "agency_id": agency.id, "department_id": departments[n % 500],
          "staff_no": f"N{n:06d}", "name": f"审计员{n}", "email": f"n{n:06d}@bench.example",
          "joined_on": date(2024, 1, 1), "active": True, "session_version": 1,
-         "failed_logins": 0} for n in range(auditors)])
+         "failed_logins": 0} for n in range(auditors)]
+    db.session.execute(sa.insert(User), users)
+    db.session.execute(sa.insert(Employment), [scope.single_period(u) for u in users])
     db.session.execute(sa.insert(UserRole), [
         {"user_id": n + 1, "role": "auditor"} for n in range(auditors)])
     db.session.execute(sa.insert(MonthlyReport), [

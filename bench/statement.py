@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dashboard
 
+from app.admin import employment
 from app.auth.security import hash_password
 from app.core import clock
 from app.core.extensions import db
@@ -161,10 +162,11 @@ def main() -> None:
             bench.counts["confirmations"] = _confirmations(bench.agency_id, 1 / 3)
             # An explicit id, as the builder gives (PostgreSQL's sequence has not moved).
             leader_id = db.session.scalar(sa.select(sa.func.max(User.id))) + 1
-            db.session.add(User(id=leader_id, agency_id=bench.agency_id, staff_no=LEADER,
-                                name="局长",
-                                password_hash=hash_password(dashboard.PASSWORD),
-                                joined_on=date(2015, 1, 1), roles={"leader"}))
+            leader = User(id=leader_id, agency_id=bench.agency_id, staff_no=LEADER, name="局长",
+                          password_hash=hash_password(dashboard.PASSWORD),
+                          joined_on=date(2015, 1, 1), roles={"leader"})
+            db.session.add(leader)
+            employment.follow(leader)
             db.session.commit()
         print(f"build_s: {time.perf_counter() - start:.1f}  {bench.counts}")
         print(f"database: {sa.make_url(url).get_backend_name()}")

@@ -15,6 +15,7 @@ from datetime import date
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app.admin import employment
 from app.auth.security import end_all_sessions
 from app.core import auditlog
 from app.core.codes import NoticeFailure, NoticeStatus, Role
@@ -158,7 +159,7 @@ def create(agency: Agency, values: dict) -> User:
     for key in EDITABLE:
         setattr(user, key, values[key])
     db.session.add(user)
-    db.session.flush()
+    employment.follow(user)
     auditlog.record("user.created", user, staff_no=user.staff_no, roles=sorted(user.roles),
                     values=snapshot(user))
     return user
@@ -176,7 +177,7 @@ def update(actor: User, user: User, values: dict) -> dict[str, list[object]]:
             setattr(user, key, values[key])
     changes = diff(before, snapshot(user))
     if changes:
-        db.session.flush()
+        employment.follow(user)  # the period's start and department follow the account's
         auditlog.record("user.updated", user, staff_no=user.staff_no, fields=sorted(changes),
                         changes=changes)
     return changes
@@ -187,6 +188,7 @@ def deactivate(actor: User, user: User, left_on: date, today: date) -> None:
     check_deactivation(actor, user, left_on, today)
     before = snapshot(user, ("active", "left_on"))
     user.active, user.left_on = False, left_on
+    employment.follow(user)  # the open period ends on the leaving date
     end_all_sessions(user)
     cancelled = _cancel_pending_mail(user)
     auditlog.record("user.deactivated", user, staff_no=user.staff_no, cancelled_mail=cancelled,
@@ -225,14 +227,17 @@ def _cancel_pending_mail(user: User) -> int:
     return result.rowcount
 
 
-def reactivate(user: User) -> None:
-    """Back in post: sign-in and reminders again; the months away stay as they were filed."""
+def reactivate(user: User, today: date) -> None:
+    """Back in post from `today`: sign-in and reminders again, in a new employment period;
+    the period that ended keeps its leaving date, the months away stay as they were."""
     if user.active:
         raise AccountError(_("This account is already active."))
-    before = snapshot(user, ("active", "left_on"))
-    user.active, user.left_on = True, None
+    fields = ("active", "joined_on", "left_on")
+    before = snapshot(user, fields)
+    user.active = True
+    employment.rejoin(user, today)
     auditlog.record("user.reactivated", user, staff_no=user.staff_no,
-                    changes=diff(before, snapshot(user, ("active", "left_on"))))
+                    changes=diff(before, snapshot(user, fields)))
 
 
 def department_choices(agency: Agency, keep: Department | None = None) -> list[Department]:

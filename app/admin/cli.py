@@ -9,9 +9,10 @@ from pathlib import Path
 
 import click
 import sqlalchemy as sa
+from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app.admin import accounts, projectimport, userimport
+from app.admin import accounts, employment, projectimport, userimport
 from app.auth import passwords
 from app.auth.security import end_all_sessions, hash_password
 from app.core import auditlog, tabular
@@ -108,10 +109,35 @@ def create_user_command(staff_no: str, name: str, email: str, department: str,
                 joined_on=joined_on.date() if joined_on else today_in(agency))
     user.roles = set(roles)
     db.session.add(user)
-    db.session.flush()
+    employment.follow(user)
     auditlog.record("user.created", user, staff_no=staff_no, roles=sorted(roles))
     db.session.commit()
     click.echo(f"Account {staff_no} ({name}) created.")
+
+
+admin_group = AppGroup("admin", help="Staff across the agencies of the installation.")
+
+
+@admin_group.command("transfer")
+@click.option("--staff-no", required=True, help="The person's staff number.")
+@click.option("--to-agency", "agency_name", required=True, help="The agency they move to.")
+@click.option("--department", default="", help="Their department there (created if new).")
+@click.option("--on", "on", required=True, type=click.DateTime(["%Y-%m-%d"]),
+              help="First day in the new agency (YYYY-MM-DD).")
+@default_locale
+def transfer_command(staff_no: str, agency_name: str, department: str, on) -> None:
+    """调动: end the person's period on the day before --on and start one in --to-agency."""
+    user = db.session.scalar(sa.select(User).where(User.staff_no == staff_no.strip()))
+    if user is None:
+        raise click.ClickException(f"No account with staff number {staff_no}.")
+    agency = agency_named(agency_name)
+    try:
+        employment.check_transfer(user, agency, None, on.date())
+        employment.transfer(user, agency, _department(agency, department.strip()), on.date())
+    except employment.TransferRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    db.session.commit()
+    click.echo(f"{user.staff_no} ({user.name}) works in {agency.name} from {on.date()}.")
 
 
 @click.command("set-password")
@@ -162,6 +188,8 @@ def _import(results: list[tabular.RowResult], apply: Callable[[list], int]) -> N
         raise click.ClickException(f"{len(bad)} row(s) have errors; nothing was imported.")
     changed = apply(results)
     db.session.commit()
-    counts = {a: sum(r.action == a for r in results) for a in ("create", "update", "unchanged")}
-    click.echo(f"Imported: {counts['create']} created, {counts['update']} updated, "
+    counts = {a: sum(r.action == a for r in results)
+              for a in ("create", "update", "transfer", "unchanged")}
+    moved = f"{counts['transfer']} transferred here, " if counts["transfer"] else ""
+    click.echo(f"Imported: {counts['create']} created, {counts['update']} updated, {moved}"
                f"{counts['unchanged']} unchanged ({changed} changed).")

@@ -16,7 +16,15 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from app.admin import accounts, agencysettings, organisation, projectimport, uploads, userimport
+from app.admin import (
+    accounts,
+    agencysettings,
+    employment,
+    organisation,
+    projectimport,
+    uploads,
+    userimport,
+)
 from app.admin.blueprint import bp
 from app.admin.forms import (
     ANY,
@@ -143,7 +151,7 @@ def _user_page(user: User, form: UserForm, status: int = 200,
         deactivate = DeactivateForm(formdata=None, left_on=_today())
     return render_template("admin/user_form.html", form=form, user=user,
                            deactivate=deactivate, reactivate=ReactivateForm(),
-                           in_office=office.is_member(user),
+                           in_office=office.is_member(user), periods=employment.history(user),
                            grantable=accounts.ADMIN_GRANTABLE), status
 
 
@@ -190,6 +198,7 @@ def deactivate_user(user_id: int):
                                deactivate=form, confirming=True,
                                pending_mail=accounts.pending_mail(user),
                                in_office=office.is_member(user),
+                               periods=employment.history(user),
                                grantable=accounts.ADMIN_GRANTABLE)
     return attempt(lambda: accounts.deactivate(_me(), user, form.left_on.data, _today()),
                    done=_("Account %(staff_no)s deactivated: its sessions have ended.",
@@ -203,7 +212,7 @@ def reactivate_user(user_id: int):
     user = _mine_or_404(User, user_id)
     if not ReactivateForm().validate_on_submit():
         abort(400)
-    return attempt(lambda: accounts.reactivate(user),
+    return attempt(lambda: accounts.reactivate(user, _today()),
                    done=_("Account %(staff_no)s reactivated.", staff_no=user.staff_no),
                    then=url_for("admin.edit_user", user_id=user.id),
                    again=lambda status: _user_page(user, _user_form(user), status))
@@ -235,7 +244,8 @@ KINDS = {
         "admin.users",
         columns=(("name", _l("Name")), ("department", _l("Department")),
                  ("email", _l("E-mail")), ("roles", _l("Roles")),
-                 ("joined_on", _l("In post since"))),
+                 ("joined_on", _l("In post since")),
+                 ("transferred_on", _l("Transferred here on"))),
         defaults=(("roles", _l("Auditor")), ("joined_on", _l("today"))),
         new_people=True),
     "projects": ImportKind(
@@ -310,8 +320,12 @@ def import_apply(kind: str):
     db.session.commit()
     uploads.discard(kind)
     counts = Counter(r.action for r in results)
-    flash(_("Imported: %(create)d created, %(update)d updated, %(unchanged)d unchanged.",
-            create=counts["create"], update=counts["update"], unchanged=counts["unchanged"])
+    flash((_("Imported: %(create)d created, %(update)d updated, %(transfer)d transferred "
+             "here, %(unchanged)d unchanged.", create=counts["create"],
+             update=counts["update"], transfer=counts["transfer"],
+             unchanged=counts["unchanged"]) if counts["transfer"] else
+           _("Imported: %(create)d created, %(update)d updated, %(unchanged)d unchanged.",
+             create=counts["create"], update=counts["update"], unchanged=counts["unchanged"]))
           if changed else _("Nothing to change: every row is already up to date."), "success")
     return redirect(url_for(spec.list_endpoint))
 

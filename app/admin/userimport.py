@@ -5,7 +5,9 @@ All rows or none: every row is checked first; any error and nothing is written. 
 by staff number, so importing the same file twice changes nothing. A blank cell, or a column the
 file does not have, leaves that field of an existing account as it is (a new account gets no
 department, no e-mail, the auditor role and today as its joining date): an export without the
-角色 column must not strip the leaders and the discipline office of their roles.
+角色 column must not strip the leaders and the discipline office of their roles. A row whose
+staff number belongs to another agency is a transfer (调动) here if it gives the date in the
+调入日期 column (app/admin/employment.py), and an error otherwise.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 
-from app.admin import accounts
+from app.admin import accounts, employment
 from app.core import auditlog, tabular
 from app.core.codes import Role
 from app.core.extensions import db
@@ -33,7 +35,10 @@ HEADERS = {
     "email": ("email", "邮箱", "电子邮箱"),
     "roles": ("roles", "角色"),
     "joined_on": ("joined_on", "入职日期", "到岗日期"),
+    "transferred_on": ("transferred_on", "调入日期", "调动日期"),
 }
+# Not a field of the account: the day a person of another agency starts here (a transfer).
+TRANSFER = "transferred_on"
 ROLE_NAMES = {"审计人员": Role.AUDITOR, "纪检": Role.REVIEWER, "审理": Role.REVIEWER,
               "局领导": Role.LEADER, "管理员": Role.ADMIN, **{code: code for code in ROLES}}
 # ISO dates, and the 2025/3/1 form Chinese Excel writes into a CSV file.
@@ -108,11 +113,12 @@ def _parse_row(line: int, row: list[str], columns: dict[str, int],
         values["email"] = _parse_email(cell("email"), result)
     if roles := _parse_roles(cell("roles"), result):
         values["roles"] = roles
-    if cell("joined_on"):
-        try:
-            values["joined_on"] = _parse_date(cell("joined_on"))
-        except ValueError:
-            result.errors.append(_("bad date %(date)s (use YYYY-MM-DD)", date=cell("joined_on")))
+    for key in ("joined_on", TRANSFER):
+        if cell(key):
+            try:
+                values[key] = _parse_date(cell(key))
+            except ValueError:
+                result.errors.append(_("bad date %(date)s (use YYYY-MM-DD)", date=cell(key)))
     result.values = values
     return result
 
@@ -167,8 +173,7 @@ def _classify(agency: Agency, results: list[RowResult], operator: bool) -> None:
             result.errors.append(_("e-mail %(email)s is already used by another account",
                                    email=result.values["email"]))
         user = existing.get(result.staff_no)
-        if user is not None and user.agency_id != agency.id:
-            result.errors.append(_("the staff number belongs to another agency"))
+        if not _check_transfer(agency, user, result):
             continue
         if "roles" in result.values:
             try:
@@ -178,13 +183,55 @@ def _classify(agency: Agency, results: list[RowResult], operator: bool) -> None:
                 result.errors.append(str(refused))
         if user is None:
             result.action = "create"
+        elif TRANSFER in result.values:
+            result.action = "transfer"
+        elif _start_refused(user, result):
+            continue
         else:
             result.action = "unchanged" if not _changes(user, result.values) else "update"
 
 
+def _check_transfer(agency: Agency, user: User | None, result: RowResult) -> bool:
+    """Whether the row can go on: a person of another agency only with a transfer date (and
+    a transfer the rules accept); a transfer date for someone already here only if it is the
+    one they came on (importing the same file twice changes nothing), and then it is dropped."""
+    on = result.values.get(TRANSFER)
+    if user is not None and user.agency_id != agency.id:
+        if on is None:
+            result.errors.append(_("the staff number belongs to another agency: to transfer "
+                                   "the person here, give the date in the 调入日期 column"))
+            return False
+        try:
+            employment.check_transfer(user, agency, result.values.get("department"), on)
+        except employment.TransferRefused as refused:
+            result.errors.append(str(refused))
+            return False
+        result.values.pop("joined_on", None)  # a transfer starts the period on its date
+        return True
+    if on is not None:
+        if user is None or on != user.joined_on:
+            result.errors.append(_("a transfer date (调入日期) is only for staff of another "
+                                   "agency who move here"))
+            return False
+        del result.values[TRANSFER]
+    return True
+
+
+def _start_refused(user: User, result: RowResult) -> bool:
+    """A new joining date that would overlap the person's previous period (an error)."""
+    if "joined_on" in result.values and result.values["joined_on"] != user.joined_on:
+        try:
+            employment.check_start(user, result.values["joined_on"])
+        except employment.EmploymentRefused as refused:
+            result.errors.append(str(refused))
+            return True
+    return False
+
+
 def _changes(user: User, values: dict) -> list[str]:
     """The fields the row would change (the values use User's attribute names)."""
-    return sorted(key for key, value in values.items() if getattr(user, key) != value)
+    return sorted(key for key, value in values.items()
+                  if key != TRANSFER and getattr(user, key) != value)
 
 
 def apply(agency: Agency, results: list[RowResult], today: date) -> int:
@@ -200,15 +247,18 @@ def apply(agency: Agency, results: list[RowResult], today: date) -> int:
             user = User(agency_id=agency.id, staff_no=result.staff_no, joined_on=today)
             user.roles = {Role.AUDITOR}
             db.session.add(user)
+        if result.action == "transfer":
+            employment.transfer(user, agency, result.values.get("department"),
+                                result.values[TRANSFER])
         fields = _changes(user, result.values)
         before = accounts.snapshot(user, tuple(fields))
         for key in fields:
             setattr(user, key, result.values[key])
-        db.session.flush()
+        employment.follow(user)
         if result.action == "create":
             auditlog.record("user.created", user, staff_no=user.staff_no,
                             roles=sorted(user.roles), source="import")
-        else:
+        elif fields:
             auditlog.record("user.updated", user, staff_no=user.staff_no, fields=fields,
                             changes=accounts.diff(before, accounts.snapshot(user, tuple(fields))),
                             source="import")

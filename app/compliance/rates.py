@@ -20,17 +20,25 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.core.codes import FilingStatus, Role
 from app.core.extensions import db
-from app.filing import tally
+from app.filing import scope, tally
 from app.filing.periods import DeadlineRule, Period
 from app.filing.records import deadline_rule, status_of
-from app.models import Agency, Department, MonthlyReport, ReportVersion, User, UserRole
+from app.models import (
+    Agency,
+    Department,
+    Employment,
+    MonthlyReport,
+    ReportVersion,
+    User,
+    UserRole,
+)
 
 TREND_MONTHS = 12
 # Non-filers listed by name on the page; the export lists everyone.
@@ -134,17 +142,14 @@ class PersonRow:
 
 # Building blocks --------------------------------------------------------------------------
 
-def _in_scope(agency_id: int | sa.Select, first_day: sa.ColumnElement | date,
-              last_day: sa.ColumnElement | date) -> list[sa.ColumnElement[bool]]:
-    """The where-clause of filing.in_scope, in SQL: auditors of the agency (or of the agencies
-    a SELECT of ids gives, e.g. tree.subtree) in post at some time between first_day and
-    last_day. Used with a join on their 'auditor' role row."""
-    return [
-        User.agency_id.in_(agency_id) if isinstance(agency_id, sa.Select)
-        else User.agency_id == agency_id,
-        User.joined_on <= last_day,
-        sa.or_(User.left_on.is_(None), User.left_on >= first_day),
-    ]
+def _in_scope(agency_id: int | sa.Select, first: sa.ColumnElement[str] | str,
+              last: sa.ColumnElement[str] | str) -> list[sa.ColumnElement[bool]]:
+    """The where-clause of filing's scope, in SQL: periods in the agency (or in the agencies a
+    SELECT of ids gives, e.g. tree.subtree) owning some month between first and last
+    ('YYYY-MM'). Used with a join on the auditors' role row and on Employment."""
+    in_agency = (Employment.agency_id.in_(agency_id) if isinstance(agency_id, sa.Select)
+                 else Employment.agency_id == agency_id)
+    return [in_agency, scope.overlaps(first, last)]
 
 
 def _auditor_role() -> sa.ColumnElement[bool]:
@@ -186,10 +191,11 @@ def _tally(group: sa.ColumnElement, agency: int | sa.Select, period: Period) -> 
         sa.select(group, *_counts())
         .select_from(User)
         .join(UserRole, _auditor_role())
+        .join(Employment, Employment.user_id == User.id)
         .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
                                           MonthlyReport.period == str(period)))
         .outerjoin(ReportVersion, _latest_with_incidents())
-        .where(*_in_scope(agency, period.first_day, period.last_day))
+        .where(*_in_scope(agency, str(period), str(period)))
         .group_by(group)
     )
 
@@ -211,7 +217,7 @@ def period_figures(agency: Agency, period: Period, now: datetime, limit: int | N
     """
     rule = rule or deadline_rule(agency)
     unfiled_as = status_of(None, period, rule, now)
-    tally = _tally(User.department_id, agency.id, period).subquery()
+    tally = _tally(Employment.department_id, agency.id, period).subquery()
     # Names are joined to the ~hundreds of groups, not to every auditor's row.
     rows = db.session.execute(
         sa.select(tally.c.department_id, Department.name, *list(tally.c)[1:])
@@ -234,7 +240,7 @@ def agency_figures(agencies: sa.Select, period: Period, now: datetime,
     by agency whatever the number of agencies, for the roll-up of an agency tree. `rules`
     holds each agency's deadline rule (records.deadline_rules); agencies without auditors in
     scope are absent."""
-    rows = db.session.execute(_tally(User.agency_id, agencies, period))
+    rows = db.session.execute(_tally(Employment.agency_id, agencies, period))
     return {agency_id: Figures.count(expected, filed, late, incidents,
                                      status_of(None, period, rules[agency_id], now))
             for agency_id, expected, filed, late, incidents in rows}
@@ -248,8 +254,9 @@ def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list
         sa.select(User.id, User.staff_no, User.name, Department.name, User.active)
         .select_from(User)
         .join(UserRole, _auditor_role())
-        .outerjoin(Department, Department.id == User.department_id)
-        .where(*_in_scope(agency.id, period.first_day, period.last_day), ~filed)
+        .join(Employment, scope.of_agency(agency.id))
+        .outerjoin(Department, Department.id == Employment.department_id)
+        .where(*_in_scope(agency.id, str(period), str(period)), ~filed)
         .order_by(*_by_department(), User.staff_no)
     )
     if limit is not None:
@@ -263,7 +270,7 @@ def trend(agency: Agency, last_period: Period, now: datetime, months: int = TREN
     """The headline figures of the `months` periods ending at `last_period`, oldest first.
 
     Two queries whatever the agency's size: the filed counts of the window and the auditors in
-    post during the window grouped by their join and leave dates, whose expected counts per
+    post during the window grouped by the months their periods own, whose expected counts per
     month are summed here. The filed counts come from the filing tally (twelve rows, kept by
     app.tally as reports are filed), or, with `from_records`, from counting the reports
     themselves, each checked against its month's scope: slower, for the annual statement, which
@@ -295,17 +302,16 @@ def _filed_from_records(agency: Agency,
                         periods: list[Period]) -> dict[str, tuple[int, int, int]]:
     """period -> (filed, late, with incidents), counting the reports of in-scope auditors
     (not those filed after the year's statement was signed: they are shown against it)."""
-    first_day = sa.case({str(p): p.first_day for p in periods}, value=MonthlyReport.period)
-    last_day = sa.case({str(p): p.last_day for p in periods}, value=MonthlyReport.period)
     rows = db.session.execute(
         sa.select(MonthlyReport.period, *_counts()[1:])
         .select_from(User)
         .join(UserRole, _auditor_role())
+        .join(Employment, scope.of_agency(agency.id))
         .join(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
                                      MonthlyReport.period.in_([str(p) for p in periods]),
                                      MonthlyReport.after_signing.is_(False)))
         .outerjoin(ReportVersion, _latest_with_incidents())
-        .where(*_in_scope(agency.id, first_day, last_day))
+        .where(*_in_scope(agency.id, MonthlyReport.period, MonthlyReport.period))
         .group_by(MonthlyReport.period)
     )
     return {period: (count, late, incidents) for period, count, late, incidents in rows}
@@ -315,16 +321,16 @@ def _expected(agency: Agency, periods: list[Period]) -> dict[Period, int]:
     """Auditors in post per period: one grouped query over the whole window."""
     expected: dict[Period, int] = defaultdict(int)
     rows = db.session.execute(
-        sa.select(User.joined_on, User.left_on, sa.func.count())
+        sa.select(Employment.first_period, Employment.last_period, sa.func.count())
         .select_from(User)
         .join(UserRole, _auditor_role())
-        .where(*_in_scope(agency.id, periods[0].first_day, periods[-1].last_day))
-        .group_by(User.joined_on, User.left_on)
+        .join(Employment, scope.of_agency(agency.id))
+        .where(*_in_scope(agency.id, str(periods[0]), str(periods[-1])))
+        .group_by(Employment.first_period, Employment.last_period)
     )
-    for joined_on, left_on, count in rows:
-        for period in periods:
-            if joined_on <= period.last_day and (left_on is None or left_on >= period.first_day):
-                expected[period] += count
+    for first, last, count in rows:
+        for period in scope.months_in(first, last, periods[0], periods[-1]):
+            expected[period] += count
     return expected
 
 
@@ -340,11 +346,12 @@ def people(agency: Agency, period: Period, now: datetime, *,
                   MonthlyReport.first_filed_at, MonthlyReport.late, ReportVersion.report_id)
         .select_from(User)
         .join(UserRole, _auditor_role())
-        .outerjoin(Department, Department.id == User.department_id)
+        .join(Employment, scope.of_agency(agency.id))
+        .outerjoin(Department, Department.id == Employment.department_id)
         .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == User.id,
                                           MonthlyReport.period == str(period)))
         .outerjoin(ReportVersion, _latest_with_incidents())
-        .where(*_in_scope(agency.id, period.first_day, period.last_day))
+        .where(*_in_scope(agency.id, str(period), str(period)))
         .order_by(*_by_department(), User.staff_no)
     )
     for staff_no, name, department, report_id, filed_at, late, with_incidents in rows:

@@ -24,7 +24,7 @@ from app.core.extensions import db
 from app.core.i18n import month_label
 from app.core.refusals import Refused
 from app.core.vocab import kind_of
-from app.filing import evidence, tally
+from app.filing import evidence, scope, tally
 from app.filing.periods import DeadlineRule, Period, period_of
 from app.filing.workcalendar import WorkCalendar
 from app.models import (
@@ -91,10 +91,9 @@ def _rule(agency: Agency, overrides: dict[date, bool]) -> DeadlineRule:
 
 
 def in_scope(user: User, period: Period) -> bool:
-    """Whether `user` must file for `period`: employed at any time during that month."""
-    return user.joined_on <= period.last_day and (
-        user.left_on is None or user.left_on >= period.first_day
-    )
+    """Whether `user` must file for `period`: some period of their employment owns the month
+    (app/filing/scope.py says which)."""
+    return scope.owner(user.id, str(period)) is not None
 
 
 def status_of(report: MonthlyReport | None, period: Period, rule: DeadlineRule,
@@ -142,8 +141,7 @@ def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[
     """Every month from the user's first to the current one (newest first), with its status."""
     rule = rule or deadline_rule(user.agency)
     current = period_of(now, rule.tz)
-    last = min(current, Period.of_date(user.left_on)) if user.left_on else current
-    periods = Period.of_date(user.joined_on).until(last)
+    owners = dict(scope.owned_until(user.id, current))
     # Each month's versions and what they list, loaded with the month, not one month at a
     # time (an auditor with eleven years has 132): the page's statements stay constant.
     reports = {
@@ -160,11 +158,11 @@ def months(user: User, now: datetime, rule: DeadlineRule | None = None) -> list[
         .options(so.selectinload(Incident.versions), so.selectinload(Incident.review))
     ):
         incidents.setdefault(incident.period, []).append(incident)
-    locked = yearlock.locked_years(user.agency_id)
+    locked = {agency: yearlock.locked_years(agency) for agency in set(owners.values())}
     return [
         Month(p, status_of(reports.get(str(p)), p, rule, now), rule.deadline(p),
-              reports.get(str(p)), incidents.get(str(p), []), p.year in locked)
-        for p in reversed(periods)
+              reports.get(str(p)), incidents.get(str(p), []), p.year in locked[agency])
+        for p, agency in reversed(owners.items())
     ]
 
 
@@ -176,16 +174,23 @@ def month(user: User, period: Period, now: datetime) -> Month:
         )
     )
     return Month(period, status_of(report, period, rule, now), rule.deadline(period), report,
-                 period_incidents(user, period), yearlock.locked(user.agency_id, period.year))
+                 period_incidents(user, period),
+                 yearlock.locked(scope.owner(user.id, str(period)) or user.agency_id, period.year))
 
 
-def _check_can_file(user: User, period: Period, rule: DeadlineRule, now: datetime) -> None:
+def _check_can_file(user: User, period: Period, now: datetime) -> tuple[int, DeadlineRule]:
+    """The agency that expects the report (the one the person worked for that month) and its
+    deadline rule: a month of an old agency is late by that agency's deadline."""
+    agency_id = scope.owner(user.id, str(period))
+    if agency_id is None:
+        raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
+                            period=month_label(period)))
+    rule = deadline_rule(user.agency if agency_id == user.agency_id
+                         else db.session.get(Agency, agency_id))
     if now < rule.opens_at(period):
         raise FilingError(_("The report for %(period)s can be filed once the month is over.",
                             period=month_label(period)))
-    if not in_scope(user, period):
-        raise FilingError(_("You were not in post in %(period)s: there is nothing to file.",
-                            period=month_label(period)))
+    return agency_id, rule
 
 
 def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVersion]:
@@ -206,8 +211,7 @@ def _report_contents(user: User, period: Period, zero: bool) -> list[IncidentVer
 
 def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> MonthlyReport:
     """File the month. A second submission (double click, second tab) raises AlreadyFiled."""
-    rule = deadline_rule(user.agency)
-    _check_can_file(user, period, rule, now)
+    agency_id, rule = _check_can_file(user, period, now)
     existing = db.session.scalar(
         sa.select(MonthlyReport).where(
             MonthlyReport.user_id == user.id, MonthlyReport.period == str(period)
@@ -218,7 +222,7 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
     listed = _report_contents(user, period, zero)
     report = MonthlyReport(user=user, period=str(period), first_filed_at=now,
                            late=now >= rule.deadline(period),
-                           after_signing=yearlock.is_signed(user.agency_id, str(period)))
+                           after_signing=yearlock.is_signed(agency_id, str(period)))
     report.versions.append(ReportVersion(
         number=1, is_zero=zero, declared=True, submitted_at=now,
         submitted_from=auditlog.client_address(), incident_versions=listed,
@@ -229,13 +233,13 @@ def file_report(user: User, period: Period, *, zero: bool, now: datetime) -> Mon
             db.session.add(report)
     except IntegrityError:
         raise AlreadyFiled(month(user, period, now).report) from None
-    tally.add(user.agency_id, str(period), filed=1, late=int(report.late),
+    tally.add(agency_id, str(period), filed=1, late=int(report.late),
               with_incidents=int(not zero))
     auditlog.record("report.filed", report, actor_id=user.id, period=str(period), zero=zero,
                     late=report.late, after_signing=report.after_signing,
                     seal=[report, report.current])
     if report.after_signing:
-        outbox.after_signing_notice(report, user.agency_id)
+        outbox.after_signing_notice(report, agency_id)
     return report
 
 
@@ -243,7 +247,8 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     """A new version of a filed report listing the month's incidents as they stand now."""
     if not reason.strip():
         raise FilingInvalid(_("A correction needs a reason."))
-    yearlock.ensure_open(report.user.agency_id, report.period, FilingError,
+    agency_id = scope.owner(report.user_id, report.period) or report.user.agency_id
+    yearlock.ensure_open(agency_id, report.period, FilingError,
                          after_signing=report.after_signing)
     incidents = period_incidents(report.user, Period.parse(report.period))
     was_zero = report.current.is_zero
@@ -255,7 +260,7 @@ def correct_report(report: MonthlyReport, *, reason: str, now: datetime) -> Repo
     report.versions.append(version)
     db.session.flush()
     if version.is_zero != was_zero:
-        tally.add(report.user.agency_id, report.period, with_incidents=1 if was_zero else -1)
+        tally.add(agency_id, report.period, with_incidents=1 if was_zero else -1)
     auditlog.record("report.corrected", report, actor_id=report.user_id,
                     version=version.number, zero=version.is_zero,
                     seal=[version])

@@ -13,7 +13,8 @@ import sqlalchemy.orm as so
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.core.extensions import db
-from app.models import FilingTally, MonthlyReport, ReportVersion, User
+from app.filing import scope
+from app.models import Employment, FilingTally, MonthlyReport, ReportVersion
 
 INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -41,18 +42,20 @@ def counts(agency_id: int, periods: list[str]) -> dict[str, tuple[int, int, int]
 
 
 def rebuild() -> int:
-    """Recompute every row from the reports; returns the number of rows."""
+    """Recompute every row from the reports, each counted for the agency whose period owns
+    its month (app/filing/scope.py); returns the number of rows."""
     latest = so.aliased(ReportVersion)
     newer = so.aliased(ReportVersion)
     with_incidents = sa.exists().where(
         latest.report_id == MonthlyReport.id, ~latest.is_zero,
         ~sa.exists().where(newer.report_id == latest.report_id, newer.number > latest.number))
     rows = db.session.execute(
-        sa.select(User.agency_id, MonthlyReport.period, sa.func.count(),
+        sa.select(Employment.agency_id, MonthlyReport.period, sa.func.count(),
                   sa.func.count(sa.case((MonthlyReport.late, 1))),
                   sa.func.count(sa.case((with_incidents, 1))))
-        .join(User, User.id == MonthlyReport.user_id)
-        .group_by(User.agency_id, MonthlyReport.period)
+        .join(Employment, sa.and_(Employment.user_id == MonthlyReport.user_id,
+                                  scope.owns(MonthlyReport.period)))
+        .group_by(Employment.agency_id, MonthlyReport.period)
     ).all()
     db.session.execute(sa.delete(FilingTally))
     if rows:

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
+from app.admin import employment
 from app.auth import tokens
 from app.core import auditlog, clock
 from app.core.codes import LinkPurpose, Role
@@ -143,7 +144,7 @@ def account_for_admin(agency: Agency, staff_no: str, name: str, email: str) -> t
     user = User(agency_id=agency.id, staff_no=staff_no, name=name, email=email or None,
                 joined_on=clock.now().astimezone(ZoneInfo(agency.timezone)).date())
     db.session.add(user)  # its role comes with the appointment
-    db.session.flush()
+    employment.follow(user)
     auditlog.record("user.created", user, staff_no=staff_no, roles=sorted(user.roles),
                     in_agency=agency.id)
     return user, True

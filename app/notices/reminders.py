@@ -26,11 +26,13 @@ from flask import current_app
 from app.core import auditlog
 from app.core.codes import Channel, NoticeFailure, NoticeKind, NoticeStatus, Role
 from app.core.extensions import db
+from app.filing import scope
 from app.filing.periods import DeadlineRule, Period, period_of
 from app.filing.records import deadline_rule
 from app.models import (
     Agency,
     Department,
+    Employment,
     Incident,
     IncidentVersion,
     MonthlyReport,
@@ -76,13 +78,16 @@ class Auditor(NamedTuple):  # a tuple: a national round builds 100,000 of them
     name: str
     email: str | None
     department: str
-    joined_on: date
-    left_on: date | None
+    first_period: str  # the months their period in the agency owns (app/filing/scope.py)
+    last_period: str | None
+    left_on: date | None  # the person's, wherever they work now
 
     def in_scope(self, period: Period, today: date) -> bool:
-        return (self.joined_on <= period.last_day
-                and (self.left_on is None or (self.left_on >= period.first_day
-                                              and self.left_on >= today)))
+        """The agency expects the month of them and they are still in post (someone who
+        moved on to another agency is reminded of the months this one expects)."""
+        month = str(period)
+        return (self.first_period <= month <= (self.last_period or scope.OPEN)
+                and (self.left_on is None or self.left_on >= today))
 
 
 @dataclass(frozen=True)
@@ -158,13 +163,16 @@ def current_stage(stages: list[Stage], now: datetime) -> Stage | None:
 
 
 def _auditors(agency: Agency) -> list[Auditor]:
+    """The active auditors with a period in the agency, one row per period."""
     rows = db.session.execute(
         sa.select(User.id, User.staff_no, User.name, User.email,
-                  sa.func.coalesce(Department.name, ""), User.joined_on, User.left_on)
+                  sa.func.coalesce(Department.name, ""), Employment.first_period,
+                  Employment.last_period, User.left_on)
         .join(UserRole, UserRole.user_id == User.id)
-        .outerjoin(Department, Department.id == User.department_id)
-        .where(User.agency_id == agency.id, User.active, UserRole.role == Role.AUDITOR)
-        .order_by(User.staff_no))
+        .join(Employment, scope.of_agency(agency.id))
+        .outerjoin(Department, Department.id == Employment.department_id)
+        .where(User.active, UserRole.role == Role.AUDITOR)
+        .order_by(User.staff_no, Employment.started_on))
     return [Auditor._make(row) for row in rows]
 
 
@@ -177,8 +185,10 @@ def _reviewers(agency: Agency) -> list[tuple[int, str | None]]:
 
 def _filers(agency: Agency, period: Period) -> set[int]:
     return set(db.session.scalars(
-        sa.select(MonthlyReport.user_id).join(User, User.id == MonthlyReport.user_id)
-        .where(User.agency_id == agency.id, MonthlyReport.period == str(period))))
+        sa.select(MonthlyReport.user_id)
+        .join(Employment, Employment.user_id == MonthlyReport.user_id)
+        .where(Employment.agency_id == agency.id, scope.owns(MonthlyReport.period),
+               MonthlyReport.period == str(period))))
 
 
 def _digest(missing: list[Auditor]) -> list[list]:
@@ -228,10 +238,18 @@ def confirmation_notices(agency: Agency, now: datetime) -> Iterator[Notice]:
         if stage is None or yearlock.locked(agency.id, year):
             continue
         done = confirmations.given_by(agency, year)
-        yield from (Notice(a.id, stage.kind, str(year), stage.seq, a.email, {})
-                    for a in _auditors(agency)
-                    if a.joined_on <= min(today, date(year, 12, 31)) and a.id not in done
-                    and (a.left_on is None or a.left_on >= today))
+        yield from (Notice(user_id, stage.kind, str(year), stage.seq, email, {})
+                    for user_id, email in _confirming(agency, year, today)
+                    if user_id not in done)
+
+
+def _confirming(agency: Agency, year: int, today: date) -> list[tuple[int, str | None]]:
+    """The active auditors the agency asks to confirm for `year` (confirmations.expected),
+    in post by `today` and not leaving before it."""
+    return list(db.session.execute(confirmations.expected(
+        sa.select(User.id, User.email).select_from(User)
+        .where(User.active, sa.or_(User.left_on.is_(None), User.left_on >= today)),
+        agency.id, year).where(Employment.started_on <= today).order_by(User.staff_no)))
 
 
 def _day_seq(day: date) -> int:

@@ -68,6 +68,7 @@ ACTIONS: dict[str, object] = {
     "user.updated": _l("changed the account of %(object)s"),
     "user.deactivated": _l("deactivated the account of %(object)s"),
     "user.reactivated": _l("reactivated the account of %(object)s"),
+    "user.transferred": _l("transferred %(object)s to another agency (调动)"),
     "user.password_set": _l("set the password of %(object)s"),
     "user.password_reset": _l("reset the password of %(object)s"),
     "user.office_role_refused": _l("tried to give %(object)s the discipline office role "

@@ -7,7 +7,8 @@ year's statement is locked.
 
 Who must confirm: the auditors in scope for the year (filing.in_scope for any of its months)
 who are still in post when the confirmation opens; someone who left in March cannot be asked
-in December.
+in December. Someone who moved agency confirms once, to the last agency they worked for between
+the opening day and the end of the year.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -24,7 +26,8 @@ from app.core import auditlog
 from app.core.codes import Role
 from app.core.extensions import db
 from app.core.refusals import Refused
-from app.models import Agency, AnnualConfirmation, Department, User, UserRole
+from app.filing import scope
+from app.models import Agency, AnnualConfirmation, Department, Employment, User, UserRole
 from app.statement import yearlock
 
 
@@ -73,17 +76,29 @@ def is_open(agency: Agency, year: int, now: datetime) -> bool:
     return today(agency, now) >= opens_on(year) and not yearlock.locked(agency.id, year)
 
 
+def _confirming_period(year: int) -> sa.ColumnElement[bool]:
+    """Employment is the period the person confirms for `year` in: the last of theirs in post
+    at some time from the opening day to the end of the year (after a transfer in December,
+    the new agency asks)."""
+    later = so.aliased(Employment)
+    return sa.and_(
+        Employment.started_on <= date(year, 12, 31),
+        sa.or_(Employment.ended_on.is_(None), Employment.ended_on >= opens_on(year)),
+        ~sa.exists().where(later.user_id == Employment.user_id,
+                           later.started_on > Employment.started_on,
+                           later.started_on <= date(year, 12, 31)))
+
+
 def expected(query: sa.Select, agency_id: int, year: int) -> sa.Select:
     """`query` (selecting from User) narrowed to the auditors who must confirm for `year`."""
-    return query.join(UserRole, sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR)
-                      ).where(User.agency_id == agency_id,
-                              User.joined_on <= date(year, 12, 31),
-                              sa.or_(User.left_on.is_(None), User.left_on >= opens_on(year)))
+    return (query.join(UserRole, sa.and_(UserRole.user_id == User.id,
+                                         UserRole.role == Role.AUDITOR))
+            .join(Employment, scope.of_agency(agency_id)).where(_confirming_period(year)))
 
 
 def must_confirm(user: User, year: int) -> bool:
-    return (user.has_role(Role.AUDITOR) and user.joined_on <= date(year, 12, 31)
-            and (user.left_on is None or user.left_on >= opens_on(year)))
+    return user.has_role(Role.AUDITOR) and db.session.scalar(sa.select(sa.exists().where(
+        Employment.user_id == user.id, _confirming_period(year)))) is True
 
 
 def of(user: User, year: int) -> AnnualConfirmation | None:
@@ -112,10 +127,12 @@ def confirm(user: User, year: int, exceptions: str, now: datetime) -> AnnualConf
 
 
 def given_by(agency: Agency, year: int) -> set[int]:
-    """The ids of the agency's people who have confirmed for `year`."""
+    """The ids of the people the agency asks to confirm for `year` who have confirmed."""
     return set(db.session.scalars(
-        sa.select(AnnualConfirmation.user_id).join(User, User.id == AnnualConfirmation.user_id)
-        .where(User.agency_id == agency.id, AnnualConfirmation.year == year)))
+        sa.select(AnnualConfirmation.user_id).where(
+            AnnualConfirmation.year == year,
+            AnnualConfirmation.user_id.in_(expected(sa.select(User.id).select_from(User),
+                                                    agency.id, year)))))
 
 
 def status(agency: Agency, year: int, limit: int | None = None) -> Status:
@@ -127,10 +144,11 @@ def status(agency: Agency, year: int, limit: int | None = None) -> Status:
         agency.id, year)).one()
     query = expected(
         sa.select(User.id, User.staff_no, User.name, sa.func.coalesce(Department.name, ""))
-        .select_from(User).outerjoin(Department, Department.id == User.department_id)
+        .select_from(User)
         .where(~sa.exists().where(AnnualConfirmation.user_id == User.id, given)),
         agency.id, year,
-    ).order_by(Department.name.is_(None), Department.name, User.staff_no)
+    ).outerjoin(Department, Department.id == Employment.department_id).order_by(
+        Department.name.is_(None), Department.name, User.staff_no)
     if limit is not None:
         query = query.limit(limit)
     return Status(year, count, done, [Person(*row) for row in db.session.execute(query)])

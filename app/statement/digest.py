@@ -23,6 +23,7 @@ from app.models import (
     Agency,
     AnnualConfirmation,
     AnnualStatement,
+    Employment,
     Incident,
     IncidentRoute,
     IncidentVersion,
@@ -37,6 +38,7 @@ from app.statement.figures import (
     auditors_of_year,
     compute,
     incidents_of_year,
+    reports_of_year,
     stored,
 )
 
@@ -67,23 +69,25 @@ def _columns(model: type) -> sa.Select:
     return sa.select(*_record_columns(model))
 
 
+# A person in scope, one line per period of theirs in the agency that owns a month of the year:
+# the period's dates stand where the user's join and leave dates stood before employment had
+# periods, so a statement signed then (one period per person, those very dates) still verifies.
+PERSON = (User.id, User.staff_no, Employment.started_on, Employment.ended_on)
+
+
 def _record_queries(agency_id: int, year: int) -> list[tuple[str, sa.Select]]:
     """Every record the figures come from, each table in id order, every column that can
     change a figure (all of them for filings, incidents, reviews and confirmations)."""
-    first, last = f"{year:04d}-01", f"{year:04d}-12"
     people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
-    reports = sa.select(MonthlyReport.id).where(MonthlyReport.user_id.in_(people),
-                                                MonthlyReport.period.between(first, last),
-                                                MonthlyReport.after_signing.is_(False))
+    reports = sa.select(MonthlyReport.id).where(reports_of_year(agency_id, year))
     versions = sa.select(ReportVersion.id).where(ReportVersion.report_id.in_(reports))
     incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
     link = report_version_incident.c
     return [
         # Who was in scope, not what an administrator may later rename or move: names and
         # departments stay out, so a renamed department does not look like a changed record.
-        ("user", auditors_of_year(
-            sa.select(User.id, User.staff_no, User.joined_on, User.left_on).select_from(User),
-            agency_id, year).order_by(User.id)),
+        ("user", auditors_of_year(sa.select(*PERSON).select_from(User), agency_id, year)
+         .order_by(User.id, Employment.started_on)),
         ("monthly_report", _columns(MonthlyReport).where(MonthlyReport.id.in_(reports))
          .order_by(MonthlyReport.id)),
         ("report_version", _columns(ReportVersion).where(ReportVersion.id.in_(versions))
@@ -128,8 +132,23 @@ def legacy_records_digest(agency: Agency, year: int) -> str:
 # "YYYY-MM-DD HH:MM:SS.ffffff", NULL as null (`canonical_line` says it in Python). The input
 # starts with FORMAT and names each table before its lines.
 
-FORMAT = "records-digest/2"
+# Format 3 is format 2 but for the end of a person's period, written only if it falls in the
+# year: a transfer or a leaving after the year was signed ends the period then, and must not
+# look like a changed record of the signed year. Statements signed in format 2 still verify
+# (`verify` tries 3, then 2, then the first format).
+FORMATS = {2: "records-digest/2", 3: "records-digest/3"}
+CURRENT = 3
+FORMAT = FORMATS[CURRENT]
 BATCH = 20_000
+
+
+def _person(year: int, version: int) -> tuple[sa.ColumnElement, ...]:
+    """The columns of a person's line in format `version`."""
+    if version == 2:
+        return PERSON
+    in_year = sa.case((Employment.ended_on <= date(year, 12, 31), Employment.ended_on),
+                      else_=sa.null())
+    return (*PERSON[:3], in_year)
 
 
 def canonical_value(value: object) -> object:
@@ -185,26 +204,24 @@ def _pg_json(column: sa.ColumnElement, value: sa.ColumnElement) -> sa.ColumnElem
         text = sa.literal('"') + value + sa.literal('"')
     else:
         text = sa.cast(sa.func.to_json(value), sa.Text)
-    return text if column.nullable is False else sa.func.coalesce(text, "null")
+    nullable = getattr(column, "nullable", True)  # an expression may be NULL
+    return text if nullable is False else sa.func.coalesce(text, "null")
 
 
-def _line_queries(agency_id: int, year: int, dialect: str) -> list[tuple[str, sa.Select]]:
-    """Format 2's records, each table in an order its indexes give without sorting."""
+def _line_queries(agency_id: int, year: int, dialect: str,
+                  version: int) -> list[tuple[str, sa.Select]]:
+    """Format 2's (and 3's) records, each table in an order its indexes give without
+    sorting."""
     first, last = f"{year:04d}-01", f"{year:04d}-12"
     people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
-    # "+ 0": look the report's owner up among `people`, not `people` up in the reports' index
-    # (one scan of the versions joined by primary key, not a million index searches).
-    counted = sa.and_((MonthlyReport.user_id + 0).in_(people),
-                      MonthlyReport.period.between(first, last),
-                      MonthlyReport.after_signing.is_(False))
+    counted = reports_of_year(agency_id, year)
     incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
     link = report_version_incident.c
     line = lambda *columns: _line(columns, dialect)  # noqa: E731
     table = _record_columns
     return [
-        ("user", auditors_of_year(
-            sa.select(line(User.id, User.staff_no, User.joined_on, User.left_on))
-            .select_from(User), agency_id, year).order_by(User.id)),
+        ("user", auditors_of_year(sa.select(line(*_person(year, version))).select_from(User),
+                                  agency_id, year).order_by(User.id, Employment.started_on)),
         # A report with each of its versions (a report is filed with its first version).
         ("monthly_report+report_version",
          sa.select(line(*table(MonthlyReport), *table(ReportVersion))).select_from(ReportVersion)
@@ -257,12 +274,13 @@ def _lines(connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
         cursor.close()
 
 
-def records_digest(agency: Agency, year: int) -> str:
-    """SHA-256 (format 2) over every record the year's figures come from: FORMAT, then for
-    each table its name and one canonical JSON line per row, written by the database."""
+def records_digest(agency: Agency, year: int, version: int = CURRENT) -> str:
+    """SHA-256 (format 3, or 2) over every record the year's figures come from: the format's
+    name, then for each table its name and one canonical JSON line per row, written by the
+    database."""
     connection = db.session.connection()
-    digest = hashlib.sha256(FORMAT.encode() + b"\n")
-    for name, query in _line_queries(agency.id, year, connection.dialect.name):
+    digest = hashlib.sha256(FORMATS[version].encode() + b"\n")
+    for name, query in _line_queries(agency.id, year, connection.dialect.name, version):
         named = name not in OPTIONAL
         if named:
             digest.update(f"#{name}\n".encode())
@@ -274,6 +292,20 @@ def records_digest(agency: Agency, year: int) -> str:
     return digest.hexdigest()
 
 
+def _signed_format(statement: AnnualStatement) -> tuple[str, int]:
+    """(digest, format) of the records now, in the format the statement was signed in: the
+    stored digest does not say which (it stays 64 hex digits), so each is tried, newest
+    first; if none matches, the records changed, and the current format's digest is shown."""
+    agency, year, signed = statement.agency, statement.year, statement.records_digest
+    current = records_digest(agency, year)
+    if current != signed:
+        if records_digest(agency, year, 2) == signed:
+            return signed, 2
+        if legacy_records_digest(agency, year) == signed:
+            return signed, 1
+    return current, CURRENT
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
@@ -281,7 +313,7 @@ class Verdict:
     digest: str
     figures_match: bool
     log_problem: str = ""  # the audit log no longer passes through the head noted at signing
-    format: int = 2  # the digest format the signed digest was recomputed in
+    format: int = CURRENT  # the digest format the signed digest was recomputed in
 
 
 def verify(statement: AnnualStatement) -> Verdict:
@@ -291,13 +323,7 @@ def verify(statement: AnnualStatement) -> Verdict:
         raise StatementError(_("The statement for %(year)d is not signed.",
                                year=statement.year))
     again = compute(statement.agency, statement.year, statement.signed_at)
-    digest, version = records_digest(statement.agency, statement.year), 2
-    if digest != statement.records_digest:
-        # Signed before format 2 (the stored digest does not say which: it stays 64 hex
-        # digits), or changed since: the first format tells them apart.
-        legacy = legacy_records_digest(statement.agency, statement.year)
-        if legacy == statement.records_digest:
-            digest, version = legacy, 1
+    digest, version = _signed_format(statement)
     same = again.facts() == stored(statement).facts()
     chain = auditlog.verify([auditlog.Checkpoint(statement.log_head or None,
                                                  statement.log_count)])

@@ -42,6 +42,7 @@ from app.filing.periods import Period
 from app.models import (
     AnnualStatement,
     Department,
+    Employment,
     Incident,
     IncidentVersion,
     MonthlyReport,
@@ -471,10 +472,11 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     """One line per auditor in scope, one column per month: the month's filing status, as
     the statement counts it (a report filed after signing is shown against it, not here).
 
-    One row per person from the database, not one per report: each person's filed and late
-    months come as two bit masks (month n is bit n - 1) summed in SQL, one report per person
-    and month being the unique key. The twelve cells are worked out once per distinct dates
-    and masks, which most people share (in post all year, everything filed on time)."""
+    One row per person (per period of theirs in the agency) from the database, not one per
+    report: each person's filed and late months come as two bit masks (month n is bit n - 1)
+    summed in SQL, one report per person and month being the unique key. The twelve cells are
+    worked out once per distinct dates and masks, which most people share (in post all year,
+    everything filed on time)."""
     periods = Period(item.year, 1).until(Period(item.year, 12))
     rule = records.deadline_rule(item.agency)
     moment = item.signed_at or item.prepared_at
@@ -482,28 +484,28 @@ def _matrix(item: AnnualStatement) -> tuple[list[str], list[list[Cell]]]:
     filed = (
         sa.select(MonthlyReport.user_id, sa.func.sum(bit).label("filed"),
                   sa.func.sum(sa.case((MonthlyReport.late, bit), else_=0)).label("late"))
-        .join(User, User.id == MonthlyReport.user_id)
-        .where(User.agency_id == item.agency_id, MonthlyReport.after_signing.is_(False),
-               MonthlyReport.period.between(f"{item.year}-01", f"{item.year}-12"))
+        .where(figures.reports_of_year(item.agency_id, item.year))
         .group_by(MonthlyReport.user_id).subquery())
     people = db.session.execute(figures.auditors_of_year(
         sa.select(User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
-                  User.joined_on, User.left_on, filed.c.filed, filed.c.late)
-        .select_from(User).outerjoin(Department, Department.id == User.department_id)
-        .outerjoin(filed, filed.c.user_id == User.id),
-        item.agency_id, item.year).order_by(Department.name.is_(None), Department.name,
-                                            User.staff_no))
+                  Employment.first_period, Employment.last_period, filed.c.filed,
+                  filed.c.late).select_from(User),
+        item.agency_id, item.year)
+        .outerjoin(Department, Department.id == Employment.department_id)
+        .outerjoin(filed, filed.c.user_id == User.id)
+        .order_by(Department.name.is_(None), Department.name, User.staff_no,
+                  Employment.first_period))
     labels = {code: str(text) for code, text in STATUS_LABELS.items()}
     unfiled = [labels[records.status_of(None, p, rule, moment)] for p in periods]
     out_of_scope = str(OUT_OF_SCOPE)
     on_time, late = labels[FilingStatus.ON_TIME], labels[FilingStatus.LATE]
     lines: dict[tuple, list[Cell]] = {}
     rows: list[list[Cell]] = []
-    for staff_no, name, department, joined_on, left_on, filed_mask, late_mask in people:
-        key = (joined_on, left_on, filed_mask, late_mask)
+    for staff_no, name, department, first, last, filed_mask, late_mask in people:
+        key = (first, last, filed_mask, late_mask)
         months = lines.get(key)
         if months is None:
-            scope = figures.scope_months(joined_on, left_on, item.year)
+            scope = figures.scope_months(first, last, item.year)
             filed_mask, late_mask = filed_mask or 0, late_mask or 0
             months = lines[key] = [
                 out_of_scope if p not in scope else

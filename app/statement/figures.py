@@ -2,12 +2,11 @@
 
 Plain functions over the database, used by the statement pages, the PDF and XLSX outputs, the
 CLI and the benchmark alike. They reuse the filing rules rather than re-deriving them: who must
-file for a month is records.in_scope, on time / late / missing is compliance's counting
-(rates.trend gives the twelve months in two queries, counting the reports themselves rather
-than the dashboard's running tally: a signed statement rests on the record alone), and the
-review statuses are review's. Everything is computed in a fixed, small number of queries
-whatever the size of the agency (see bench/statement.py).
-"""
+file for a month is app/filing/scope.py's (employment periods), on time / late / missing is
+compliance's counting (rates.trend gives the twelve months in two queries, counting the reports
+themselves rather than the dashboard's running tally: a signed statement rests on the record
+alone), and the review statuses are review's. Everything is computed in a fixed, small number of
+queries whatever the size of the agency (see bench/statement.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +14,7 @@ import dataclasses
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from functools import lru_cache
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
@@ -25,12 +23,13 @@ from app.compliance import rates
 from app.core.codes import FilingStatus, ReviewStatus, Role
 from app.core.extensions import db
 from app.core.refusals import Refused
-from app.filing import records
+from app.filing import records, scope
 from app.filing.periods import Period
 from app.models import (
     Agency,
     AnnualStatement,
     Department,
+    Employment,
     Incident,
     IncidentVersion,
     MonthlyReport,
@@ -149,70 +148,75 @@ def _year_periods(year: int) -> list[Period]:
     return Period(year, 1).until(Period(year, 12))
 
 
-@dataclass(frozen=True)
-class _Dates:
-    """What records.in_scope reads of a user (an ORM User costs 100,000 objects at 100k)."""
-
-    joined_on: date
-    left_on: date | None
-
-
-@lru_cache(maxsize=4096)
-def scope_months(joined_on: date, left_on: date | None, year: int) -> tuple[Period, ...]:
-    """The months of `year` someone joined/left on those days must file: records.in_scope.
-    Most people share their dates (in post all year), so the answer is kept per dates."""
-    person = _Dates(joined_on, left_on)
-    return tuple(period for period in _year_periods(year) if records.in_scope(person, period))
+def scope_months(first: str, last: str | None, year: int) -> list[Period]:
+    """The months of `year` a period owning first..last (app/filing/scope.py) must file."""
+    return scope.months_in(first, last, Period(year, 1), Period(year, 12))
 
 
 def auditors_of_year(query: sa.Select, agency_id: int, year: int) -> sa.Select:
-    """`query` (from User) narrowed to the agency's auditors in scope for some month of
-    `year`: compliance's in-scope rule over the whole year."""
-    return query.join(UserRole, sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR)
-                      ).where(User.agency_id == agency_id,
-                              User.joined_on <= date(year, 12, 31),
-                              sa.or_(User.left_on.is_(None), User.left_on >= date(year, 1, 1)))
+    """`query` (from User) joined to the agency's auditors' periods owning some month of
+    `year`: one row per period (a person who left and came back in the year has two)."""
+    return (query.join(UserRole, sa.and_(UserRole.user_id == User.id,
+                                         UserRole.role == Role.AUDITOR))
+            .join(Employment, scope.of_agency(agency_id))
+            .where(scope.overlaps(f"{year:04d}-01", f"{year:04d}-12")))
+
+
+def reports_of_year(agency_id: int, year: int) -> sa.ColumnElement[bool]:
+    """The MonthlyReports the agency's statement of `year` counts: its auditors' reports for
+    the months their periods in the agency own (a report filed after a transfer, for a month
+    of the old agency, is the old agency's), not those filed after signing."""
+    return sa.and_(
+        MonthlyReport.period.between(f"{year:04d}-01", f"{year:04d}-12"),
+        MonthlyReport.after_signing.is_(False),
+        sa.exists().where(Employment.user_id == MonthlyReport.user_id,
+                          Employment.agency_id == agency_id, scope.owns(MonthlyReport.period),
+                          UserRole.user_id == MonthlyReport.user_id,
+                          UserRole.role == Role.AUDITOR))
 
 
 def staff_query(agency_id: int, year: int) -> sa.Select:
-    """Auditors in scope, grouped by their join and leave dates."""
+    """The periods in scope, grouped by the months they own."""
     return auditors_of_year(
-        sa.select(User.joined_on, User.left_on, sa.func.count()).select_from(User),
-        agency_id, year).group_by(User.joined_on, User.left_on)
+        sa.select(Employment.first_period, Employment.last_period, sa.func.count())
+        .select_from(User),
+        agency_id, year).group_by(Employment.first_period, Employment.last_period)
+
+
+def people_query(agency_id: int, year: int) -> sa.Select:
+    """How many people the periods in scope are (one query, distinct ids)."""
+    return auditors_of_year(sa.select(sa.func.count(User.id.distinct())).select_from(User),
+                            agency_id, year)
 
 
 def partial_staff_query(agency_id: int, year: int) -> sa.Select:
-    """Joiners and leavers (in scope for fewer than twelve months), by department."""
+    """Joiners and leavers (periods in scope for fewer than twelve months), by department."""
     return auditors_of_year(
         sa.select(User.staff_no, User.name, sa.func.coalesce(Department.name, ""),
-                  User.joined_on, User.left_on)
-        .select_from(User).outerjoin(Department, Department.id == User.department_id),
+                  Employment.first_period, Employment.last_period).select_from(User),
         agency_id, year,
-    ).where(sa.or_(User.joined_on > date(year, 1, 31), User.left_on < date(year, 12, 1))
-            ).order_by(Department.name.is_(None), Department.name, User.staff_no
-                       ).limit(LIST_LIMIT)
+    ).outerjoin(Department, Department.id == Employment.department_id).where(
+        sa.or_(Employment.first_period > f"{year:04d}-01",
+               Employment.last_period < f"{year:04d}-12")
+    ).order_by(Department.name.is_(None), Department.name, User.staff_no,
+               Employment.first_period).limit(LIST_LIMIT)
 
 
 def missing_query(agency_id: int, periods: list[Period]) -> sa.Select:
     """The first LIST_LIMIT reports missing for `periods` (past their deadline), by month,
     department and staff number: one query over all the months, not one per month."""
     # A UNION of one-row SELECTs: SQLite does not name the columns of a VALUES list.
-    months = sa.union_all(*(
-        sa.select(sa.literal(str(p), sa.String).label("period"),
-                  sa.literal(p.first_day, sa.Date).label("first_day"),
-                  sa.literal(p.last_day, sa.Date).label("last_day"))
-        for p in periods)).subquery("months")
+    months = sa.union_all(*(sa.select(sa.literal(str(p), sa.String).label("period"))
+                            for p in periods)).subquery("months")
     return (
         sa.select(months.c.period, User.staff_no, User.name,
                   sa.func.coalesce(Department.name, ""))
         .select_from(User)
         .join(UserRole, sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR))
-        .join(months, sa.and_(User.joined_on <= months.c.last_day,
-                              sa.or_(User.left_on.is_(None),
-                                     User.left_on >= months.c.first_day)))
-        .outerjoin(Department, Department.id == User.department_id)
-        .where(User.agency_id == agency_id,
-               ~sa.exists().where(MonthlyReport.user_id == User.id,
+        .join(Employment, scope.of_agency(agency_id))
+        .join(months, scope.owns(months.c.period))
+        .outerjoin(Department, Department.id == Employment.department_id)
+        .where(~sa.exists().where(MonthlyReport.user_id == User.id,
                                   MonthlyReport.period == months.c.period,
                                   MonthlyReport.after_signing.is_(False)))
         .order_by(months.c.period, Department.name.is_(None), Department.name, User.staff_no)
@@ -262,18 +266,19 @@ def incident_query(agency_id: int | sa.Select, year: int, *, by_agency: bool = F
 
 
 def _staff(agency: Agency, year: int) -> tuple[int, int, int, list[StaffMonths]]:
-    staff = full = months = 0
-    for joined_on, left_on, count in db.session.execute(staff_query(agency.id, year)):
-        n = len(scope_months(joined_on, left_on, year))
-        staff, months = staff + count, months + n * count
+    """(people, people in scope all year, person-months, joiners and leavers): three queries."""
+    full = months = 0
+    for first, last, count in db.session.execute(staff_query(agency.id, year)):
+        n = len(scope_months(first, last, year))
+        months += n * count
         full += count if n == 12 else 0
     partial = []
-    for staff_no, name, department, joined_on, left_on in db.session.execute(
+    for staff_no, name, department, first, last in db.session.execute(
             partial_staff_query(agency.id, year)):
-        scope = scope_months(joined_on, left_on, year)
-        partial.append(StaffMonths(staff_no, name, department, str(scope[0]), str(scope[-1]),
-                                   len(scope)))
-    return staff, full, months, partial
+        owned = scope_months(first, last, year)
+        partial.append(StaffMonths(staff_no, name, department, str(owned[0]), str(owned[-1]),
+                                   len(owned)))
+    return db.session.scalar(people_query(agency.id, year)) or 0, full, months, partial
 
 
 @dataclass

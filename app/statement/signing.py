@@ -24,11 +24,12 @@ from app.auth import security
 from app.core import access, auditlog
 from app.core.codes import StatementStatus
 from app.core.extensions import db
-from app.filing import records
+from app.filing import records, scope
 from app.filing.periods import Period
 from app.models import (
     Agency,
     AnnualStatement,
+    Employment,
     Incident,
     MonthlyReport,
     StatementAddendum,
@@ -185,8 +186,10 @@ def late_records(item: AnnualStatement) -> list[LateRecord]:
     reports = (sa.select(sa.literal(REPORT), MonthlyReport.id, MonthlyReport.period,
                          User.staff_no, MonthlyReport.first_filed_at, StatementAddendum.id)
                .join(User, User.id == MonthlyReport.user_id)
+               .join(Employment, sa.and_(Employment.user_id == MonthlyReport.user_id,
+                                         scope.owns(MonthlyReport.period)))
                .outerjoin(StatementAddendum, StatementAddendum.report_id == MonthlyReport.id)
-               .where(User.agency_id == item.agency_id, MonthlyReport.after_signing,
+               .where(Employment.agency_id == item.agency_id, MonthlyReport.after_signing,
                       MonthlyReport.period.between(first, last)))
     rows = [LateRecord(*row) for query in (incidents, reports)
             for row in db.session.execute(query)]

@@ -277,7 +277,9 @@ def test_reactivation_restores_access_and_keeps_history(app, db, as_admin, leave
     login(client, again)
     assert "2025-03" in client.get("/filing/history").get_data(as_text=True)
     [entry] = logs(db, "user.reactivated")
-    assert entry["changes"] == {"active": [False, True], "left_on": ["2025-04-01", None]}
+    # Back in post from today (2025-04-03), in a period of its own.
+    assert entry["changes"] == {"active": [False, True], "joined_on": ["2024-01-01", "2025-04-03"],
+                                "left_on": ["2025-04-01", None]}
     twice = post_form(as_admin, f"/admin/users/{user.id}/reactivate", {},
                       form_url=f"/admin/users/{user.id}")
     assert twice.status_code == 400

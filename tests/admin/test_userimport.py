@@ -286,7 +286,9 @@ MESSAGES = {
     "bad e-mail %(email)s", "unknown role %(role)s", "bad date %(date)s (use YYYY-MM-DD)",
     "duplicate staff number (also on line %(line)d)", "duplicate e-mail (also on line %(line)d)",
     "e-mail %(email)s is already used by another account",
-    "the staff number belongs to another agency",
+    "the staff number belongs to another agency: to transfer the person here, give the date "
+    "in the 调入日期 column",
+    "a transfer date (调入日期) is only for staff of another agency who move here",
     "staff number longer than %(max)d characters", "name longer than %(max)d characters",
     "the header must name at least 工号 (staff number) and 姓名 (name)",
     "the file is neither UTF-8 nor GBK text", "line %(line)d is not valid CSV: %(error)s",

@@ -17,6 +17,7 @@ from app.filing.periods import Period
 from app.models import (
     Agency,
     AuditLog,
+    Employment,
     FilingTally,
     MonthlyReport,
     ReportVersion,
@@ -269,6 +270,9 @@ def _add_auditors(db, agency: Agency, departments: list[int], prefix: str, count
     ids = db.session.scalars(
         sa.insert(User).returning(User.id, sort_by_parameter_order=True), users).all()
     db.session.execute(sa.insert(UserRole), [{"user_id": i, "role": "auditor"} for i in ids])
+    db.session.execute(sa.insert(Employment), [
+        {"user_id": i, "agency_id": agency.id, "department_id": departments[n % 3],
+         "started_on": date(2024, 1, 1), "first_period": "2024-01"} for n, i in enumerate(ids)])
     reports = db.session.scalars(
         sa.insert(MonthlyReport).returning(MonthlyReport.id, sort_by_parameter_order=True),
         [{"user_id": i, "period": "2025-03", "first_filed_at": ON_TIME_AT, "late": False}

@@ -278,3 +278,31 @@ def test_the_review_deadline_migration_dates_each_case_from_its_history(migrate_
         (3, "2025-03-05 02:00:00", "2025-03-05 02:00:00"),
     ]
     assert tuple(agency) == (10, False)
+
+
+def test_the_employment_migration_gives_each_account_one_period(migrate_app):
+    """Each existing account gets one period from its agency, department and dates, owning
+    the months from the one it joined in to the one it left in (as scope read them before)."""
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="1beaa5cab97c")
+    statements = [
+        "INSERT INTO agency (id, name, timezone, deadline_day, shift_to_workday, rules_text,"
+        " created_at, document_number_pattern) VALUES (1, 'A', 'Asia/Shanghai', 5, false, '',"
+        " '2025-01-01 00:00:00', '')",
+        "INSERT INTO department (id, agency_id, name, archived) VALUES (1, 1, 'D', false)",
+        "INSERT INTO \"user\" (id, agency_id, department_id, staff_no, name, active, joined_on,"
+        " left_on, session_version, failed_logins, created_at) VALUES"
+        " (1, 1, 1, 'S1', 'N', true, '2024-01-31', NULL, 1, 0, '2025-01-01 00:00:00'),"
+        " (2, 1, NULL, 'S2', 'N', false, '2024-03-01', '2025-04-01', 1, 0,"
+        " '2025-01-01 00:00:00')",
+    ]
+    with db.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sa.text(statement))
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="f2912636f349")
+    with db.engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT user_id, agency_id, department_id, started_on, ended_on, first_period,"
+            " last_period FROM employment ORDER BY user_id")).all()
+    assert [(u, a, d, str(s), e and str(e), f, la) for u, a, d, s, e, f, la in rows] == [
+        (1, 1, 1, "2024-01-31", None, "2024-01", None),
+        (2, 1, None, "2024-03-01", "2025-04-01", "2024-03", "2025-04")]

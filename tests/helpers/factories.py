@@ -8,6 +8,7 @@ import pyotp
 from factory.alchemy import SQLAlchemyModelFactory
 from flask import current_app
 
+from app.admin import employment
 from app.auth.security import hash_password
 from app.core.extensions import db
 from app.keys import crypto, custody
@@ -133,6 +134,14 @@ class UserFactory(Base):
     totp_secret = factory.LazyAttribute(
         lambda o: pyotp.random_base32(32)
         if set(o.roles) & set(current_app.config["TWO_FACTOR_ROLES"]) else None)
+
+    @factory.post_generation
+    def employment_period(obj, create, extracted, **kwargs):
+        """The account's employment period, from its joined_on / left_on (as every way of
+        creating an account makes it)."""
+        if create:
+            employment.follow(obj)
+            db.session.commit()
 
     @factory.post_generation
     def keys(obj, create, extracted, **kwargs):

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 import sqlalchemy as sa
 
+from app.admin import employment
 from app.core.codes import NoticeKind, NoticeStatus
 from app.core.extensions import db as _db
 from app.filing import records
@@ -55,6 +56,7 @@ def test_a_year_of_reminders(db, smtp, agency, make_user, frozen):
     while day <= date(2026, 1, 31):
         if day == date(2025, 9, 15):
             leaver.active, leaver.left_on = False, day
+            employment.follow(leaver)  # the period ends, as deactivation ends it
             _db.session.commit()
         frozen.value = local(day.year, day.month, day.day, 10)
         reminders.run(frozen())

@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 from pypdf import PdfReader
 
+from app.admin import employment
 from app.compliance.rates import Figures as ReportFigures
 from app.compliance.routes import STATUS_LABELS
 from app.core.codes import FilingStatus, NoticeKind
@@ -46,6 +47,7 @@ from app.models import (
     AnnualStatement,
     AuditLog,
     CalendarDay,
+    Employment,
     Incident,
     IncidentVersion,
     MonthlyReport,
@@ -800,9 +802,10 @@ def test_the_document_number_pattern_is_checked_on_the_settings_page(app, db, ag
     assert agency.document_number_pattern == "西审〔{year}〕{n}号"
 
 
-def _reference_digest(agency_id: int) -> str:
-    """Format 2 of the records digest computed in Python from the rows as SQLAlchemy reads
-    them: what the database writes must be exactly this, on SQLite and PostgreSQL alike."""
+def _reference_digest(agency_id: int, version: int = digest.CURRENT) -> str:
+    """Format 3 (or 2) of the records digest computed in Python from the rows as SQLAlchemy
+    reads them: what the database writes must be exactly this, on SQLite and PostgreSQL
+    alike. Format 3 writes the end of a period only if it falls in the year."""
     people = figures.auditors_of_year(sa.select(User.id).select_from(User), agency_id, YEAR)
     counted = sa.and_(MonthlyReport.user_id.in_(people),
                       MonthlyReport.period.between(f"{YEAR}-01", f"{YEAR}-12"),
@@ -812,9 +815,9 @@ def _reference_digest(agency_id: int) -> str:
                              if c.name not in digest.CUSTODY_COLUMNS]  # keys: custody, not records
     link = report_version_incident.c
     queries = [
-        ("user", figures.auditors_of_year(sa.select(User.id, User.staff_no, User.joined_on,
-                                                    User.left_on).select_from(User),
-                                          agency_id, YEAR).order_by(User.id)),
+        ("user", figures.auditors_of_year(sa.select(*digest.PERSON).select_from(User),
+                                          agency_id, YEAR)
+         .order_by(User.id, Employment.started_on)),
         ("monthly_report+report_version",
          sa.select(*columns(MonthlyReport), *columns(ReportVersion))
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
@@ -833,10 +836,14 @@ def _reference_digest(agency_id: int) -> str:
          .where(AnnualConfirmation.year == YEAR, AnnualConfirmation.user_id.in_(people))
          .order_by(AnnualConfirmation.id)),
     ]
-    text = digest.FORMAT + "\n"
+    def in_year(row: tuple) -> tuple:
+        ends = row[3] if version == 2 or row[3] is None or row[3].year <= YEAR else None
+        return (*row[:3], ends)
+
+    text = digest.FORMATS[version] + "\n"
     for name, query in queries:
-        text += f"#{name}\n" + "".join(digest.canonical_line(row) + "\n"
-                                       for row in _db.session.execute(query))
+        rows = [in_year(r) if name == "user" else r for r in _db.session.execute(query)]
+        text += f"#{name}\n" + "".join(digest.canonical_line(row) + "\n" for row in rows)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -845,13 +852,47 @@ def test_the_records_digest_is_the_same_canonical_text_on_every_database(db, age
     confirmations.confirm(people["j"], YEAR, "无例外 \"引号\" \\ 反斜杠", NOW)
     db.session.commit()
     assert digest.records_digest(agency, YEAR) == _reference_digest(agency.id)
+    assert digest.records_digest(agency, YEAR, 2) == _reference_digest(agency.id, 2)
+    # A period ending after the year: format 3 leaves its end out, format 2 writes it.
+    people["a"].active, people["a"].left_on = False, date(2026, 1, 5)
+    employment.follow(people["a"])
+    db.session.commit()
+    assert digest.records_digest(agency, YEAR) == _reference_digest(agency.id)
+    assert digest.records_digest(agency, YEAR, 2) == _reference_digest(agency.id, 2)
+
+
+def test_a_statement_signed_in_format_2_still_verifies(app, db, year, runner):
+    people, _cases = year
+    prepare_and_sign(app, people)
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert digest.verify(item).format == 3
+    item.records_digest = digest.records_digest(item.agency, YEAR, 2)
+    db.session.commit()
+    verdict = digest.verify(item)
+    assert verdict.ok and verdict.format == 2
+    assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 0
+
+
+def test_a_transfer_after_signing_leaves_the_signed_year_verifying(app, db, agency, year,
+                                                                  runner, frozen):
+    """The person moves on in March of the next year: their period of the signed year ends
+    then, which is no change to the records of that year."""
+    people, _cases = year
+    prepare_and_sign(app, people)
+    other = factories.AgencyFactory(name="南开区审计局")
+    frozen.value = datetime(2026, 3, 1, 2, tzinfo=UTC)
+    employment.transfer(people["a"], other, None, date(2026, 3, 1))
+    db.session.commit()
+    item = db.session.scalar(sa.select(AnnualStatement))
+    assert digest.verify(item).ok
+    assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 0
 
 
 def test_a_statement_signed_with_the_first_digest_format_still_verifies(app, db, year, runner):
     people, _cases = year
     prepare_and_sign(app, people)
     item = db.session.scalar(sa.select(AnnualStatement))
-    assert digest.verify(item).format == 2
+    assert digest.verify(item).format == 3
     # As signed before format 2: the stored digest is the first format's.
     item.records_digest = digest.legacy_records_digest(item.agency, YEAR)
     db.session.commit()

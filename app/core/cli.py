@@ -177,3 +177,16 @@ def doctor_command() -> None:
         click.echo(f"{'ok  ' if check.ok else 'FAIL'} {check.name:<10} {check.detail}")
     if not all(c.ok for c in checks):
         raise SystemExit(1)
+
+
+def refusable(step: Callable[[], object], done: str) -> None:
+    """Run an operation for the operator: a refusal becomes the command's error message
+    (exit code 1, nothing committed); otherwise commit and say what was done."""
+    from app.core.refusals import Refused
+
+    try:
+        step()
+    except Refused as refused:
+        raise click.ClickException(str(refused)) from None
+    db.session.commit()
+    click.echo(done)

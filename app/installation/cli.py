@@ -6,27 +6,15 @@ arranges the agencies and appoints their administrators.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 from flask.cli import AppGroup
 
-from app.core.cli import default_locale
-from app.core.extensions import db
+from app.core.cli import default_locale, refusable
 from app.installation import agencies
 from app.review.cli import account
 
 installation_group = AppGroup("installation",
                               help="The installation administrator and the agency tree.")
-
-
-def _step(step: Callable[[], None], done: str) -> None:
-    try:
-        step()
-    except agencies.InstallationRefused as refused:
-        raise click.ClickException(str(refused)) from None
-    db.session.commit()
-    click.echo(done)
 
 
 @installation_group.command("grant")
@@ -35,7 +23,7 @@ def _step(step: Callable[[], None], done: str) -> None:
 def grant_command(staff_no: str) -> None:
     """Make an account the installation administrator (there may be several)."""
     user = account(staff_no)
-    _step(lambda: agencies.make_installation_admin(user),
+    refusable(lambda: agencies.make_installation_admin(user),
           f"{user.staff_no} ({user.name}) is now an installation administrator.")
 
 
@@ -45,7 +33,7 @@ def grant_command(staff_no: str) -> None:
 def withdraw_command(staff_no: str) -> None:
     """Withdraw the installation administrator's role."""
     user = account(staff_no)
-    _step(lambda: agencies.end_installation_admin(user),
+    refusable(lambda: agencies.end_installation_admin(user),
           f"{user.staff_no} ({user.name}) is no longer an installation administrator.")
 
 

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 import sqlalchemy as sa
 from flask.cli import AppGroup
 
 from app.core import clock
-from app.core.cli import agency_named
+from app.core.cli import agency_named, refusable
 from app.core.extensions import db
 from app.models import User
 from app.review import office
@@ -25,22 +23,13 @@ def account(staff_no: str) -> User:
     return user
 
 
-def _office_step(step: Callable[[], None], done: str) -> None:
-    try:
-        step()
-    except office.OfficeRefused as refused:
-        raise click.ClickException(str(refused)) from None
-    db.session.commit()
-    click.echo(done)
-
-
 @office_group.command("grant")
 @click.argument("staff_no")
 def office_grant_command(staff_no: str) -> None:
     """Make an account a member of its agency's discipline office: the first member of a new
     agency, or a repair when the office has lost everyone. Members co-opt the others."""
     user = account(staff_no)
-    _office_step(lambda: office.grant_by_operator(user, clock.now()),
+    refusable(lambda: office.grant_by_operator(user, clock.now()),
                  f"{user.staff_no} ({user.name}) now belongs to the discipline office.")
 
 
@@ -49,7 +38,7 @@ def office_grant_command(staff_no: str) -> None:
 def office_withdraw_command(staff_no: str) -> None:
     """Take an account out of the discipline office."""
     user = account(staff_no)
-    _office_step(lambda: office.withdraw(None, user, clock.now()),
+    refusable(lambda: office.withdraw(None, user, clock.now()),
                  f"{user.staff_no} ({user.name}) no longer belongs to the discipline office.")
 
 

@@ -8,10 +8,10 @@ from datetime import UTC, date, datetime
 import pytest
 import sqlalchemy as sa
 
-from app.models import Agency, AuditLog, AuditProject, Department, Outbox, User
+from app.models import Agency, AuditProject, Department, Outbox, User
 from app.notices import reminders
 from tests.helpers import factories
-from tests.helpers.admin import user_form
+from tests.helpers.admin import fresh, logs, user_form
 from tests.helpers.filing import file_month, register
 from tests.helpers.web import csrf_token, login, post_form
 
@@ -33,17 +33,6 @@ def as_admin(app, db, admin, frozen):
     client = app.test_client()
     login(client, admin)
     return client
-
-
-def logs(db, action: str) -> list[dict]:
-    db.session.expire_all()
-    return [json.loads(entry.detail) for entry in db.session.scalars(
-        sa.select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id))]
-
-
-def fresh(db, model, record_id):
-    db.session.expire_all()
-    return db.session.get(model, record_id)
 
 
 def test_the_list_searches_and_filters(as_admin, db, agency, make_user):

@@ -8,13 +8,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-import sqlalchemy as sa
 
 from app.filing.periods import Period
 from app.models import MonthlyReport, ReportVersion
 from tests.helpers import factories
 from tests.helpers.review import make_incident
-from tests.helpers.web import login
+from tests.helpers.web import login, statements_of
 
 
 def _file_months(db, user, first: Period, last: Period) -> None:
@@ -30,20 +29,6 @@ def _file_months(db, user, first: Period, last: Period) -> None:
     db.session.commit()
 
 
-def _statements(db, client, url: str) -> int:
-    seen = []
-
-    def listener(*args):
-        seen.append(args[2])
-
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listener)
-    return len(seen)
-
-
 @pytest.mark.parametrize("url", ["/", "/filing/history"])
 def test_the_same_statements_for_two_years_of_filings_and_eleven(app, db, agency, frozen, url):
     counts = []
@@ -55,6 +40,6 @@ def test_the_same_statements_for_two_years_of_filings_and_eleven(app, db, agency
                           delay_reason="补登")
         client = app.test_client()
         login(client, auditor)
-        _statements(db, client, url)  # the first request of a session also sets it up
-        counts.append(_statements(db, client, url))
+        statements_of(db, client, url)  # the first request of a session also sets it up
+        counts.append(statements_of(db, client, url))
     assert counts[0] == counts[1], counts

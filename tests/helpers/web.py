@@ -62,3 +62,20 @@ def login(client, user, password: str = factories.PASSWORD):
         response = post_form(client, "/auth/login/code", {"code": totp_code(user.id)})
         assert response.status_code == 302, response.get_data(as_text=True)
     return response
+
+
+def statements_of(db, client, url: str) -> int:
+    """How many SQL statements a GET of `url` issues (it must answer 200)."""
+    import sqlalchemy as sa
+
+    seen = []
+
+    def listener(*args):
+        seen.append(args[2])
+
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+    return len(seen)

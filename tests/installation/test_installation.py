@@ -13,7 +13,7 @@ from app.installation.cli import installation_group
 from app.models import Agency, AuditLog, MailSettings, Outbox, User, UserRole
 from tests.helpers import factories
 from tests.helpers import smtp as smtp_helpers
-from tests.helpers.admin import user_form
+from tests.helpers.admin import fresh, logs, user_form
 from tests.helpers.web import login, post_form
 
 SETTINGS = "/installation/settings"
@@ -51,17 +51,6 @@ def as_admin(app, db, make_user, frozen):
     client = app.test_client()
     login(client, make_user(staff_no="ADM1", name="管理员", roles={"admin"}))
     return client
-
-
-def logs(db, action: str) -> list[dict]:
-    db.session.expire_all()
-    return [json.loads(entry.detail) for entry in db.session.scalars(
-        sa.select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.id))]
-
-
-def fresh(db, model, record_id):
-    db.session.expire_all()
-    return db.session.get(model, record_id)
 
 
 def text(response) -> str:

@@ -18,7 +18,7 @@ from app.rollup import summary
 from app.statement import figures, signing
 from tests.helpers import factories
 from tests.helpers.statement import NOW, YEAR, file_year, incident
-from tests.helpers.web import login
+from tests.helpers.web import login, statements_of
 
 CANARY = "金丝雀-ROLLUP-9931：某副区长要求删除审计发现"
 CANARY_ACTOR = "请托人丙丁"
@@ -242,24 +242,10 @@ def test_tree_helpers(city):
     assert not tree.has_descendants(ids["d2"])
 
 
-def _statements(app, db, client, url: str) -> int:
-    seen = []
-
-    def listener(*args):
-        seen.append(args[2])
-
-    sa.event.listen(db.engine, "before_cursor_execute", listener)
-    try:
-        assert client.get(url).status_code == 200
-    finally:
-        sa.event.remove(db.engine, "before_cursor_execute", listener)
-    return len(seen)
-
-
 def test_statements_per_page_do_not_grow_with_the_tree(app, db, city):
     client = client_of(app, city["city"]["reviewer"])
     urls = [f"/rollup/?year={YEAR}", f"/rollup/compliance?period={DECEMBER}"]
-    few = [_statements(app, db, client, url) for url in urls]
+    few = [statements_of(db, client, url) for url in urls]
     for n in range(6):
         bureau = _bureau(city["city"]["agency"], f"第{n}区审计局", f"Z{n}", 2)
         incident(bureau["auditors"][0], 4)
@@ -267,5 +253,5 @@ def test_statements_per_page_do_not_grow_with_the_tree(app, db, city):
             sign(bureau)
         db.session.commit()
     assert len(tree.nodes(city["city"]["agency"].id)) == 10
-    many = [_statements(app, db, client, url) for url in urls]
+    many = [statements_of(db, client, url) for url in urls]
     assert many == few

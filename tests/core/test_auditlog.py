@@ -93,8 +93,11 @@ def test_a_deleted_incident_version_is_found(runner, record, db, auditor):
                                    .where(IncidentVersion.incident_id == record))
     db.session.execute(sa.text("DELETE FROM report_version_incident WHERE incident_version_id"
                                " = :v"), {"v": version_id})
+    db.session.execute(sa.text("DELETE FROM fingerprint WHERE version_id = :v"),
+                       {"v": version_id})
     db.session.commit()
-    # the link row goes first (a foreign key); the sealed version itself is what must be missed
+    # the rows that point at it go first (foreign keys, enforced on PostgreSQL); the sealed
+    # version itself is what must be missed
     db.session.execute(sa.delete(IncidentVersion).where(IncidentVersion.id == version_id))
     db.session.commit()
     result = verify(runner)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask.cli import AppGroup
 from flask_babel import force_locale
 
-from app.admin import accounts, employment, projectimport, userimport
+from app.admin import accounts, employment, organisation, projectimport, userimport
 from app.auth import passwords
 from app.auth.security import end_all_sessions, hash_password
 from app.core import auditlog, tabular
@@ -28,7 +28,7 @@ from app.core.codes import Role
 from app.core.extensions import db
 from app.core.vocab import ROLES
 from app.installation import agencies
-from app.models import Agency, Department, User
+from app.models import User
 
 
 @click.command("create-agency")
@@ -60,20 +60,6 @@ def check_password(ctx: click.Context | None, param: click.Parameter | None,
 
 
 
-def _department(agency: Agency, name: str) -> Department | None:
-    """The agency's department of that name, created (and logged) if new."""
-    if not name:
-        return None
-    department = db.session.scalar(sa.select(Department).where(
-        Department.agency_id == agency.id, Department.name == name))
-    if department is None:
-        department = Department(agency=agency, name=name)
-        db.session.add(department)
-        db.session.flush()
-        auditlog.record("department.created", department, name=name)
-    return department
-
-
 def _check_unique(staff_no: str, email: str) -> None:
     if db.session.scalar(sa.select(User.id).where(User.staff_no == staff_no)):
         raise click.ClickException(f"Staff number {staff_no} is taken.")
@@ -103,7 +89,8 @@ def create_user_command(staff_no: str, name: str, email: str, department: str,
         roles = tuple(sorted(accounts.roles_after_edit(None, set(roles), operator=True)))
     except accounts.AccountError as refused:
         raise click.ClickException(str(refused)) from None
-    user = User(agency=agency, department=_department(agency, department.strip()),
+    user = User(agency=agency,
+                department=organisation.department_named(agency, department.strip()),
                 staff_no=staff_no, name=name, email=email or None,
                 password_hash=hash_password(password),
                 joined_on=joined_on.date() if joined_on else today_in(agency))
@@ -132,8 +119,7 @@ def transfer_command(staff_no: str, agency_name: str, department: str, on) -> No
         raise click.ClickException(f"No account with staff number {staff_no}.")
     agency = agency_named(agency_name)
     try:
-        employment.check_transfer(user, agency, None, on.date())
-        employment.transfer(user, agency, _department(agency, department.strip()), on.date())
+        employment.transfer_to(user, agency, department.strip(), on.date())
     except employment.TransferRefused as refused:
         raise click.ClickException(str(refused)) from None
     db.session.commit()

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from flask_babel import gettext as _
 
+from app.admin import organisation
 from app.core import auditlog, clock
 from app.core.bounds import MAX_DATE, MIN_DATE
 from app.core.codes import Role
@@ -128,10 +129,19 @@ def transfer(user: User, agency: Agency, department: Department | None, on: date
     new = rejoin(user, on)
     after = {"agency_id": user.agency_id, "department_id": user.department_id,
              "roles": sorted(user.roles)}
-    auditlog.record("user.transferred", user, staff_no=user.staff_no, on=on.isoformat(),
-                    changes={key: [before[key], after[key]] for key in before
-                             if before[key] != after[key]})
+    changes = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+    # Both agencies' logs list it: the one the person left and the one they joined.
+    for agency_id in (before["agency_id"], after["agency_id"]):
+        auditlog.record("user.transferred", user, staff_no=user.staff_no, on=on.isoformat(),
+                        changes=changes, in_agency=agency_id)
     return new
+
+
+def transfer_to(user: User, agency: Agency, department_name: str, on: date) -> Employment:
+    """`transfer` into the agency's department of that name (created if new, but only once
+    the transfer itself is allowed), as the CLI and the installation administrator give it."""
+    check_transfer(user, agency, None, on)
+    return transfer(user, agency, organisation.department_named(agency, department_name), on)
 
 
 def history(user: User) -> list[Employment]:

@@ -49,6 +49,16 @@ def create_department(agency: Agency, name: str) -> Department:
     return department
 
 
+def department_named(agency: Agency, name: str) -> Department | None:
+    """The agency's department of that name, created (and logged) if new; None for no name.
+    A transfer (调动) names the department the person joins in the new agency."""
+    if not name:
+        return None
+    department = db.session.scalar(sa.select(Department).where(
+        Department.agency_id == agency.id, Department.name == name))
+    return department or create_department(agency, name)
+
+
 def rename_department(department: Department, name: str) -> None:
     if name == department.name:
         return

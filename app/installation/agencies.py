@@ -6,6 +6,7 @@ They only flush; the request commits. Every change is in the audit log.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -148,6 +149,17 @@ def account_for_admin(agency: Agency, staff_no: str, name: str, email: str) -> t
     auditlog.record("user.created", user, staff_no=staff_no, roles=sorted(user.roles),
                     in_agency=agency.id)
     return user, True
+
+
+def transfer_here(agency: Agency, staff_no: str, department_name: str, on: date) -> User:
+    """调动 into `agency` of the person with this staff number, from whichever agency of the
+    installation they work in (employment.transfer says what is refused and why)."""
+    user = db.session.scalar(sa.select(User).where(User.staff_no == staff_no))
+    if user is None:
+        raise InstallationInvalid(_("No account has staff number %(staff_no)s.",
+                                    staff_no=staff_no))
+    employment.transfer_to(user, agency, department_name, on)
+    return user
 
 
 def appoint(agency: Agency, user: User) -> tokens.Issued | None:

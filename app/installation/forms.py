@@ -3,6 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     BooleanField,
+    DateField,
     EmailField,
     IntegerField,
     PasswordField,
@@ -56,6 +57,17 @@ class AppointForm(PortalForm):
     email = EmailField(_l("E-mail (for a new account)"),
                        validators=[Optional(), Email(), Length(max=254)], filters=[stripped])
     submit = SubmitField(_l("Appoint administrator"))
+
+
+class TransferForm(PortalForm):
+    """调动: someone of another agency of the installation comes to work in this one."""
+
+    staff_no = StringField(_l("Staff number"), validators=[DataRequired(), Length(max=32)],
+                           filters=[stripped])
+    department = StringField(_l("Department here (created if new)"),
+                             validators=[Optional(), Length(max=120)], filters=[stripped])
+    on = DateField(_l("First day here"), validators=[InputRequired()])
+    submit = SubmitField(_l("Transfer here"))
 
 
 class MailForm(PortalForm):

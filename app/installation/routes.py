@@ -25,7 +25,13 @@ from app.core.forms import PortalForm
 from app.core.refusals import attempt
 from app.installation import agencies, settings
 from app.installation.blueprint import bp
-from app.installation.forms import AppointForm, MailForm, NewAgencyForm, PlaceForm
+from app.installation.forms import (
+    AppointForm,
+    MailForm,
+    NewAgencyForm,
+    PlaceForm,
+    TransferForm,
+)
 from app.models import Agency, User
 from app.notices import testmail
 from app.notices.forms import TestMailForm
@@ -76,10 +82,11 @@ def index():
 
 
 def _agency_page(agency: Agency, form: PlaceForm, appoint_form: AppointForm, status: int = 200,
-                 link: tuple[User, str] | None = None):
+                 transfer_form: TransferForm | None = None):
     return render_template("installation/agency.html", agency=agency, form=form,
                            appoint_form=appoint_form, admins=agencies.administrators(agency),
-                           dismiss_form=PortalForm(formdata=None), link=link), status
+                           dismiss_form=PortalForm(formdata=None),
+                           transfer_form=transfer_form or TransferForm(formdata=None)), status
 
 
 def _place_form(agency: Agency, **kwargs) -> PlaceForm:
@@ -102,15 +109,17 @@ def agency_page(agency_id: int):
                    show_on=form.name)
 
 
+def _stored_place_form(agency: Agency) -> PlaceForm:
+    return _place_form(agency, formdata=None, obj=agency, data={"parent": agency.parent_id or 0})
+
+
 @bp.post("/agencies/<int:agency_id>/admins")
 def appoint(agency_id: int):
     agency = _agency_or_404(agency_id)
     form = AppointForm()
 
     def page(status: int):
-        return _agency_page(agency, _place_form(agency, formdata=None, obj=agency,
-                                                data={"parent": agency.parent_id or 0}),
-                            form, status)
+        return _agency_page(agency, _stored_place_form(agency), form, status)
 
     if not form.validate_on_submit():
         return page(400)
@@ -147,6 +156,27 @@ def dismiss(agency_id: int, user_id: int):
                    then=url_for("installation.agency_page", agency_id=agency.id),
                    again=lambda status: redirect(url_for("installation.agency_page",
                                                          agency_id=agency.id)))
+
+
+@bp.post("/agencies/<int:agency_id>/transfer")
+def transfer(agency_id: int):
+    """调动 into this agency: the person's period in their agency ends the day before."""
+    agency = _agency_or_404(agency_id)
+    form = TransferForm()
+
+    def page(status: int):
+        return _agency_page(agency, _stored_place_form(agency), AppointForm(formdata=None),
+                            status, transfer_form=form)
+
+    if not form.validate_on_submit():
+        return page(400)
+    return attempt(lambda: agencies.transfer_here(agency, form.staff_no.data,
+                                                  form.department.data or "", form.on.data),
+                   done=lambda user: _("%(name)s (%(staff_no)s) works in %(agency)s from "
+                                       "%(date)s.", name=user.name, staff_no=user.staff_no,
+                                       agency=agency.name, date=form.on.data.isoformat()),
+                   then=url_for("installation.agency_page", agency_id=agency.id),
+                   again=page, show_on=form)
 
 
 # The installation's settings -----------------------------------------------------------------

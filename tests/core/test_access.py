@@ -261,6 +261,8 @@ MATRIX = {
                              _installation(400)),
     "installation.dismiss": ("POST", "/installation/agencies/{agency}/admins/{user}/dismiss",
                              _installation(302)),
+    "installation.transfer": ("POST", "/installation/agencies/{agency}/transfer",
+                              _installation(400)),
     "installation.settings_page": ("GET", "/installation/settings", _installation(200)),
     "installation.mail_settings": ("POST", "/installation/settings/mail", _installation(400)),
     "installation.test_mail": ("POST", "/installation/settings/test-mail", _installation(400)),

@@ -4,13 +4,15 @@ the installation-wide settings; and what an agency's administrator can no longer
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
+from app.admin import employment
 from app.core import mailsettings
 from app.installation.cli import installation_group
-from app.models import Agency, AuditLog, MailSettings, Outbox, User, UserRole
+from app.models import Agency, AuditLog, Department, MailSettings, Outbox, User, UserRole
 from tests.helpers import factories
 from tests.helpers import smtp as smtp_helpers
 from tests.helpers.admin import fresh, logs, user_form
@@ -138,6 +140,56 @@ def test_wrong_appointments_change_nothing(as_installer, db, city, agency, staff
     assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == before
     assert db.session.scalar(sa.select(UserRole.user_id).join(User).where(
         User.staff_no == staff_no, UserRole.role == "admin")) is None
+
+
+def transfer_form(client, agency, **values):
+    data = {"staff_no": "MOVE1", "department": "财政审计科", "on": "2025-04-01", **values}
+    return post_form(client, f"/installation/agencies/{agency.id}/transfer", data,
+                     form_url=f"/installation/agencies/{agency.id}")
+
+
+def test_the_installation_administrator_transfers_someone_between_districts(
+        as_installer, db, city, agency):
+    person = factories.UserFactory(agency=city, staff_no="MOVE1", name="调动人",
+                                   joined_on=date(2020, 1, 1), roles={"auditor", "leader"})
+    response = transfer_form(as_installer, agency)
+    assert response.status_code == 302
+    page = text(as_installer.get(response.headers["Location"]))
+    assert f"调动人 (MOVE1) works in {agency.name} from 2025-04-01." in page
+    moved = fresh(db, User, person.id)
+    assert (moved.agency_id, moved.department.name, moved.roles) == (
+        agency.id, "财政审计科", {"auditor"})
+    assert [(e.agency_id, e.started_on, e.ended_on) for e in employment.history(moved)] == [
+        (city.id, date(2020, 1, 1), date(2025, 3, 31)), (agency.id, date(2025, 4, 1), None)]
+    assert [detail["on"] for detail in logs(db, "user.transferred")] == ["2025-04-01"] * 2
+    # In both agencies' logs: who left the one, who arrived in the other.
+    assert set(db.session.scalars(sa.select(AuditLog.agency_id).where(
+        AuditLog.action == "user.transferred"))) == {city.id, agency.id}
+
+
+@pytest.mark.parametrize(("values", "status", "message"), [
+    ({"staff_no": "NOBODY"}, 400, "No account has staff number NOBODY"),
+    ({"on": "2025-04-04"}, 400, "cannot be in the future"),      # today is 3 April
+    ({"on": "2019-12-31"}, 400, "after the start of the current period"),
+    ({"on": ""}, 400, "This field is required"),
+])
+def test_a_transfer_the_rules_refuse_changes_nothing_from_the_web(
+        as_installer, db, city, agency, values, status, message):
+    person = factories.UserFactory(agency=city, staff_no="MOVE1", joined_on=date(2020, 1, 1))
+    response = transfer_form(as_installer, agency, **values)
+    assert response.status_code == status
+    assert message in text(response)
+    assert 'data-testid="transfer-form"' in text(response)
+    assert fresh(db, User, person.id).agency_id == city.id
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Department)) == 0
+    assert logs(db, "user.transferred") == []
+
+
+def test_the_same_agency_is_not_a_transfer(as_installer, db, city, agency):
+    factories.UserFactory(agency=agency, staff_no="MOVE1", joined_on=date(2020, 1, 1))
+    response = transfer_form(as_installer, agency, department="")
+    assert response.status_code in (400, 409)
+    assert "already works in" in text(response)
 
 
 def test_only_the_installation_administrator_reaches_its_pages(app, db, agency, make_user,

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import format_date, ngettext
+from flask_babel import format_date, format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from fontTools import subset as ftsubset
@@ -119,7 +119,32 @@ def tables(f: figures.Figures) -> list[Table]:
                _("Last month in scope"), _("Months")],
               [[s.staff_no, s.name, s.department, s.first, s.last, s.months]
                for s in f.partial_staff]),
+        below_table(f),
     ]
+
+
+def _grouped(digest: str) -> str:
+    """A SHA-256 digest in four groups of 16, so that a narrow column wraps it."""
+    return " ".join(digest[i:i + 16] for i in range(0, len(digest), 16))
+
+
+def below_table(f: figures.Figures) -> Table:
+    """The agencies directly below and the figures their leaders signed, as they stood when
+    this statement was dated; each is checked with `flask statement verify YEAR --agency NAME`
+    against the digest shown."""
+    signed = [row for row in f.below if row.signed_at]
+    return Table(
+        "below", _("Signed statements of the agencies below (each verifiable with "
+                   "flask statement verify %(year)d --agency NAME)", year=f.year),
+        [_("Agency"), _("Document number"), _("Signed"), _("Incidents"),
+         _("Clues referred (线索移送)"), _("Violations"), _("Records digest (SHA-256)")],
+        [[row.agency, row.document_number,
+          format_datetime(datetime.fromisoformat(row.signed_at), "short"), row.incidents,
+          row.referrals, row.violations, _grouped(row.records_digest)] if row.signed_at else
+         [row.agency, "", _("not signed by then"), "", "", "", ""] for row in f.below],
+        [_("Total"), "", str(len(signed)), sum(row.incidents for row in signed),
+         sum(row.referrals for row in signed), sum(row.violations for row in signed), ""]
+        if f.below else None)
 
 
 OPEN_AT_YEAR_END = _l("Reviews open at year end")

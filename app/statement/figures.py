@@ -14,13 +14,13 @@ import dataclasses
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.compliance import rates
-from app.core.codes import FilingStatus, ReviewStatus, Role
+from app.core.codes import FilingStatus, ReviewStatus, Role, StatementStatus
 from app.core.extensions import db
 from app.core.refusals import Refused
 from app.filing import records, scope
@@ -71,6 +71,22 @@ class MissingReport:
 
 
 @dataclass(frozen=True)
+class SignedBelow:
+    """The statement of an agency directly below (a city's district), as signed when this
+    statement was dated: the city's statement lists them (issue 15), each checkable with
+    `statement verify` against its digest. `signed_at` None: not signed by then."""
+
+    agency_id: int
+    agency: str
+    document_number: str = ""
+    signed_at: str | None = None
+    records_digest: str = ""
+    incidents: int = 0
+    referrals: int = 0
+    violations: int = 0
+
+
+@dataclass(frozen=True)
 class MonthRow:
     period: str
     unfiled_status: str
@@ -107,6 +123,8 @@ class Figures:
     # The staff's registrations that went to the level above (直报上级): counted there, by
     # kind and disposition; here only their number (0 in statements signed before).
     reported_above: int = 0
+    # The agencies directly below and their signed statements (none in statements before).
+    below: list[SignedBelow] = field(default_factory=list)
 
     @property
     def confirmations_missing(self) -> int:
@@ -125,9 +143,10 @@ class Figures:
         identified by staff number and month): what `verify` compares, since an administrator
         may rename a person or a department after the year is signed."""
         data = dataclasses.asdict(self)
-        for key in ("partial_staff", "missing_reports", "missing_confirmations"):
+        for key in ("partial_staff", "missing_reports", "missing_confirmations", "below"):
             data[key] = sorted(json.dumps({k: v for k, v in row.items()
-                                           if k not in ("name", "department")}, sort_keys=True)
+                                           if k not in ("name", "department", "agency")},
+                                          sort_keys=True)
                                for row in data[key])
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
@@ -141,6 +160,7 @@ class Figures:
                           for row in data["months"]]
         data["missing_reports"] = [MissingReport(**row) for row in data["missing_reports"]]
         data["missing_confirmations"] = [Person(**row) for row in data["missing_confirmations"]]
+        data["below"] = [SignedBelow(**row) for row in data.get("below", [])]
         return cls(**data)
 
 
@@ -360,7 +380,39 @@ def compute(agency: Agency, year: int, now: datetime) -> Figures:
         confirmations_expected=confirmed.expected, confirmations_given=confirmed.given,
         missing_confirmations=confirmed.missing,
         reported_above=upward.reported_above(agency.id, year),
+        below=signed_below(children(agency), year, now),
     )
+
+
+def children(agency: Agency) -> list[int]:
+    """The agencies directly below (a city's districts)."""
+    return list(db.session.scalars(sa.select(Agency.id).where(Agency.parent_id == agency.id)))
+
+
+def _utc_text(at: datetime) -> str:
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+
+
+def signed_below(agency_ids: list[int], year: int, cutoff: datetime) -> list[SignedBelow]:
+    """Each of the agencies' statement of `year` as signed by `cutoff` (two queries): the
+    figures its leader signed, read from the stored statement, with its digest."""
+    if not agency_ids:
+        return []
+    names = dict(db.session.execute(sa.select(Agency.id, Agency.name)
+                                    .where(Agency.id.in_(agency_ids))).all())
+    signed = {row.agency_id: row for row in db.session.execute(stored_fields(
+        sa.and_(AnnualStatement.agency_id.in_(agency_ids), AnnualStatement.year == year,
+                AnnualStatement.status == StatementStatus.LOCKED,
+                AnnualStatement.signed_at <= cutoff),
+        [AnnualStatement.agency_id, AnnualStatement.document_number, AnnualStatement.signed_at,
+         AnnualStatement.records_digest], ("incidents", "referrals", "violations")))}
+    rows = []
+    for agency_id in agency_ids:
+        name, row = names.get(agency_id, ""), signed.get(agency_id)
+        rows.append(SignedBelow(agency_id, name) if row is None else SignedBelow(
+            agency_id, name, row.document_number or "", _utc_text(row.signed_at),
+            row.records_digest, int(row.incidents), int(row.referrals), int(row.violations)))
+    return sorted(rows, key=lambda row: (row.agency, row.agency_id))
 
 
 def stored(statement: AnnualStatement) -> Figures:

@@ -37,7 +37,7 @@ from app.models import (
 )
 from app.statement import yearlock
 from app.statement.digest import records_digest
-from app.statement.figures import StatementError, compute, stored
+from app.statement.figures import StatementError, children, compute, signed_below, stored
 
 
 def of_year(agency: Agency, year: int) -> AnnualStatement | None:
@@ -140,10 +140,16 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     # prepared once the year could be signed (every deadline of it passed) gives the same
     # figures now that its records are unchanged: it is signed as previewed, without
     # computing them a second time. An earlier draft was a provisional preview: compare.
+    prepared = stored(statement)
     if statement.prepared_at < signable_from(statement.agency, statement.year) and \
-            compute(statement.agency, statement.year, now).to_json() != \
-            stored(statement).to_json():
+            compute(statement.agency, statement.year, now).to_json() != prepared.to_json():
         raise changed
+    # The agencies below sign on their own: one that signed since the draft (or was placed
+    # below) changes the table of their statements.
+    if signed_below(children(statement.agency), statement.year, now) != prepared.below:
+        raise StatementError(_("A statement of an agency below has been signed since the "
+                               "draft was prepared: the discipline office must prepare the "
+                               "statement again."))
     statement.document_number = document_number(statement.agency, now)
     statement.status, statement.signed_by, statement.signed_at = StatementStatus.LOCKED, leader, now
     db.session.flush()

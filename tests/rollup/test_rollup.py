@@ -4,6 +4,7 @@ nothing else: no content, nothing of an agency above or beside, and a constant q
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -15,9 +16,9 @@ from app.filing.periods import Period
 from app.models import AnnualStatement
 from app.review import workflow
 from app.rollup import summary
-from app.statement import figures, signing
+from app.statement import digest, figures, signing
 from tests.helpers import factories
-from tests.helpers.statement import NOW, YEAR, file_year, incident
+from tests.helpers.statement import NOW, YEAR, file_year, incident, pdf_text
 from tests.helpers.web import login, statements_of
 
 CANARY = "金丝雀-ROLLUP-9931：某副区长要求删除审计发现"
@@ -255,3 +256,54 @@ def test_statements_per_page_do_not_grow_with_the_tree(app, db, city):
     assert len(tree.nodes(city["city"]["agency"].id)) == 10
     many = [statements_of(db, client, url) for url in urls]
     assert many == few
+
+
+def test_the_citys_statement_lists_its_districts_signed_statements(app, db, city, frozen):
+    """The city's statement carries the table of what its districts signed (the first is,
+    the second is a draft), each with the digest its `statement verify` checks; a district
+    signing later leaves the city's signed statement as it was, a district's changed record
+    shows in the city's verification too."""
+    city_bureau, d1, d2 = city["city"], city["d1"], city["d2"]
+    statement = sign(city_bureau)
+    db.session.commit()
+    below = figures.stored(statement).below
+    assert [(row.agency, bool(row.signed_at)) for row in below] == [
+        ("南开区审计局", False), ("西青区审计局", True)]   # the sub-district is a level lower
+    first = figures_of(d1)
+    assert (below[1].records_digest, below[1].incidents, below[1].referrals,
+            below[1].violations) == (first.records_digest, 2, 1, 1)
+    page = client_of(app, city_bureau["leader"]).get(f"/statement/{YEAR}").get_data(
+        as_text=True)
+    assert first.records_digest[:16] in page and "statement verify 2025 --agency" in page
+    assert CANARY not in page and CANARY_ACTOR not in page
+    pdf = client_of(app, city_bureau["leader"]).get(f"/statement/{YEAR}.pdf")
+    assert pdf.status_code == 200 and first.records_digest[:16] in pdf_text(pdf.data)
+    assert digest.verify(statement).ok
+
+    db.session.delete(figures_of(d2))
+    db.session.flush()
+    later = NOW + timedelta(days=1)   # after the city: not in what the city signed
+    signing.sign(signing.prepare(d2["agency"], YEAR, d2["reviewer"], later), d2["leader"],
+                 later)
+    db.session.commit()
+    assert digest.verify(statement).ok
+
+    db.session.execute(sa.update(AnnualStatement).where(AnnualStatement.id == first.id)
+                       .values(records_digest="0" * 64))
+    db.session.commit()
+    assert not digest.verify(statement).figures_match
+
+
+def test_a_district_signing_after_the_citys_draft_asks_for_a_new_draft(db, city):
+    city_bureau, d2 = city["city"], city["d2"]
+    draft = signing.prepare(city_bureau["agency"], YEAR, city_bureau["reviewer"], NOW)
+    db.session.delete(figures_of(d2))
+    db.session.flush()
+    sign(d2)
+    db.session.commit()
+    with pytest.raises(figures.StatementError, match="agency below"):
+        signing.sign(draft, city_bureau["leader"], NOW)
+    db.session.rollback()
+    again = sign(city_bureau)
+    assert all(row.signed_at for row in figures.stored(again).below)
+    assert digest.verify(again).ok

@@ -809,6 +809,11 @@ class KeyRing(db.Model):
     private_sealed: so.Mapped[str] = so.mapped_column(sa.Text)
     kdf_salt: so.Mapped[str] = so.mapped_column(sa.String(64))
     kdf_params: so.Mapped[str] = so.mapped_column(sa.String(40))
+    # A SHA-256 of the password hash the ring was last opened or sealed under (custody.
+    # password_tag): while it is the account's current hash, opening the ring proves the
+    # password, and the sign-in needs no second Argon2id computation. A reset changes the hash,
+    # so a ring still sealed with the old password proves nothing.
+    password_tag: so.Mapped[str | None] = so.mapped_column(sa.String(64))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import current_app, session
+from flask import current_app, g, session
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -90,13 +90,54 @@ def new_ring(user: User, password: str) -> tuple[KeyRing, bytes]:
     return ring, pair.private
 
 
-def sign_in(user: User, password: str) -> str:
-    """Unlock (or make) the person's ring with the password just checked; the value the
-    session cookie keeps (`SESSION_FIELD`)."""
+def password_tag(user: User) -> str | None:
+    """What binds a ring to the account's current password hash (KeyRing.password_tag)."""
+    if not user.password_hash:
+        return None
+    return hashlib.sha256(b"audit-portal ring password " + user.password_hash.encode()).hexdigest()
+
+
+def ring_opens(user: User, password: str) -> bool | None:
+    """Whether `password` opens the person's ring, when that decides the password: the ring is
+    sealed (AES-GCM, authenticated) under Argon2id of the password, so opening it proves the
+    password as verifying the hash would, at the cost of one Argon2id computation where a
+    sign-in took two (the hash, then the ring). Only while the ring is bound to the current
+    hash: after a reset, a ring still sealed with the old password must prove nothing. None:
+    the ring cannot decide (no ring, or not bound to this hash); the hash must."""
     ring = ring_of(user.id)
+    tag = password_tag(user)
+    if ring is None or tag is None or ring.password_tag != tag:
+        return None
     private = unlock(ring, user.id, password)
+    if private is None:
+        return False
+    g.opened_ring = (user.id, ring.id, private)  # for sign_in, in this request only
+    return True
+
+
+def pad(password: str) -> None:
+    """One key derivation whose result is dropped: a refused password costs two Argon2id
+    computations whether the account exists and has a bound ring or not (no timing says
+    which)."""
+    crypto.derive(password, b"\0" * 16, kdf_params())
+
+
+def _opened(user: User, ring: KeyRing | None) -> bytes | None:
+    opened = g.pop("opened_ring", None)
+    if ring is None or opened is None or opened[:2] != (user.id, ring.id):
+        return None
+    return opened[2]
+
+
+def sign_in(user: User, password: str) -> str:
+    """Unlock (or make) the person's ring with the password just checked (or take the key
+    `ring_opens` unlocked checking it); the value the session cookie keeps (`SESSION_FIELD`).
+    The ring is bound to the current hash from now on (after a rehash too)."""
+    ring = ring_of(user.id)
+    private = _opened(user, ring) or unlock(ring, user.id, password)
     if ring is None or private is None:
         ring, private = new_ring(user, password)
+    ring.password_tag = password_tag(user)
     return open_session(user, ring, private)
 
 
@@ -107,8 +148,10 @@ def change_password(user: User, current_password: str, new_password: str) -> tup
     ring = ring_of(user.id)
     private = unlock(ring, user.id, current_password)
     if ring is None or private is None:
-        return new_ring(user, new_password)
-    _seal_private(ring, user.id, private, new_password)
+        ring, private = new_ring(user, new_password)
+    else:
+        _seal_private(ring, user.id, private, new_password)
+    ring.password_tag = password_tag(user)  # the caller has set the new hash
     return ring, private
 
 

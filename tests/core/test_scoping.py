@@ -115,11 +115,15 @@ def test_no_page_shows_another_agencys_records(app, db, city_world, role):
 
 
 def _snapshot(agency_id: int) -> dict[str, list[tuple]]:
-    """Every row of the district (of a table with an agency, its rows; of the others, all)."""
+    """Every row of the district (of a table with an agency, its rows; with a user, its
+    people's; of the others, all)."""
     def rows(table: sa.Table) -> list[tuple]:
         query = sa.select(table)
         if "agency_id" in table.c:
             query = query.where(table.c.agency_id == agency_id)
+        elif "user_id" in table.c:  # e.g. key rings: the district's people's
+            query = query.where(table.c.user_id.in_(
+                sa.select(User.id).where(User.agency_id == agency_id)))
         return sorted(map(tuple, _db.session.execute(query).all()), key=repr)
 
     return {name: rows(table) for name, table in _db.metadata.tables.items()

@@ -7,7 +7,6 @@ Records filed after signing are kept out of both, so a signed statement still ve
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
@@ -40,7 +39,6 @@ from app.statement.figures import (
     compute,
     incidents_of_year,
     reports_of_year,
-    signed_below,
     stored,
 )
 
@@ -325,11 +323,10 @@ def verify(statement: AnnualStatement) -> Verdict:
         raise StatementError(_("The statement for %(year)d is not signed.",
                                year=statement.year))
     signed = stored(statement)
-    again = compute(statement.agency, statement.year, statement.signed_at)
     # The agencies below as they were at signing (the tree may have been rearranged since),
     # each with its statement as it stood signed then.
-    again = dataclasses.replace(again, below=signed_below(
-        [row.agency_id for row in signed.below], statement.year, statement.signed_at))
+    again = compute(statement.agency, statement.year, statement.signed_at,
+                    below=[row.agency_id for row in signed.below])
     digest, version = _signed_format(statement)
     same = again.facts() == signed.facts()
     chain = auditlog.verify([auditlog.Checkpoint(statement.log_head or None,

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
 from app.compliance import rates
+from app.core import tree
 from app.core.codes import FilingStatus, ReviewStatus, Role, StatementStatus
 from app.core.extensions import db
 from app.core.refusals import Refused
@@ -353,8 +354,10 @@ def _sorted(counter: Counter) -> dict[str, int]:
     return dict(sorted(counter.items()))
 
 
-def compute(agency: Agency, year: int, now: datetime) -> Figures:
-    """The statement's figures for `year`, as of `now` (which months are past their deadline)."""
+def compute(agency: Agency, year: int, now: datetime, below: list[int] | None = None) -> Figures:
+    """The statement's figures for `year`, as of `now` (which months are past their deadline).
+    `below`: the agencies whose signed statements it lists (default: those directly below
+    now; `verify` gives those listed at signing)."""
     rule = records.deadline_rule(agency)
     staff, full, months, partial = _staff(agency, year)
     trend = rates.trend(agency, Period(year, 12), now, months=12, rule=rule,
@@ -380,17 +383,13 @@ def compute(agency: Agency, year: int, now: datetime) -> Figures:
         confirmations_expected=confirmed.expected, confirmations_given=confirmed.given,
         missing_confirmations=confirmed.missing,
         reported_above=upward.reported_above(agency.id, year),
-        below=signed_below(children(agency), year, now),
+        below=signed_below(children(agency) if below is None else below, year, now),
     )
 
 
 def children(agency: Agency) -> list[int]:
-    """The agencies directly below (a city's districts)."""
-    return list(db.session.scalars(sa.select(Agency.id).where(Agency.parent_id == agency.id)))
-
-
-def _utc_text(at: datetime) -> str:
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    """The ids of the agencies directly below (a city's districts)."""
+    return [child.id for child in tree.children(agency.id)]
 
 
 def signed_below(agency_ids: list[int], year: int, cutoff: datetime) -> list[SignedBelow]:
@@ -410,7 +409,7 @@ def signed_below(agency_ids: list[int], year: int, cutoff: datetime) -> list[Sig
     for agency_id in agency_ids:
         name, row = names.get(agency_id, ""), signed.get(agency_id)
         rows.append(SignedBelow(agency_id, name) if row is None else SignedBelow(
-            agency_id, name, row.document_number or "", _utc_text(row.signed_at),
+            agency_id, name, row.document_number or "", row.signed_at.astimezone(UTC).isoformat(),
             row.records_digest, int(row.incidents), int(row.referrals), int(row.violations)))
     return sorted(rows, key=lambda row: (row.agency, row.agency_id))
 

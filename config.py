@@ -44,6 +44,8 @@ class Config:
     # (they may be incident text).
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")  # of the portal's log lines on stderr
+    # gc.freeze() what the app is built of (app/__init__.py register_heap); not in tests.
+    FREEZE_HEAP = True
 
     # Sessions: a signed cookie plus a per-user session version checked on every request,
     # so logout, a password change or deactivation end every session of that user.
@@ -178,6 +180,7 @@ class DevelopmentConfig(Config):
 
 class TestingConfig(Config):
     TESTING = True
+    FREEZE_HEAP = False
     SECRET_KEY = "test-secret"
     SQLALCHEMY_DATABASE_URI = _database_url(None) or "sqlite://"
     SCHEDULER_ENABLED = False

@@ -1,6 +1,6 @@
 """Benchmark: the filing compliance dashboard at national scale, in SQLite.
 
-    .venv/bin/python bench/dashboard.py [--agencies 1] [--advised-indexes] [--keep FILE]
+    .venv/bin/python bench/dashboard.py [--agencies 1] [--keep FILE]
 
 Builds, in a temporary SQLite file, 100,000 auditors in 500 departments (by default all in
 one agency, as the issue asks), a year (12 periods) of monthly reports (~1.1M reports and as
@@ -27,8 +27,7 @@ bulk inserts. Then it prints, as medians of 5 runs after a warm-up:
   `encrypt_ms` what sealing one registration with a 10 MB evidence file adds to its request.
 
 `--agencies N` spreads the same people over N agencies and times the first one: the
-national system on one database server, as PRODUCT.md describes it. `--advised-indexes` adds
-the indexes listed in ADVISED_INDEXES (not yet in the models) to measure what they bring;
+national system on one database server, as PRODUCT.md describes it;
 `--database-url` runs it all on PostgreSQL instead (in a scratch database: tables are dropped).
 
 `build()` returns a `Bench` (the app, the timed agency, whom to sign in as, the frozen "now"
@@ -38,6 +37,7 @@ and the period); each timing is a function of it listed in TIMINGS.
 from __future__ import annotations
 
 import argparse
+import gc
 import random
 import re
 import statistics
@@ -141,27 +141,8 @@ def _in_scope(person: dict, period: Period) -> bool:
         person["left_on"] is None or person["left_on"] >= period.first_day)
 
 
-# Indexes the compliance queries would like (not in the models yet): --advised-indexes adds them
-# after the load, to measure their effect. The WHERE is spelt as SQLAlchemy renders
-# `~ReportVersion.is_zero` on each database, so that SQLite sees the partial index applies.
-ADVISED_INDEXES = {
-    "sqlite": [
-        "CREATE INDEX ix_report_version_with_incidents ON report_version (report_id) "
-        "WHERE is_zero = 0",
-        "CREATE INDEX ix_monthly_report_user_id_period_late ON monthly_report "
-        "(user_id, period, late)",
-    ],
-    "postgresql": [
-        "CREATE INDEX ix_report_version_with_incidents ON report_version (report_id) "
-        "WHERE NOT is_zero",
-        "CREATE INDEX ix_monthly_report_user_id_period_late ON monthly_report "
-        "(user_id, period) INCLUDE (late)",
-    ],
-}
-
-
 def build(url: str, auditors: int = 100_000, departments: int = 500, incidents: int = 20_000,
-          agencies: int = 1, seed: int = 2025, advised_indexes: bool = False) -> Bench:
+          agencies: int = 1, seed: int = 2025) -> Bench:
     """Create the schema (dropping what is there) and the synthetic data at `url`."""
     rng = random.Random(seed)
     # The timings are of pages, not of sign-in: the reviewer signs in with the password alone.
@@ -202,13 +183,15 @@ def build(url: str, auditors: int = 100_000, departments: int = 500, incidents: 
         counts["tally_rows"] = tally.rebuild()  # bulk inserts bypass app.filing's upkeep
         counts["auditors"] = len(people)
         counts["timed_agency_auditors"] = sum(p["agency_id"] == agency_ids[0] for p in people)
-        if advised_indexes:
-            for ddl in ADVISED_INDEXES[db.engine.dialect.name]:
-                db.session.execute(sa.text(ddl))
         db.session.commit()
         db.session.execute(sa.text("ANALYZE"))  # planner statistics, as after any bulk load
         db.session.commit()
-        return Bench(app, agency_ids[0], reviewer.staff_no, NOW, last, counts)
+        bench = Bench(app, agency_ids[0], reviewer.staff_no, NOW, last, counts)
+    # The heap as a fresh worker has it: the app frozen out of the collector's view
+    # (FREEZE_HEAP, off in the testing configuration used here), the load's garbage gone.
+    gc.collect()
+    gc.freeze()
+    return bench
 
 
 def _incident_pairs(rng: random.Random, people: list[dict], periods: list[Period],
@@ -490,8 +473,6 @@ def main() -> None:
     parser.add_argument("--departments", type=int, default=500)
     parser.add_argument("--incidents", type=int, default=20_000)
     parser.add_argument("--agencies", type=int, default=1)
-    parser.add_argument("--advised-indexes", action="store_true",
-                        help="add the indexes the compliance queries would like (ADVISED_INDEXES)")
     parser.add_argument("--keep", type=Path, help="build into this SQLite file and keep it")
     parser.add_argument("--database-url", help="build there instead (its tables are DROPPED)")
     args = parser.parse_args()
@@ -499,8 +480,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{args.keep or Path(tmp) / 'bench.sqlite'}"
         start = time.perf_counter()
-        bench = build(url, args.auditors, args.departments, args.incidents, args.agencies,
-                      advised_indexes=args.advised_indexes)
+        bench = build(url, args.auditors, args.departments, args.incidents, args.agencies)
         print(f"build_s: {time.perf_counter() - start:.1f}  {bench.counts}")
         for timing in TIMINGS:
             for name, value in timing(bench).items():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import config
 from app import create_app
 from app.core import clock
 from app.core.extensions import db as _db
@@ -24,6 +25,10 @@ from tests.helpers.web import IsolatedClient, login
 
 # Fixtures of the helpers, for every area's tests (the year a statement is made of).
 pytest_plugins = ["tests.helpers.statement"]
+
+# The few tests that build a development or production app must not gc.freeze() the test
+# process: what is alive then would never be collected.
+config.Config.FREEZE_HEAP = False
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

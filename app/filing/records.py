@@ -81,6 +81,20 @@ def deadline_rules(agencies: list[Agency]) -> dict[int, DeadlineRule]:
     return {agency.id: _rule(agency, overrides.get(agency.id, {})) for agency in agencies}
 
 
+def unfiled_statuses(agencies: list[Agency], period: Period, now: datetime) -> dict[int, str]:
+    """What a report of `period` not filed is `now` in each agency, by its own deadline: worked
+    out once per distinct rule (a national tree has thousands of agencies, a few rules)."""
+    rules = deadline_rules(agencies)
+    by_rule: dict[object, str] = {}
+    statuses = {}
+    for agency in agencies:
+        key = agency.id if agency.shift_to_workday else (agency.timezone, agency.deadline_day)
+        if key not in by_rule:
+            by_rule[key] = status_of(None, period, rules[agency.id], now)
+        statuses[agency.id] = by_rule[key]
+    return statuses
+
+
 def _rule(agency: Agency, overrides: dict[date, bool]) -> DeadlineRule:
     return DeadlineRule(
         tz=ZoneInfo(agency.timezone),

@@ -703,6 +703,10 @@ class AnnualStatement(db.Model):
     year: so.Mapped[int]
     status: so.Mapped[str] = so.mapped_column(sa.String(12), default=StatementStatus.DRAFT)
     figures: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    # The counts an agency tree's roll-up reads of it (figures.HEADLINE), written with
+    # `figures`: a city's page reads thousands of these few hundred bytes, not thousands of
+    # whole statements; `verify` checks that it still says what `figures` says.
+    headline: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
     records_digest: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     prepared_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("user.id"))
     prepared_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)

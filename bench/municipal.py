@@ -75,10 +75,11 @@ def arrange(root_id: int, ids: list[int]) -> int:
 def sign_half(bench: dashboard.Bench, ids: list[int]) -> int:
     """Locked statements for every other agency, with the figures computed for the first."""
     first = db.session.get(Agency, ids[0])
-    counted = figures.compute(first, YEAR, bench.now).to_json()
+    counted = figures.compute(first, YEAR, bench.now)
     reviewer = db.session.scalar(sa.select(User.id).where(
         User.staff_no == bench.reviewer_staff_no))
-    rows = [{"agency_id": agency_id, "year": YEAR, "status": "locked", "figures": counted,
+    rows = [{"agency_id": agency_id, "year": YEAR, "status": "locked",
+             "figures": counted.to_json(), "headline": counted.headline(),
              "records_digest": secrets.token_hex(32), "prepared_by_id": reviewer,
              "prepared_at": bench.now, "signed_by_id": reviewer, "signed_at": bench.now,
              "log_head": "", "document_number": ""} for agency_id in ids[::2]]

@@ -27,8 +27,6 @@ from app.statement import figures
 
 # The incident breakdowns of the roll-up: the statement's, by these names.
 TALLIES = ("kind", "category", "channel", "relation", "disposition")
-# What the roll-up reads of a signed statement's stored figures.
-SIGNED_FIELDS = ("incidents", "referrals", "violations", *(f"by_{name}" for name in TALLIES))
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,8 @@ class YearFigures:
 
     @classmethod
     def signed(cls, counted: figures.Figures | tuple) -> YearFigures:
-        """From a signed statement's figures: a figures.Figures, or a row of SIGNED_FIELDS."""
+        """From a signed statement's figures: a figures.Figures, or a row of its headline
+        (figures.stored_rows)."""
         return cls(counted.incidents, counted.referrals, counted.violations,
                    {name: getattr(counted, f"by_{name}") for name in TALLIES})
 
@@ -112,7 +111,7 @@ def _statements(agencies: sa.Select, year: int) -> dict[int, tuple]:
         sa.and_(AnnualStatement.agency_id.in_(agencies), AnnualStatement.year == year),
         [AnnualStatement.agency_id, AnnualStatement.status, AnnualStatement.records_digest,
          AnnualStatement.prepared_at, AnnualStatement.signed_at,
-         AnnualStatement.document_number], SIGNED_FIELDS)
+         AnnualStatement.document_number])
     return {row.agency_id: row for row in rows}
 
 

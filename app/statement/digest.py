@@ -328,7 +328,8 @@ def verify(statement: AnnualStatement) -> Verdict:
     again = compute(statement.agency, statement.year, statement.signed_at,
                     below=[row.agency_id for row in signed.below])
     digest, version = _signed_format(statement)
-    same = again.facts() == signed.facts()
+    # The headline the roll-up of the tree above shows must say what the figures say.
+    same = again.facts() == signed.facts() and statement.headline == signed.headline()
     chain = auditlog.verify([auditlog.Checkpoint(statement.log_head or None,
                                                  statement.log_count)])
     return Verdict(same and digest == statement.records_digest and chain.ok,

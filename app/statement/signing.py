@@ -93,7 +93,8 @@ def prepare(agency: Agency, year: int, actor: User, now: datetime) -> AnnualStat
         db.session.add(statement)
     statement.status = StatementStatus.DRAFT
     statement.prepared_by, statement.prepared_at = actor, now
-    statement.figures = compute(agency, year, now).to_json()
+    counted = compute(agency, year, now)
+    statement.figures, statement.headline = counted.to_json(), counted.headline()
     statement.records_digest = records_digest(agency, year)
     db.session.flush()
     auditlog.record("statement.prepared", statement, actor_id=actor.id, year=year,

@@ -20,7 +20,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from app import create_app
+from app.compliance import rates
 from app.core.extensions import db
+from app.statement import figures
 
 ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = str(ROOT / "migrations")
@@ -306,3 +308,38 @@ def test_the_employment_migration_gives_each_account_one_period(migrate_app):
     assert [(u, a, d, str(s), e and str(e), f, la) for u, a, d, s, e, f, la in rows] == [
         (1, 1, 1, "2024-01-31", None, "2024-01", None),
         (2, 1, None, "2024-03-01", "2025-04-01", "2024-03", "2025-04")]
+
+
+def test_the_headline_migration_gives_each_statement_its_figures_headline(migrate_app):
+    """A statement prepared or signed before the headline existed gets the one its figures
+    give (so it still verifies); a row without computed figures keeps '{}'."""
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="c4e8a1f0b2d3")
+    counted = figures.Figures(
+        year=2025, staff=3, staff_full_year=3, staff_months=36, partial_staff=[],
+        reports=rates.Figures(), months=[], missing_reports=[], incidents=2,
+        by_kind={"probe": 2}, by_category={"ask_progress": 2}, by_channel={"phone": 2},
+        by_month={"2025-03": 2}, by_relation={"superior": 1, "colleague": 1},
+        by_disposition={"closed": 2}, open_reviews=0, open_by_month={}, referrals=1,
+        violations=1, violations_by_month={"2025-03": 1}, confirmations_expected=3,
+        confirmations_given=3)
+    with db.engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO agency (id, name, timezone, deadline_day, shift_to_workday, rules_text,"
+            " created_at, document_number_pattern) VALUES (1, 'A', 'Asia/Shanghai', 5, false,"
+            " '', '2025-01-01 00:00:00', '')"))
+        connection.execute(sa.text(
+            "INSERT INTO \"user\" (id, agency_id, staff_no, name, active, joined_on,"
+            " session_version, failed_logins, created_at) VALUES"
+            " (1, 1, 'S1', 'N', true, '2024-01-31', 1, 0, '2025-01-01 00:00:00')"))
+        for statement_id, year, stored in ((1, 2025, counted.to_json()), (2, 2026, "{}")):
+            connection.execute(sa.text(
+                "INSERT INTO annual_statement (id, agency_id, year, status, figures,"
+                " records_digest, prepared_by_id, prepared_at, log_head, log_count,"
+                " document_number) VALUES (:id, 1, :year, 'draft', :figures, '', 1,"
+                " '2026-01-10 00:00:00', '', 0, '')"),
+                {"id": statement_id, "year": year, "figures": stored})
+    flask_migrate.upgrade(directory=MIGRATIONS, revision="d5f9b2c1e7a4")
+    with db.engine.connect() as connection:
+        headlines = connection.execute(sa.text(
+            "SELECT headline FROM annual_statement ORDER BY id")).scalars().all()
+    assert headlines == [counted.headline(), "{}"]

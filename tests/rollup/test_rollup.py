@@ -308,3 +308,23 @@ def test_a_district_signing_after_the_citys_draft_asks_for_a_new_draft(db, city)
     again = sign(city_bureau)
     assert all(row.signed_at for row in figures.stored(again).below)
     assert digest.verify(again).ok
+
+
+def test_a_headline_edited_in_the_database_shows_and_fails_verification(app, db, city):
+    """The roll-up reads each signed statement's headline, not its whole figures: an insider
+    who lowers a district's signed incident count there changes what the city sees, and
+    `statement verify` of that district then fails on its figures."""
+    signed = figures_of(city["d1"])
+    assert digest.verify(signed).ok
+    edited = summary.YearFigures.signed(figures.stored(signed))
+    assert edited.incidents == 2
+    headline = figures.stored(signed).headline().replace('"incidents": 2', '"incidents": 0')
+    db.session.execute(sa.update(AnnualStatement).where(AnnualStatement.id == signed.id)
+                       .values(headline=headline))
+    db.session.commit()
+    text = client_of(app, city["city"]["reviewer"]).get(f"/rollup/?year={YEAR}").get_data(
+        as_text=True)
+    row = re.search(rf'<tr data-agency="{city["d1"]["agency"].id}">.*?</tr>', text, re.S).group()
+    assert 'data-figure="incidents">0<' in row
+    verdict = digest.verify(db.session.get(AnnualStatement, signed.id))
+    assert not verdict.ok and not verdict.figures_match

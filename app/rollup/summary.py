@@ -29,7 +29,9 @@ from app.statement import figures
 TALLIES = ("kind", "category", "channel", "relation", "disposition")
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass costs twice as much to make, and a national roll-up makes
+# thousands (they are built here and only read after).
+@dataclass
 class YearFigures:
     """An agency's (or a sum's) incident figures for a year: counts only."""
 
@@ -79,7 +81,7 @@ class YearFigures:
         return dict(sorted(self.tallies[name].items()))
 
 
-@dataclass(frozen=True)
+@dataclass
 class AgencyYear:
     """One agency's line of the year's roll-up: `statement` is its status, dates and digest
     (a row of _statements), or None when none is prepared."""

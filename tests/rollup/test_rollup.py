@@ -328,3 +328,19 @@ def test_a_headline_edited_in_the_database_shows_and_fails_verification(app, db,
     assert 'data-figure="incidents">0<' in row
     verdict = digest.verify(db.session.get(AnnualStatement, signed.id))
     assert not verdict.ok and not verdict.figures_match
+
+
+def test_the_rollup_escapes_what_an_administrator_typed(app, db, city):
+    """The per-agency lines are rendered without autoescaping (for speed): an agency's name
+    and a document number with markup in them still come out as text."""
+    d1 = city["d1"]
+    d1["agency"].name = '<img src=x onerror="alert(1)">区'
+    signed = figures_of(d1)
+    signed.document_number = "<b>津审〔2026〕1号</b>"
+    db.session.commit()
+    text = client_of(app, city["city"]["reviewer"]).get(f"/rollup/?year={YEAR}").get_data(
+        as_text=True)
+    row = re.search(rf'<tr data-agency="{d1["agency"].id}">.*?</tr>', text, re.S).group()
+    assert "<img" not in row and "<b>" not in row
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;区" in row
+    assert "&lt;b&gt;津审〔2026〕1号&lt;/b&gt;" in row

@@ -233,26 +233,37 @@ def partial_staff_query(agency_id: int, year: int) -> sa.Select:
                Employment.first_period).limit(LIST_LIMIT)
 
 
-def missing_query(agency_id: int, periods: list[Period]) -> sa.Select:
-    """The first LIST_LIMIT reports missing for `periods` (past their deadline), by month,
-    department and staff number: one query over all the months, not one per month."""
-    # A UNION of one-row SELECTs: SQLite does not name the columns of a VALUES list.
-    months = sa.union_all(*(sa.select(sa.literal(str(p), sa.String).label("period"))
-                            for p in periods)).subquery("months")
+def missing_query(agency_id: int, period: Period, limit: int) -> sa.Select:
+    """The first `limit` reports missing for `period` (past its deadline), by department and
+    staff number."""
     return (
-        sa.select(months.c.period, User.staff_no, User.name,
+        sa.select(sa.literal(str(period), sa.String), User.staff_no, User.name,
                   sa.func.coalesce(Department.name, ""))
         .select_from(User)
         .join(UserRole, sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR))
         .join(Employment, scope.of_agency(agency_id))
-        .join(months, scope.owns(months.c.period))
         .outerjoin(Department, Department.id == Employment.department_id)
-        .where(~sa.exists().where(MonthlyReport.user_id == User.id,
-                                  MonthlyReport.period == months.c.period,
+        .where(scope.owns(str(period)),
+               ~sa.exists().where(MonthlyReport.user_id == User.id,
+                                  MonthlyReport.period == str(period),
                                   MonthlyReport.after_signing.is_(False)))
-        .order_by(months.c.period, Department.name.is_(None), Department.name, User.staff_no)
-        .limit(LIST_LIMIT)
+        .order_by(Department.name.is_(None), Department.name, User.staff_no)
+        .limit(limit)
     )
+
+
+def missing_reports(agency_id: int, periods: list[Period]) -> list[MissingReport]:
+    """The first LIST_LIMIT reports missing for `periods`, by month, department and staff
+    number: a query per month, from the first, until the list is full. Usually the first month
+    fills it (one query, 0.2 s at 100,000 auditors, where one query over the twelve months
+    checked all 1.2 M person-months for 2 s); never more than twelve."""
+    found: list[MissingReport] = []
+    for period in periods:
+        found += [MissingReport(*row) for row in db.session.execute(
+            missing_query(agency_id, period, LIST_LIMIT - len(found)))]
+        if len(found) >= LIST_LIMIT:
+            break
+    return found
 
 
 def incidents_of_year(agency_id: int | sa.Select, year: int) -> sa.ColumnElement[bool]:
@@ -377,8 +388,7 @@ def compute(agency: Agency, year: int, now: datetime, below: list[int] | None = 
     trend = rates.trend(agency, Period(year, 12), now, months=12, rule=rule,
                              from_records=True)
     past_deadline = [p.period for p in trend if p.unfiled_status == FilingStatus.MISSING]
-    missing = [MissingReport(*row) for row in db.session.execute(
-        missing_query(agency.id, past_deadline))] if past_deadline else []
+    missing = missing_reports(agency.id, past_deadline)
     incidents = _incidents(agency, year)
     t = incidents.tallies
     confirmed = confirmations.status(agency, year, LIST_LIMIT)

@@ -1,0 +1,44 @@
+"""The statement's tables as the PDF draws them (document._table): every cell's text, a
+wrapped cell's too, the headings again on each page a table runs onto."""
+
+from __future__ import annotations
+
+import io
+
+from pypdf import PdfReader
+
+from app.statement import document
+from tests.helpers.statement import pdf_text
+
+LONG = "这是一个很长很长的科室名称需要折行才能放进窄列里面审计一处审计二处"
+
+
+def _pdf(app, rows: int) -> bytes:
+    table = document.Table("t", "t", ["工号", "姓名", "科室", "首月", "末月", "月数"],
+                           [[f"S{n:05d}", f"姓名{n}", LONG if n == 3 else "审计一处",
+                             "2025-01", "2025-12", 12] for n in range(rows)],
+                           ["合计", "", "", "", "", rows * 12])
+    with app.test_request_context():
+        pdf = document._Document("页脚")
+        pdf.add_page()
+        document._table(pdf, table)
+        return bytes(pdf.output())
+
+
+def test_every_cell_is_drawn_and_a_long_one_wraps(app):
+    """One page: its footer, drawn by FPDF.output itself, has its glyphs in the cut font."""
+    text = pdf_text(_pdf(app, 5))
+    for value in ("S00000", "姓名4", "2025-12", "合计", "60", LONG):
+        assert value in text, value
+    assert text.count("工号") == 1
+
+
+def test_a_table_over_several_pages_repeats_its_headings_and_keeps_every_row(app):
+    data = _pdf(app, 120)
+    pages = [page.extract_text().replace("\x00", "")
+             for page in PdfReader(io.BytesIO(data)).pages]
+    assert len(pages) >= 3
+    assert all("工号" in page for page in pages)
+    text = pdf_text(data)
+    assert all(f"S{n:05d}" in text for n in range(120))
+    assert "1440" in text

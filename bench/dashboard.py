@@ -9,14 +9,17 @@ bulk inserts. Then it prints, as medians of 5 runs after a warm-up:
 
 - `dashboard_ms`: GET /compliance/?period=… through the Flask test client, signed in as a
   reviewer through the login form (the whole page: headline, 500 departments, the first 500
-  non-filers, the 12-month trend);
+  non-filers, the 12-month trend), interleaved with `dashboard_floor_ms`, the SQL statements
+  it sent replayed raw and fully fetched (bench/floor.py); `dashboard_floor_ratio` the one
+  over the other (target, issue 16: <= 1.5, and the page <= 300 ms);
 - `dashboard_sql_ms`: the bare queries that page needs (rates.period_figures and
   rates.trend), and each of the two apart;
 - `compliance_xlsx_s`: GET /compliance/export.xlsx?period=…, the whole compliance table (one
   line per auditor in scope: ~97,000), and `compliance_csv_s`, the same rows as CSV, its floor
   (the same query and lines, the simplest file), timed in turn (XLSX, CSV, XLSX, CSV …);
   `compliance_xlsx_ratio` is the one over the other. Target (issue 16): XLSX <= 3 s;
-- `queue_ms`: GET /review/, the first page of the review queue with the pattern alerts;
+- `queue_ms`: GET /review/, the first page of the review queue with the pattern alerts, with
+  `queue_floor_ms` and `queue_floor_ratio` as for the dashboard;
 - `queue_sql_ms`: its bare queries (workflow.queue, patterns.fill finding nothing left to
   fingerprint, patterns.alerts), and the queue's and the alerts' apart;
 - `queue_clear_ms`, `queue_encrypted_ms`, `queue_encrypted_ratio`: the queue page before and
@@ -55,6 +58,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import floor
 
 from app import create_app
 from app.admin import employment
@@ -319,6 +324,16 @@ def bare(bench: Bench, *queries: Callable[[Agency], object]) -> Callable[[], Non
     return run
 
 
+def with_floor(bench: Bench, name: str, url: str, runs: int = 5) -> dict[str, float]:
+    """`<name>_ms`, the page, and `<name>_floor_ms`, its SQL statements replayed raw and
+    fully fetched (bench/floor.py), interleaved; `<name>_floor_ratio` the one over the other."""
+    times = floor.medians(bench.app, {name: page(bench, url)}, runs)
+    page_ms, floor_ms = times[name] * 1000, times[f"{name}_floor"] * 1000
+    return {f"{name}_ms": page_ms, f"{name}_floor_ms": floor_ms,
+            f"{name}_floor_ratio": page_ms / floor_ms,
+            f"{name}_statements": times[f"{name}_statements"]}
+
+
 def time_dashboard(bench: Bench) -> dict[str, float]:
     from app.compliance import rates
     from app.filing import records
@@ -332,7 +347,7 @@ def time_dashboard(bench: Bench) -> dict[str, float]:
         return rates.trend(agency, bench.period, bench.now,
                                 rule=records.deadline_rule(agency))
 
-    return {"dashboard_ms": median_ms(page(bench, f"/compliance/?period={bench.period}")),
+    return {**with_floor(bench, "dashboard", f"/compliance/?period={bench.period}"),
             "dashboard_sql_ms": median_ms(bare(bench, figures, trend)),
             "dashboard_period_sql_ms": median_ms(bare(bench, figures)),
             "dashboard_trend_sql_ms": median_ms(bare(bench, trend))}
@@ -375,7 +390,7 @@ def time_queue(bench: Bench) -> dict[str, float]:
     def alerts(agency: Agency) -> object:
         return patterns.alerts(agency.id, bench.period.year, patterns.SHOWN)
 
-    return {"queue_ms": median_ms(page(bench, "/review/")),
+    return {**with_floor(bench, "queue", "/review/"),
             "queue_sql_ms": median_ms(bare(bench, first_page, fill, alerts)),
             "queue_page_sql_ms": median_ms(bare(bench, first_page)),
             "queue_alerts_sql_ms": median_ms(bare(bench, alerts))}

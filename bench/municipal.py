@@ -13,7 +13,7 @@ the others are counted live. The root's discipline office signs in through the l
 
 It prints `name: value` lines, medians of `--runs` after a warm-up, each page interleaved with
 its floor (the SELECT statements the page sent, recorded once, replayed raw on a DBAPI cursor
-and fully fetched: bench/statement.py's Recorder):
+and fully fetched: bench/floor.py):
 
 - `rollup_ms`, `rollup_floor_ratio`: GET /rollup/?year=2025 (every agency's figures and
   statement, summed);
@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import math
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dashboard
-import statement
+import floor
 
 from app.core import clock
 from app.core.extensions import db
@@ -114,24 +113,14 @@ def main() -> None:
         pages = {"rollup": dashboard.page(bench, f"/rollup/?year={YEAR}"),
                  "tree_compliance": dashboard.page(bench,
                                                    f"/rollup/compliance?period={bench.period}")}
-        recorder = statement.Recorder()
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute", recorder.listener)
-        recorded = {name: recorder.record(page) for name, page in pages.items()}
-        floors = {name: statement.replay(bench, queries) for name, queries in recorded.items()}
-        times: dict[str, list[float]] = {f"{name}{kind}": [] for name in pages
-                                         for kind in ("", "_floor")}
-        for _run in range(args.runs):  # page, floor, page, floor ...
-            for name, page in pages.items():
-                times[name].append(statement.timed(page))
-                times[f"{name}_floor"].append(statement.timed(floors[name]))
+        times = floor.medians(bench.app, pages, args.runs)
         print(f"request_overhead_ms: {dashboard.median_ms(dashboard.page(bench, '/rules')):.0f}")
         for name in pages:
-            page_s = statistics.median(times[name])
-            floor_s = statistics.median(times[f"{name}_floor"])
+            page_s, floor_s = times[name], times[f"{name}_floor"]
             print(f"{name}_ms: {page_s * 1000:.0f}")
             print(f"{name}_floor_ms: {floor_s * 1000:.0f}")
             print(f"{name}_floor_ratio: {page_s / floor_s:.1f}")
-            print(f"{name}_statements: {len(recorded[name])}")
+            print(f"{name}_statements: {times[f'{name}_statements']:.0f}")
 
 
 if __name__ == "__main__":

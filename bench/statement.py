@@ -28,11 +28,10 @@ from __future__ import annotations
 import argparse
 import random
 import re
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -43,21 +42,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import dashboard
+import floor
 
 from app.admin import employment
 from app.auth.security import hash_password
 from app.core import clock
 from app.core.extensions import db
 from app.models import AnnualConfirmation, AnnualStatement, User
-from app.statement import digest
 
 NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
 YEAR = 2025
 LEADER = "LEADER"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
-
-Query = tuple[str, object]
-
 
 def _confirmations(agency_id: int, share: float, seed: int = 5) -> int:
     rng = random.Random(seed)
@@ -91,56 +87,6 @@ def _post(client: FlaskClient, token: str, url: str, data: dict) -> None:
     response = client.post(url, data={"csrf_token": token, **data})
     assert response.status_code == 302, (url, response.status_code,
                                          response.get_data(as_text=True)[:500])
-
-
-class Recorder:
-    """The statements a request sends: SQLAlchemy's, and the records digest's raw cursor."""
-
-    def __init__(self) -> None:
-        self.seen: list[Query] | None = None
-        self._lines = digest._lines
-
-    def listener(self, conn, cursor, sql, parameters, context, executemany) -> None:
-        if self.seen is not None and not executemany:
-            self.seen.append((sql, parameters))
-
-    def lines(self, connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
-        if self.seen is not None:
-            self.seen.append((str(query.compile(connection,
-                                                compile_kwargs={"literal_binds": True})), None))
-        return self._lines(connection, query)
-
-    def record(self, action: Callable[[], None]) -> list[Query]:
-        self.seen = []
-        try:
-            action()
-            return [(sql, p) for sql, p in self.seen
-                    if sql.lstrip().upper().startswith(("SELECT", "WITH"))]
-        finally:
-            self.seen = None
-
-
-def replay(bench: dashboard.Bench, queries: list[Query]) -> Callable[[], None]:
-    def run() -> None:
-        with bench.app.app_context():
-            connection = db.session.connection()
-            cursor = connection.connection.dbapi_connection.cursor()
-            for sql, parameters in queries:
-                if parameters is None:
-                    cursor.execute(sql)
-                else:
-                    cursor.execute(sql, parameters)
-                while cursor.fetchmany(20_000):
-                    pass
-            cursor.close()
-            db.session.rollback()
-    return run
-
-
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -199,29 +145,13 @@ def main() -> None:
                 response.get_data()
             return get
 
-        recorder = Recorder()
-        digest._lines = recorder.lines
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute",
-                        recorder.listener)
-        floors = {"prepare": replay(bench, recorder.record(prepare))}
-        floors["sign"] = replay(bench, recorder.record(sign))
         pages = {"prepare": prepare, "sign": sign,
                  "pdf": download(f"/statement/{YEAR}.pdf"),
                  "appendix": download(f"/statement/{YEAR}.xlsx")}
-        floors["pdf"] = replay(bench, recorder.record(pages["pdf"]))
-        floors["appendix"] = replay(bench, recorder.record(pages["appendix"]))
-        times: dict[str, list[float]] = {f"{name}{kind}": [] for name in pages
-                                         for kind in ("", "_floor")}
-        unsign()
-        for _run in range(args.runs):  # page, floor, page, floor ...
-            for name, page in pages.items():
-                times[name].append(timed(page))
-                times[f"{name}_floor"].append(timed(floors[name]))
-                if name == "sign":
-                    unsign()
+        times = floor.medians(bench.app, pages, args.runs,
+                              after=lambda name: unsign() if name == "sign" else None)
         for name in pages:
-            page_s = statistics.median(times[name])
-            floor_s = statistics.median(times[f"{name}_floor"])
+            page_s, floor_s = times[name], times[f"{name}_floor"]
             print(f"{name}_s: {page_s:.2f}")
             print(f"{name}_floor_s: {floor_s:.2f}")
             print(f"{name}_ratio: {page_s / floor_s:.1f}")

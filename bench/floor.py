@@ -83,11 +83,14 @@ def recorder() -> Recorder:
 def medians(app, pages: dict[str, Callable[[], None]], runs: int,
             after: Callable[[str], None] = lambda name: None) -> dict[str, float]:
     """Seconds, medians of `runs`, of each page and its floor (`<name>_floor`), interleaved,
-    and `<name>_statements`, the SQL statements it sent. Each page runs once first, to record
-    them (and warm the caches); `after(name)` runs after each run of a page, untimed (to put
-    back what it changed)."""
+    and `<name>_statements`, the SQL statements it sent. Each page runs twice first: to warm
+    the caches and do what only a first visit does (the queue's fingerprints), then to record
+    its statements; `after(name)` runs after each run of a page, untimed (to put back what it
+    changed)."""
     floors, result = {}, {}
     for name, page in pages.items():
+        page()
+        after(name)
         queries = recorder().record(page)
         after(name)
         floors[name] = replay(app, queries)

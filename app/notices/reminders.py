@@ -247,7 +247,8 @@ def _confirming(agency: Agency, year: int, today: date) -> list[tuple[int, str |
     """The active auditors the agency asks to confirm for `year` (confirmations.expected),
     in post by `today` and not leaving before it."""
     return list(db.session.execute(confirmations.expected(
-        sa.select(User.id, User.email).select_from(User)
+        sa.select(User.id, User.email).select_from(Employment)
+        .join(User, User.id == Employment.user_id)
         .where(User.active, sa.or_(User.left_on.is_(None), User.left_on >= today)),
         agency.id, year).where(Employment.started_on <= today).order_by(User.staff_no)))
 

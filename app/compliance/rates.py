@@ -164,12 +164,6 @@ def _auditor_role() -> sa.ColumnElement[bool]:
     return sa.and_(UserRole.user_id == User.id, UserRole.role == Role.AUDITOR)
 
 
-def _auditor_period() -> sa.ColumnElement[bool]:
-    """The ON clause joining a period (Employment) to its person's auditor role: queries that
-    start from the periods need no user row to know who is an auditor."""
-    return sa.and_(UserRole.user_id == Employment.user_id, UserRole.role == Role.AUDITOR)
-
-
 def _latest_with_incidents() -> sa.ColumnElement[bool]:
     """The ON clause joining a report to its latest version if that one has incidents.
 
@@ -205,7 +199,7 @@ def _tally(group: sa.ColumnElement, agency: int | sa.Select, period: Period) -> 
     return (
         sa.select(group, *_counts())
         .select_from(Employment)
-        .join(UserRole, _auditor_period())
+        .join(UserRole, scope.auditor_period())
         .outerjoin(MonthlyReport, sa.and_(MonthlyReport.user_id == Employment.user_id,
                                           MonthlyReport.period == str(period)))
         .outerjoin(ReportVersion, _latest_with_incidents())
@@ -268,7 +262,7 @@ def non_filers(agency: Agency, period: Period, limit: int | None = None) -> list
     query = (
         sa.select(User.id, User.staff_no, User.name, Department.name, User.active)
         .select_from(Employment)
-        .join(UserRole, _auditor_period())
+        .join(UserRole, scope.auditor_period())
         .join(User, User.id == Employment.user_id)
         .outerjoin(Department, Department.id == Employment.department_id)
         .where(*_in_scope(agency.id, str(period), str(period)), ~filed)
@@ -338,7 +332,7 @@ def _expected(agency: Agency, periods: list[Period]) -> dict[Period, int]:
     rows = db.session.execute(
         sa.select(Employment.first_period, Employment.last_period, sa.func.count())
         .select_from(Employment)
-        .join(UserRole, _auditor_period())
+        .join(UserRole, scope.auditor_period())
         .where(*_in_scope(agency.id, str(periods[0]), str(periods[-1])))
         .group_by(Employment.first_period, Employment.last_period)
     )

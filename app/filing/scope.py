@@ -14,9 +14,10 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from app.core.codes import Role
 from app.core.extensions import db
 from app.filing.periods import Period
-from app.models import Employment, User
+from app.models import Employment, User, UserRole
 
 OPEN = "9999-12"  # compared with as the last month of an open period
 
@@ -73,6 +74,12 @@ def overlaps(first: sa.ColumnElement[str] | str,
 def of_agency(agency_id: int) -> sa.ColumnElement[bool]:
     """The ON clause joining a User to their periods in `agency_id`."""
     return sa.and_(Employment.user_id == User.id, Employment.agency_id == agency_id)
+
+
+def auditor_period() -> sa.ColumnElement[bool]:
+    """The ON clause joining a period (Employment) to its person's auditor role: queries that
+    start from the periods need no user row to know who is an auditor."""
+    return sa.and_(UserRole.user_id == Employment.user_id, UserRole.role == Role.AUDITOR)
 
 
 def months_in(first: str, last: str | None, start: Period, end: Period) -> list[Period]:

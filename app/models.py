@@ -690,6 +690,23 @@ class AnnualConfirmation(db.Model):
     __table_args__ = (sa.UniqueConstraint("user_id", "year"), sa.Index(None, "year"))
 
 
+class DigestPart(db.Model):
+    """One month's share of a draft's records digest (format 4, app/statement/digest.py): the
+    hash of the month's reports with their versions and lines to incidents, kept so that a draft
+    does not read a million reports again while they have not changed. A cache only: the
+    signature and `statement verify` read every record, and deleting these rows loses nothing.
+
+    Valid while `scope` (a hash of the people in scope with their periods, and of the lines'
+    layout) is still what it was and no report version of the month has an id above
+    `last_version_id` (versions are never edited: a change is a new version, a higher id)."""
+
+    agency_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("agency.id"), primary_key=True)
+    period: so.Mapped[str] = so.mapped_column(sa.String(7), primary_key=True)
+    scope: so.Mapped[str] = so.mapped_column(sa.String(64))
+    last_version_id: so.Mapped[int]
+    digest: so.Mapped[str] = so.mapped_column(sa.String(64))
+
+
 class AnnualStatement(db.Model):
     """The annual statement on audit independence (年度独立性情况报告) of an agency and year.
 

@@ -26,19 +26,19 @@ class Recorder:
 
     def __init__(self) -> None:
         self.seen: list[Query] | None = None
-        self._lines = digest._lines
-        digest._lines = self.lines
+        self._batches = digest._batches
+        digest._batches = self.batches
         sa.event.listen(sa.engine.Engine, "before_cursor_execute", self.listener)
 
     def listener(self, conn, cursor, sql, parameters, context, executemany) -> None:
         if self.seen is not None and not executemany:
             self.seen.append((sql, parameters))
 
-    def lines(self, connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
+    def batches(self, connection: sa.Connection, query: sa.Select) -> Iterator[list[tuple]]:
         if self.seen is not None:
             self.seen.append((str(query.compile(connection,
                                                 compile_kwargs={"literal_binds": True})), None))
-        return self._lines(connection, query)
+        return self._batches(connection, query)
 
     def record(self, action: Callable[[], None]) -> list[Query]:
         self.seen = []

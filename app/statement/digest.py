@@ -8,10 +8,12 @@ Records filed after signing are kept out of both, so a signed statement still ve
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 
 import sqlalchemy as sa
 from flask_babel import gettext as _
@@ -19,10 +21,13 @@ from flask_babel import gettext as _
 from app.core import auditlog
 from app.core.codes import StatementStatus
 from app.core.extensions import db
+from app.filing import records
+from app.filing.tally import INSERTS
 from app.models import (
     Agency,
     AnnualConfirmation,
     AnnualStatement,
+    DigestPart,
     Employment,
     Incident,
     IncidentRoute,
@@ -33,6 +38,7 @@ from app.models import (
     User,
     report_version_incident,
 )
+from app.statement import yearlock
 from app.statement.figures import (
     StatementError,
     auditors_of_year,
@@ -136,8 +142,9 @@ def legacy_records_digest(agency: Agency, year: int) -> str:
 # year: a transfer or a leaving after the year was signed ends the period then, and must not
 # look like a changed record of the signed year. Statements signed in format 2 still verify
 # (`verify` tries 3, then 2, then the first format).
-FORMATS = {2: "records-digest/2", 3: "records-digest/3"}
-CURRENT = 3
+# Format 4 is format 3 with the reports month by month (see "Format 4" below).
+FORMATS = {2: "records-digest/2", 3: "records-digest/3", 4: "records-digest/4"}
+CURRENT = 4
 FORMAT = FORMATS[CURRENT]
 BATCH = 20_000
 
@@ -148,7 +155,13 @@ def _person(year: int, version: int) -> tuple[sa.ColumnElement, ...]:
         return PERSON
     in_year = sa.case((Employment.ended_on <= date(year, 12, 31), Employment.ended_on),
                       else_=sa.null())
-    return (*PERSON[:3], in_year)
+    if version == 3:
+        return (*PERSON[:3], in_year)
+    # Format 4 also writes the months the period owns (its last one only if in the year): which
+    # reports a month counts then follows from these lines alone (a month's kept hash).
+    last = sa.case((Employment.last_period <= f"{year:04d}-12", Employment.last_period),
+                   else_=sa.null())
+    return (*PERSON[:3], in_year, Employment.first_period, last)
 
 
 def canonical_value(value: object) -> object:
@@ -208,30 +221,49 @@ def _pg_json(column: sa.ColumnElement, value: sa.ColumnElement) -> sa.ColumnElem
     return text if nullable is False else sa.func.coalesce(text, "null")
 
 
-def _line_queries(agency_id: int, year: int, dialect: str,
-                  version: int) -> list[tuple[str, sa.Select]]:
-    """Format 2's (and 3's) records, each table in an order its indexes give without
-    sorting."""
-    first, last = f"{year:04d}-01", f"{year:04d}-12"
-    people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
+def _people_query(agency_id: int, year: int, dialect: str, version: int) -> sa.Select:
+    return auditors_of_year(sa.select(_line(_person(year, version), dialect)).select_from(User),
+                            agency_id, year).order_by(User.id, Employment.started_on)
+
+
+def _report_queries(agency_id: int, year: int, dialect: str,
+                    months: list[str] | None = None) -> list[tuple[str, sa.Select]]:
+    """The year's reports with their versions (a report is filed with its first version), and
+    their lines to incidents, in version id order; with `months` (format 4) only those months,
+    each line followed by its month and in month order first."""
     counted = reports_of_year(agency_id, year)
-    incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
+    by_month: tuple[sa.ColumnElement, ...] = ()
+    if months is not None:
+        by_month = (MonthlyReport.period,)
+        if months != _months(year):
+            counted = sa.and_(counted, MonthlyReport.period.in_(months))
     link = report_version_incident.c
     line = lambda *columns: _line(columns, dialect)  # noqa: E731
     table = _record_columns
     return [
-        ("user", auditors_of_year(sa.select(line(*_person(year, version))).select_from(User),
-                                  agency_id, year).order_by(User.id, Employment.started_on)),
-        # A report with each of its versions (a report is filed with its first version).
         ("monthly_report+report_version",
-         sa.select(line(*table(MonthlyReport), *table(ReportVersion))).select_from(ReportVersion)
+         sa.select(line(*table(MonthlyReport), *table(ReportVersion)), *by_month)
+         .select_from(ReportVersion)
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
-         .order_by(ReportVersion.id)),
+         .order_by(*by_month, ReportVersion.id)),
         ("report_version_incident",
-         sa.select(line(*report_version_incident.columns)).select_from(report_version_incident)
+         sa.select(line(*report_version_incident.columns), *by_month)
+         .select_from(report_version_incident)
          .join(ReportVersion, ReportVersion.id == link.report_version_id)
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
-         .order_by(link.report_version_id, link.incident_version_id)),
+         .order_by(*by_month, link.report_version_id, link.incident_version_id)),
+    ]
+
+
+def _other_queries(agency_id: int, year: int, dialect: str) -> list[tuple[str, sa.Select]]:
+    """The records after the reports: incidents, their versions and reviews, confirmations,
+    routes."""
+    first, last = f"{year:04d}-01", f"{year:04d}-12"
+    people = auditors_of_year(sa.select(User.id).select_from(User), agency_id, year)
+    incidents = sa.select(Incident.id).where(incidents_of_year(agency_id, year))
+    line = lambda *columns: _line(columns, dialect)  # noqa: E731
+    table = _record_columns
+    return [
         ("incident", sa.select(line(*table(Incident))).where(Incident.id.in_(incidents))
          .order_by(Incident.id)),
         ("incident_version", sa.select(line(*table(IncidentVersion)))
@@ -250,11 +282,19 @@ def _line_queries(agency_id: int, year: int, dialect: str,
     ]
 
 
+def _line_queries(agency_id: int, year: int, dialect: str,
+                  version: int) -> list[tuple[str, sa.Select]]:
+    """Format 2's (and 3's) records, each table in an order its indexes give without
+    sorting."""
+    return [("user", _people_query(agency_id, year, dialect, version)),
+            *_report_queries(agency_id, year, dialect), *_other_queries(agency_id, year, dialect)]
+
+
 OPTIONAL = frozenset({"incident_route"})
 
 
-def _lines(connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
-    """The query's lines in batches, straight from a DBAPI cursor (on PostgreSQL a server-side
+def _batches(connection: sa.Connection, query: sa.Select) -> Iterator[list[tuple]]:
+    """The query's rows in batches, straight from a DBAPI cursor (on PostgreSQL a server-side
     one, so a million lines never sit in memory at once). The query holds only constants the
     code sets (ids, years, dates), rendered inline."""
     sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
@@ -269,27 +309,167 @@ def _lines(connection: sa.Connection, query: sa.Select) -> Iterator[list[str]]:
     try:
         cursor.execute(sql)
         while rows := cursor.fetchmany(BATCH):
-            yield [row[0] for row in rows]
+            yield rows
     finally:
         cursor.close()
 
 
-def records_digest(agency: Agency, year: int, version: int = CURRENT) -> str:
-    """SHA-256 (format 3, or 2) over every record the year's figures come from: the format's
-    name, then for each table its name and one canonical JSON line per row, written by the
-    database."""
+def _joined(rows: Iterable[tuple]) -> bytes:
+    """Lines (each row's first column), each ended by a newline, as UTF-8."""
+    return ("\n".join(row[0] for row in rows) + "\n").encode("utf-8")
+
+
+def _hash_tables(hashes: list[hashlib._Hash], connection: sa.Connection,
+                 queries: list[tuple[str, sa.Select]]) -> None:
+    """Each table's name, then its lines, into every one of `hashes`."""
+    for name, query in queries:
+        optional = name in OPTIONAL
+        if not optional:
+            _update(hashes, f"#{name}\n".encode())
+        for rows in _batches(connection, query):
+            if optional:  # an optional table is named once it has a row
+                _update(hashes, f"#{name}\n".encode())
+                optional = False
+            _update(hashes, _joined(rows))
+
+
+def _update(hashes: list[hashlib._Hash], data: bytes) -> None:
+    for item in hashes:
+        item.update(data)
+
+
+def records_digest(agency: Agency, year: int, version: int = CURRENT, *, reuse: bool = False,
+                   keep: bool = False) -> str:
+    """SHA-256 (format 4, or 3, or 2) over every record the year's figures come from: the
+    format's name, then for each table its name and one canonical JSON line per row, written
+    by the database; in format 4 each month's reports by the hash of their lines. `reuse`:
+    take a month's kept hash while it is valid; `keep`: keep the months' hashes read (the
+    draft; the signature reads every month, and `verify` neither reuses nor keeps)."""
     connection = db.session.connection()
+    dialect = connection.dialect.name
     digest = hashlib.sha256(FORMATS[version].encode() + b"\n")
-    for name, query in _line_queries(agency.id, year, connection.dialect.name, version):
-        named = name not in OPTIONAL
-        if named:
-            digest.update(f"#{name}\n".encode())
-        for lines in _lines(connection, query):
-            if not named:  # an optional table is named once it has a row
-                digest.update(f"#{name}\n".encode())
-                named = True
-            digest.update(("\n".join(lines) + "\n").encode("utf-8"))
+    if version < 4:
+        _hash_tables([digest], connection, _line_queries(agency.id, year, dialect, version))
+        return digest.hexdigest()
+    months = _month_hashes(agency.id, year, _people_hash([digest], agency.id, year),
+                           reuse=reuse, keep=keep)
+    for period, month in months.items():
+        digest.update(f"#month {period} {month}\n".encode())
+    _hash_tables([digest], connection, _other_queries(agency.id, year, dialect))
     return digest.hexdigest()
+
+
+# Format 4 ------------------------------------------------------------------------------------
+#
+# Format 3's records, but the reports (with their versions and their lines to incidents), nearly
+# all of the lines (1.1 M at 100,000 auditors), month by month: a month's hash is SHA-256 over
+# "#monthly_report+report_version", its lines, "#report_version_incident", its lines; the digest
+# holds, after the people, one line "#month YYYY-MM <hash>" per month of the year, then the
+# other tables as in format 3. A draft keeps each month's hash (models.DigestPart) and reads a
+# month again only once a version of it has been filed since, or the people in scope (whose
+# lines, in format 4, say which months each period owns) or the lines' columns have changed.
+# Records are never edited in the portal (a change is a new version); one changed behind its
+# back is not seen by the draft, but by the signature, which reads every month (and keeps what
+# it read, so the next draft is made from the records as they are), and by `verify`.
+
+
+def _months(year: int) -> list[str]:
+    return [f"{year:04d}-{month:02d}" for month in range(1, 13)]
+
+
+def _people_hash(hashes: list[hashlib._Hash], agency_id: int, year: int) -> str:
+    """The people's lines into `hashes`; returns the hash of those lines alone."""
+    people = hashlib.sha256()
+    connection = db.session.connection()
+    _hash_tables([*hashes, people], connection,
+                 [("user", _people_query(agency_id, year, connection.dialect.name, 4))])
+    return people.hexdigest()
+
+
+def _scope(agency_id: int, year: int, people: str) -> str:
+    """What a month's hash stands for besides its reports: the format, the agency and year, the
+    people in scope with their periods, and the columns the lines hold (a migration that adds
+    one makes every kept hash stale)."""
+    layout = [c.name for model in (MonthlyReport, ReportVersion) for c in _record_columns(model)]
+    layout += [c.name for c in report_version_incident.columns]
+    text = f"{FORMATS[4]}|{agency_id}|{year}|{people}|{','.join(layout)}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _kept(agency_id: int, months: list[str], scope: str) -> dict[str, str]:
+    """The months whose kept hash is still valid: same scope, no version filed since."""
+    parts = db.session.execute(
+        sa.select(DigestPart.period, DigestPart.last_version_id, DigestPart.digest)
+        .where(DigestPart.agency_id == agency_id, DigestPart.period.in_(months),
+               DigestPart.scope == scope)).all()
+    if not parts:
+        return {}
+    # Only the versions above the lowest mark are read (the id index): few, or none.
+    newest = dict(db.session.execute(
+        sa.select(MonthlyReport.period, sa.func.max(ReportVersion.id))
+        .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id)
+        .where(ReportVersion.id > min(part.last_version_id for part in parts),
+               MonthlyReport.period.in_([part.period for part in parts]))
+        .group_by(MonthlyReport.period)).all())
+    return {part.period: part.digest for part in parts
+            if newest.get(part.period, 0) <= part.last_version_id}
+
+
+def _read_months(agency_id: int, year: int, months: list[str]) -> dict[str, str]:
+    """Each of `months` -> the hash of its report lines, read from the records."""
+    connection = db.session.connection()
+    hashes = {period: hashlib.sha256() for period in months}
+    for name, query in _report_queries(agency_id, year, connection.dialect.name, months):
+        _update(list(hashes.values()), f"#{name}\n".encode())
+        for rows in _batches(connection, query):
+            for period, lines in itertools.groupby(rows, key=itemgetter(1)):
+                hashes[period].update(_joined(lines))
+    return {period: item.hexdigest() for period, item in hashes.items()}
+
+
+def _store(agency_id: int, scope: str, mark: int, hashes: dict[str, str]) -> None:
+    insert = INSERTS[db.session.get_bind().dialect.name](DigestPart)
+    statement = insert.values([{"agency_id": agency_id, "period": period, "scope": scope,
+                                "last_version_id": mark, "digest": value}
+                               for period, value in hashes.items()])
+    db.session.execute(statement.on_conflict_do_update(
+        index_elements=[DigestPart.agency_id, DigestPart.period],
+        set_={name: getattr(statement.excluded, name)
+              for name in ("scope", "last_version_id", "digest")}))
+
+
+def _month_hashes(agency_id: int, year: int, people: str, *, reuse: bool,
+                  keep: bool) -> dict[str, str]:
+    """Each month of the year, in order -> the hash of its report lines."""
+    months, scope = _months(year), _scope(agency_id, year, people)
+    # Read before the lines: a version filed while they are read is in them or above the mark
+    # (the caller holds the agency's signing lock, so no filing of its people is under way
+    # with a lower id on PostgreSQL; SQLite has one writer at a time).
+    mark = db.session.scalar(sa.select(sa.func.coalesce(sa.func.max(ReportVersion.id), 0)))
+    found = _kept(agency_id, months, scope) if reuse else {}
+    if read := [period for period in months if period not in found]:
+        fresh = _read_months(agency_id, year, read)
+        if keep:
+            _store(agency_id, scope, mark, fresh)
+        found.update(fresh)
+    return {period: found[period] for period in months}
+
+
+def keep_months(now: datetime) -> int:
+    """Keep the month hashes of each agency's last year while it is unsigned (the scheduler's
+    job), so that the draft prepared after the year reads only what changed since. An agency
+    at a time, each in its transaction under its signing lock (its filings wait, as for a
+    signature: seconds at 100,000 auditors). Returns how many agencies' years were kept."""
+    kept = 0
+    for agency in db.session.scalars(sa.select(Agency).order_by(Agency.id)).all():
+        year = now.astimezone(records.deadline_rule(agency).tz).year - 1
+        yearlock.hold_for_signing(agency.id)
+        if not yearlock.locked(agency.id, year):
+            _month_hashes(agency.id, year, _people_hash([], agency.id, year), reuse=True,
+                          keep=True)
+            kept += 1
+        db.session.commit()
+    return kept
 
 
 def _signed_format(statement: AnnualStatement) -> tuple[str, int]:
@@ -299,8 +479,9 @@ def _signed_format(statement: AnnualStatement) -> tuple[str, int]:
     agency, year, signed = statement.agency, statement.year, statement.records_digest
     current = records_digest(agency, year)
     if current != signed:
-        if records_digest(agency, year, 2) == signed:
-            return signed, 2
+        for version in sorted(FORMATS, reverse=True)[1:]:
+            if records_digest(agency, year, version) == signed:
+                return signed, version
         if legacy_records_digest(agency, year) == signed:
             return signed, 1
     return current, CURRENT

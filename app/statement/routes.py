@@ -117,7 +117,11 @@ def sign(year: int):
     try:
         signing.sign(item, _me(), clock.now())
     except figures.StatementError as refused:
-        db.session.rollback()
+        # Nothing is signed. A changed record keeps only the month hashes the signature read.
+        if isinstance(refused, signing.RecordChanged):
+            db.session.commit()
+        else:
+            db.session.rollback()
         flash(str(refused), "danger")
         return _page(access.statement_or_404(_me(), year), 409)
     db.session.commit()

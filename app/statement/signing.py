@@ -40,6 +40,12 @@ from app.statement.digest import records_digest
 from app.statement.figures import StatementError, children, compute, signed_below, stored
 
 
+class RecordChanged(StatementError):
+    """The record no longer gives the draft. The months' hashes the signature read are kept
+    (the caller commits them): a draft made from hashes kept before a record was changed
+    behind the portal's back is then prepared again from the record as it is."""
+
+
 def of_year(agency: Agency, year: int) -> AnnualStatement | None:
     return db.session.scalar(sa.select(AnnualStatement).where(
         AnnualStatement.agency_id == agency.id, AnnualStatement.year == year))
@@ -95,7 +101,7 @@ def prepare(agency: Agency, year: int, actor: User, now: datetime) -> AnnualStat
     statement.prepared_by, statement.prepared_at = actor, now
     counted = compute(agency, year, now)
     statement.figures, statement.headline = counted.to_json(), counted.headline()
-    statement.records_digest = records_digest(agency, year)
+    statement.records_digest = records_digest(agency, year, reuse=True, keep=True)
     db.session.flush()
     auditlog.record("statement.prepared", statement, actor_id=actor.id, year=year,
                     digest=statement.records_digest)
@@ -132,9 +138,11 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
     refusal = signing_refusal(statement.agency, statement.year, now)
     if refusal:
         raise StatementError(refusal)
-    changed = StatementError(_("The record has changed since the draft was prepared: the "
-                               "discipline office must prepare the statement again."))
-    digest = records_digest(statement.agency, statement.year)
+    changed = RecordChanged(_("The record has changed since the draft was prepared: the "
+                              "discipline office must prepare the statement again."))
+    # Every record read, none taken from the draft's kept month hashes: what is signed is the
+    # record as it is. The months read are kept, so that the next draft is made from them.
+    digest = records_digest(statement.agency, statement.year, keep=True)
     if digest != statement.records_digest:
         raise changed
     # The figures follow from those records and from which deadlines had passed. A draft

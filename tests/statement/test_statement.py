@@ -803,9 +803,11 @@ def test_the_document_number_pattern_is_checked_on_the_settings_page(app, db, ag
 
 
 def _reference_digest(agency_id: int, version: int = digest.CURRENT) -> str:
-    """Format 3 (or 2) of the records digest computed in Python from the rows as SQLAlchemy
-    reads them: what the database writes must be exactly this, on SQLite and PostgreSQL
-    alike. Format 3 writes the end of a period only if it falls in the year."""
+    """Format 4 (or 3, or 2) of the records digest computed in Python from the rows as
+    SQLAlchemy reads them: what the database writes must be exactly this, on SQLite and
+    PostgreSQL alike. Format 3 writes the end of a period only if it falls in the year; format 4
+    also the months the period owns (the last only if in the year), and each month's reports
+    by the hash of their lines."""
     people = figures.auditors_of_year(sa.select(User.id).select_from(User), agency_id, YEAR)
     counted = sa.and_(MonthlyReport.user_id.in_(people),
                       MonthlyReport.period.between(f"{YEAR}-01", f"{YEAR}-12"),
@@ -814,10 +816,8 @@ def _reference_digest(agency_id: int, version: int = digest.CURRENT) -> str:
     columns = lambda model: [c for c in model.__table__.columns  # noqa: E731
                              if c.name not in digest.CUSTODY_COLUMNS]  # keys: custody, not records
     link = report_version_incident.c
-    queries = [
-        ("user", figures.auditors_of_year(sa.select(*digest.PERSON).select_from(User),
-                                          agency_id, YEAR)
-         .order_by(User.id, Employment.started_on)),
+    person = (*digest.PERSON, Employment.first_period, Employment.last_period)
+    reports = [
         ("monthly_report+report_version",
          sa.select(*columns(MonthlyReport), *columns(ReportVersion))
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
@@ -826,6 +826,8 @@ def _reference_digest(agency_id: int, version: int = digest.CURRENT) -> str:
          .join(ReportVersion, ReportVersion.id == link.report_version_id)
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
          .order_by(link.report_version_id, link.incident_version_id)),
+    ]
+    others = [
         ("incident", sa.select(*columns(Incident)).where(Incident.id.in_(incidents))
          .order_by(Incident.id)),
         ("incident_version", sa.select(*columns(IncidentVersion))
@@ -836,40 +838,60 @@ def _reference_digest(agency_id: int, version: int = digest.CURRENT) -> str:
          .where(AnnualConfirmation.year == YEAR, AnnualConfirmation.user_id.in_(people))
          .order_by(AnnualConfirmation.id)),
     ]
+
     def in_year(row: tuple) -> tuple:
         ends = row[3] if version == 2 or row[3] is None or row[3].year <= YEAR else None
-        return (*row[:3], ends)
+        if version < 4:
+            return (*row[:3], ends)
+        last = row[5] if row[5] is not None and row[5] <= f"{YEAR}-12" else None
+        return (*row[:3], ends, row[4], last)
 
-    text = digest.FORMATS[version] + "\n"
-    for name, query in queries:
-        rows = [in_year(r) if name == "user" else r for r in _db.session.execute(query)]
-        text += f"#{name}\n" + "".join(digest.canonical_line(row) + "\n" for row in rows)
-    return hashlib.sha256(text.encode()).hexdigest()
+    def lines(rows) -> str:
+        return "".join(digest.canonical_line(row) + "\n" for row in rows)
+
+    def tables(queries) -> str:
+        return "".join(f"#{name}\n" + lines(_db.session.execute(query)) for name, query in queries)
+
+    users = figures.auditors_of_year(sa.select(*person).select_from(User), agency_id, YEAR)
+    text = digest.FORMATS[version] + "\n#user\n" + lines(
+        in_year(row) for row in _db.session.execute(users.order_by(User.id,
+                                                                   Employment.started_on)))
+    if version < 4:
+        return hashlib.sha256((text + tables(reports + others)).encode()).hexdigest()
+    for month in range(1, 13):
+        period = f"{YEAR}-{month:02d}"
+        part = tables((name, query.where(MonthlyReport.period == period))
+                      for name, query in reports)
+        text += f"#month {period} {hashlib.sha256(part.encode()).hexdigest()}\n"
+    return hashlib.sha256((text + tables(others)).encode()).hexdigest()
 
 
 def test_the_records_digest_is_the_same_canonical_text_on_every_database(db, agency, year):
     people, _cases = year
     confirmations.confirm(people["j"], YEAR, "无例外 \"引号\" \\ 反斜杠", NOW)
     db.session.commit()
-    assert digest.records_digest(agency, YEAR) == _reference_digest(agency.id)
-    assert digest.records_digest(agency, YEAR, 2) == _reference_digest(agency.id, 2)
-    # A period ending after the year: format 3 leaves its end out, format 2 writes it.
+    for version in (4, 3, 2):
+        assert digest.records_digest(agency, YEAR, version) == _reference_digest(agency.id,
+                                                                                  version)
+    # A period ending after the year: formats 3 and 4 leave its end out, format 2 writes it.
     people["a"].active, people["a"].left_on = False, date(2026, 1, 5)
     employment.follow(people["a"])
     db.session.commit()
-    assert digest.records_digest(agency, YEAR) == _reference_digest(agency.id)
-    assert digest.records_digest(agency, YEAR, 2) == _reference_digest(agency.id, 2)
+    for version in (4, 3, 2):
+        assert digest.records_digest(agency, YEAR, version) == _reference_digest(agency.id,
+                                                                                  version)
 
 
-def test_a_statement_signed_in_format_2_still_verifies(app, db, year, runner):
+@pytest.mark.parametrize("version", [3, 2])
+def test_a_statement_signed_in_an_earlier_format_still_verifies(app, db, year, runner, version):
     people, _cases = year
     prepare_and_sign(app, people)
     item = db.session.scalar(sa.select(AnnualStatement))
-    assert digest.verify(item).format == 3
-    item.records_digest = digest.records_digest(item.agency, YEAR, 2)
+    assert digest.verify(item).format == digest.CURRENT
+    item.records_digest = digest.records_digest(item.agency, YEAR, version)
     db.session.commit()
     verdict = digest.verify(item)
-    assert verdict.ok and verdict.format == 2
+    assert verdict.ok and verdict.format == version
     assert runner.invoke(args=["statement", "verify", "2025"]).exit_code == 0
 
 
@@ -892,7 +914,7 @@ def test_a_statement_signed_with_the_first_digest_format_still_verifies(app, db,
     people, _cases = year
     prepare_and_sign(app, people)
     item = db.session.scalar(sa.select(AnnualStatement))
-    assert digest.verify(item).format == 3
+    assert digest.verify(item).format == digest.CURRENT
     # As signed before format 2: the stored digest is the first format's.
     item.records_digest = digest.legacy_records_digest(item.agency, YEAR)
     db.session.commit()

@@ -154,6 +154,9 @@ class Config:
     AUDIT_CHECKPOINT_FILE = os.environ.get("AUDIT_CHECKPOINT_FILE", "")
     AUDIT_CHECKPOINT_SYSLOG = os.environ.get("AUDIT_CHECKPOINT_SYSLOG", "")
     AUDIT_CHECKPOINT_MINUTES = _int("AUDIT_CHECKPOINT_MINUTES", 60)
+    # How often the scheduler keeps the month hashes of last year's records digest (the draft
+    # then reads only the months changed since: app/statement/digest.py keep_months).
+    DIGEST_MONTHS_MINUTES = _int("DIGEST_MONTHS_MINUTES", 60)
     # /healthz: the scheduler's last round at most this old, no notice due for longer than that.
     HEALTH_SCHEDULER_MINUTES = _int("HEALTH_SCHEDULER_MINUTES", 3 * REMINDER_INTERVAL_MINUTES)
     HEALTH_OUTBOX_MINUTES = _int("HEALTH_OUTBOX_MINUTES", 60)

@@ -15,6 +15,7 @@ from app.core import auditlog, clock, health
 from app.core.extensions import db
 from app.models import User
 from app.notices import delivery, outbox, reminders
+from app.statement import digest
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,19 @@ def scheduled_checkpoint(app) -> None:
             db.session.remove()
 
 
+def scheduled_digest_months(app) -> None:
+    """Keep the month hashes of each agency's last year (app/statement/digest.py keep_months)."""
+    with app.app_context():
+        try:
+            kept = digest.keep_months(clock.now())
+            log.info("digest months kept for %d agency year(s)", kept)
+        except Exception:
+            log.exception("keeping the digest months failed")
+            raise
+        finally:
+            db.session.remove()
+
+
 @click.command("scheduler")
 def scheduler_command() -> None:
     """Run the reminder rounds every REMINDER_INTERVAL_MINUTES until stopped (one process)."""
@@ -117,6 +131,9 @@ def scheduler_command() -> None:
                       max_instances=1, coalesce=True)
     scheduler.add_job(scheduled_checkpoint, "interval", args=[app], id="audit-checkpoint",
                       minutes=app.config["AUDIT_CHECKPOINT_MINUTES"], next_run_time=clock.now(),
+                      max_instances=1, coalesce=True)
+    scheduler.add_job(scheduled_digest_months, "interval", args=[app], id="digest-months",
+                      minutes=app.config["DIGEST_MONTHS_MINUTES"], next_run_time=clock.now(),
                       max_instances=1, coalesce=True)
     click.echo(f"Scheduler started: a round every {app.config['REMINDER_INTERVAL_MINUTES']} "
                "minute(s). Ctrl-C to stop.")

@@ -11,7 +11,7 @@ from app.core.codes import NoticeFailure, NoticeKind, NoticeStatus
 from app.core.extensions import db as _db
 from app.filing import records
 from app.filing.periods import Period
-from app.models import Outbox
+from app.models import DigestPart, Outbox
 from app.notices import delivery, outbox, reminders
 from tests.helpers import factories
 from tests.helpers import smtp as smtp_helpers
@@ -205,14 +205,19 @@ def test_the_scheduler_command_runs_rounds(app, runner, smtp, agency, make_user,
         job.func(*job.args)  # the round APScheduler would run
         checkpoint = self.get_job("audit-checkpoint")  # the log's head, noted outside the db
         seen.append((checkpoint.trigger.interval.total_seconds(), checkpoint.max_instances))
+        months = self.get_job("digest-months")  # last year's digest, kept month by month
+        seen.append((months.trigger.interval.total_seconds(), months.max_instances))
+        months.func(*months.args)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(BlockingScheduler, "start", start)
     monkeypatch.setattr(BlockingScheduler, "shutdown", lambda self, wait=True: None)
     result = runner.invoke(args=["scheduler"])
     assert result.exit_code == 0, result.output
-    assert seen == [(300.0, 1), (3600.0, 1)]
+    assert seen == [(300.0, 1), (3600.0, 1), (3600.0, 1)]
     assert len(smtp.to(user.email)) == 1
+    assert _db.session.scalars(sa.select(DigestPart.period)).all() == [
+        f"2024-{month:02d}" for month in range(1, 13)]
 
 
 def test_a_mail_outage_of_2h45_delays_every_notice_and_loses_none(db, smtp, agency, make_user,

@@ -17,8 +17,9 @@ can be signed. Then, through the Flask test client, each run times (median of `-
   the months kept as the scheduler leaves them;
 - `sign_s`: POST /statement/2025/sign (password checked again, digest recomputed, locked;
   the bench puts the statement back to draft between runs, outside the timing);
-- `pdf_s`: GET /statement/2025.pdf; `appendix_s`: GET /statement/2025.xlsx (the discipline
-  office's copy, with the incident table).
+- `pdf_cold_s`: GET /statement/2025.pdf once with glyphs the process has not cut yet (the face
+  itself parsed, as once per process); `pdf_s`: GET /statement/2025.pdf; `appendix_s`: GET
+  /statement/2025.xlsx (the discipline office's copy, with the incident table).
 
 Each is followed, in the same run, by its floor `<name>_floor_s`: the SELECT statements that
 request sent (recorded once), replayed raw on a DBAPI cursor of the same connection and fully
@@ -53,7 +54,7 @@ from app.auth.security import hash_password
 from app.core import clock
 from app.core.extensions import db
 from app.models import AnnualConfirmation, AnnualStatement, DigestPart, User
-from app.statement import digest
+from app.statement import digest, document
 
 NOW = datetime(2026, 1, 10, 2, tzinfo=UTC)
 YEAR = 2025
@@ -159,8 +160,14 @@ def main() -> None:
         start = time.perf_counter()
         prepare()  # keeps the months again, as the scheduler would have
         print(f"prepare_cold_s: {time.perf_counter() - start:.2f}")
+        pdf = download(f"/statement/{YEAR}.pdf")
+        pdf()  # the face parsed, once per process
+        document._cut_cached.cache_clear()
+        start = time.perf_counter()
+        pdf()  # a set of glyphs this process has not cut yet
+        print(f"pdf_cold_s: {time.perf_counter() - start:.2f}")
         pages = {"prepare": prepare, "sign": sign,
-                 "pdf": download(f"/statement/{YEAR}.pdf"),
+                 "pdf": pdf,
                  "appendix": download(f"/statement/{YEAR}.xlsx")}
         times = floor.medians(bench.app, pages, args.runs,
                               after=lambda name: unsign() if name == "sign" else None)

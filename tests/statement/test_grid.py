@@ -3,8 +3,10 @@ wrapped cell's too, the headings again on each page a table runs onto."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
+from fontTools import subset as ftsubset
 from pypdf import PdfReader
 
 from app.statement import document
@@ -42,3 +44,24 @@ def test_a_table_over_several_pages_repeats_its_headings_and_keeps_every_row(app
     text = pdf_text(data)
     assert all(f"S{n:05d}" in text for n in range(120))
     assert "1440" in text
+
+
+def _embedded(data: bytes) -> list[bytes]:
+    fonts = PdfReader(io.BytesIO(data)).pages[0]["/Resources"]["/Font"].values()
+    descriptors = [font.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+                   .get_object() for font in fonts]
+    return [(d.get("/FontFile3") or d.get("/FontFile2")).get_object().get_data()
+            for d in descriptors]
+
+
+def test_a_cut_face_is_embedded_byte_for_byte_as_fpdf2_would_embed_it(app, monkeypatch):
+    """The face cut to the document's glyphs is not subset and compiled again by fpdf2
+    (document._CutFont): what is embedded is exactly what fpdf2's own path gives."""
+    kept = _embedded(_pdf(app, 5))
+    assert kept and all(kept)
+    # fpdf2's own path: the cut face handed over as a plain font, subset again by fontTools.
+    cut = document._cut
+    monkeypatch.setattr(document, "_cut", lambda *args: dataclasses.replace(cut(*args),
+                                                                            cff=None))
+    monkeypatch.setattr(document.fpdf_output, "ftsubset", ftsubset)
+    assert _embedded(_pdf(app, 5)) == kept

@@ -259,6 +259,11 @@ class MonthlyReport(db.Model):
         # Compliance counts filed and late reports of each auditor in scope: read from the
         # index alone, without a visit to each report's row (bench/municipal.py).
         sa.Index("ix_monthly_report_user_id_period_late", "user_id", "period", "late"),
+        # The few filed after their year was signed, which every statement page, PDF and
+        # appendix lists (signing.late_records): found without reading a year's reports.
+        sa.Index("ix_monthly_report_after_signing", "period",
+                 sqlite_where=sa.text("after_signing = 1"),
+                 postgresql_where=sa.text("after_signing")),
     )
 
     @property
@@ -347,6 +352,12 @@ class Incident(db.Model):
     )
     review: so.Mapped[Review] = so.relationship(back_populates="incident")
     routes: so.Mapped[list[IncidentRoute]] = so.relationship(order_by="IncidentRoute.id")
+
+    __table_args__ = (
+        sa.Index("ix_incident_after_signing", "agency_id", "period",
+                 sqlite_where=sa.text("after_signing = 1"),
+                 postgresql_where=sa.text("after_signing")),
+    )
 
     @property
     def current(self) -> IncidentVersion:

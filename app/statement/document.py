@@ -319,6 +319,7 @@ class _Document(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.footer_text = footer_text
         self.draft_mark = draft_mark
+        self._widths: dict[tuple[str, str, str, float], float] = {}
         # GB/T 9704 margins: 37 mm top, 28 mm left, 26 mm right, 35 mm bottom.
         self.set_margins(28, 37, 26)
         self.set_auto_page_break(True, margin=35)
@@ -353,6 +354,15 @@ class _Document(FPDF):
                 font.ttfont = _CutFont(cut) if cut.cff is not None else TTFont(
                     io.BytesIO(cut.data), recalcBBoxes=False, recalcTimestamp=False, lazy=True)
         return super().output(*args, **kwargs)
+
+    def text_width(self, text: str) -> float:
+        """get_string_width in the current font, measured once per text, font and size: a
+        statement's tables measure each cell twice (its column's width, whether it wraps) and
+        repeat their months, departments and figures."""
+        key = (text, self.font_family, self.font_style, self.font_size_pt)
+        if (width := self._widths.get(key)) is None:
+            width = self._widths[key] = self.get_string_width(text)
+        return width
 
     def header(self) -> None:
         if not self.draft_mark:
@@ -408,10 +418,10 @@ def _column_widths(pdf: _Document, rows: list[list[str]]) -> list[float]:
     line or, when the page is too narrow, on two of which the second never holds a single
     character (a heading of n characters gets at most n - 2 per line)."""
     pad = 2 * pdf.c_margin + 1.5
-    char = pdf.get_string_width("字")
-    body = [max(pdf.get_string_width(str(row[i])) for row in rows[1:]) + pad
+    char = pdf.text_width("字")
+    body = [max(pdf.text_width(str(row[i])) for row in rows[1:]) + pad
             for i in range(len(rows[0]))]
-    heading = [pdf.get_string_width(str(text)) + pad for text in rows[0]]
+    heading = [pdf.text_width(str(text)) + pad for text in rows[0]]
     natural = [max(b, h) for b, h in zip(body, heading, strict=True)]
     room = pdf.epw - sum(natural)
     if room >= 0:
@@ -463,7 +473,7 @@ def _grid_row(pdf: _Document, values: list[str], widths: list[float], line: floa
     """Each cell's lines: the text itself when it fits, else as multi_cell would wrap it."""
     pdf.set_font(FONT, style, size=size)
     room = [width - 2 * pdf.c_margin for width in widths]
-    return [[text] if pdf.get_string_width(text) <= fits else
+    return [[text] if pdf.text_width(text) <= fits else
             pdf.multi_cell(width, line, text, dry_run=True, output=MethodReturnValue.LINES)
             for text, width, fits in zip(values, widths, room, strict=True)]
 

@@ -142,7 +142,9 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
                               "discipline office must prepare the statement again."))
     # Every record read, none taken from the draft's kept month hashes: what is signed is the
     # record as it is. The months read are kept, so that the next draft is made from them.
-    digest = records_digest(statement.agency, statement.year, keep=True)
+    # Nothing is written before, and no filing of the agency is under way (the lock): the
+    # months may be read on two connections at once.
+    digest = records_digest(statement.agency, statement.year, keep=True, parallel=True)
     if digest != statement.records_digest:
         raise changed
     # The figures follow from those records and from which deadlines had passed. A draft

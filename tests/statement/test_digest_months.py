@@ -173,3 +173,7 @@ def test_the_scheduler_keeps_last_years_months_until_it_is_signed(app, db, agenc
     db.session.commit()
     assert digest.keep_months(NOW) == agencies - 1  # signed: nothing more to keep
     assert _kept(agency) == {}
+
+
+def test_the_months_read_on_two_connections_give_the_same_digest(db, agency, year):
+    assert digest.records_digest(agency, YEAR, parallel=True) == _read(agency)

@@ -141,8 +141,8 @@ def legacy_records_digest(agency: Agency, year: int) -> str:
 
 # Format 3 is format 2 but for the end of a person's period, written only if it falls in the
 # year: a transfer or a leaving after the year was signed ends the period then, and must not
-# look like a changed record of the signed year. Statements signed in format 2 still verify
-# (`verify` tries 3, then 2, then the first format).
+# look like a changed record of the signed year. Statements signed in earlier formats still
+# verify (`verify` tries 4, 3, 2, then the first format).
 # Format 4 is format 3 with the reports month by month (see "Format 4" below).
 FORMATS = {2: "records-digest/2", 3: "records-digest/3", 4: "records-digest/4"}
 CURRENT = 4

@@ -233,9 +233,10 @@ def _report_queries(agency_id: int, year: int, dialect: str,
     their lines to incidents, in version id order; with `months` (format 4) only those months,
     each line followed by its month and in month order first."""
     counted = reports_of_year(agency_id, year)
-    by_month: tuple[sa.ColumnElement, ...] = ()
+    month: tuple[sa.ColumnElement, ...] = ()
     if months is not None:
-        by_month = (MonthlyReport.period,)
+        # The month as a number (1-12: no string to make for each of a million rows).
+        month = (sa.cast(sa.func.substr(MonthlyReport.period, 6, 2), sa.Integer),)
         if months != _months(year):
             counted = sa.and_(counted, MonthlyReport.period.in_(months))
     link = report_version_incident.c
@@ -243,16 +244,18 @@ def _report_queries(agency_id: int, year: int, dialect: str,
     table = _record_columns
     return [
         ("monthly_report+report_version",
-         sa.select(line(*table(MonthlyReport), *table(ReportVersion)), *by_month)
+         sa.select(line(*table(MonthlyReport), *table(ReportVersion)), *month)
          .select_from(ReportVersion)
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
-         .order_by(*by_month, ReportVersion.id)),
+         .order_by(*((MonthlyReport.period,) if month else ()), ReportVersion.id)),
+        # In id order whatever the months: ordered by month, the query would start from the
+        # year's reports instead of these few lines (2.2 s instead of 0.1 at 100,000 auditors).
         ("report_version_incident",
-         sa.select(line(*report_version_incident.columns), *by_month)
+         sa.select(line(*report_version_incident.columns), *month)
          .select_from(report_version_incident)
          .join(ReportVersion, ReportVersion.id == link.report_version_id)
          .join(MonthlyReport, MonthlyReport.id == ReportVersion.report_id).where(counted)
-         .order_by(*by_month, link.report_version_id, link.incident_version_id)),
+         .order_by(link.report_version_id, link.incident_version_id)),
     ]
 
 
@@ -420,13 +423,21 @@ def _kept(agency_id: int, months: list[str], scope: str) -> dict[str, str]:
 def _months_on(connection: sa.Connection, agency_id: int, year: int,
                months: list[str]) -> dict[str, str]:
     """Each of `months` -> the hash of its report lines, read on `connection`."""
-    hashes = {period: hashlib.sha256() for period in months}
-    for name, query in _report_queries(agency_id, year, connection.dialect.name, months):
-        _update(list(hashes.values()), f"#{name}\n".encode())
-        for rows in _batches(connection, query):
-            for period, lines in itertools.groupby(rows, key=itemgetter(1)):
-                hashes[period].update(_joined(lines))
-    return {period: item.hexdigest() for period, item in hashes.items()}
+    hashes = {int(period[5:]): hashlib.sha256() for period in months}
+    reports, links = _report_queries(agency_id, year, connection.dialect.name, months)
+    _update(list(hashes.values()), f"#{reports[0]}\n".encode())
+    for rows in _batches(connection, reports[1]):  # month by month
+        for month, lines in itertools.groupby(rows, key=itemgetter(1)):
+            hashes[month].update(_joined(lines))
+    _update(list(hashes.values()), f"#{links[0]}\n".encode())
+    by_month: dict[int, list[tuple]] = {month: [] for month in hashes}
+    for rows in _batches(connection, links[1]):  # in id order: a line per incident listed
+        for row in rows:
+            by_month[row[1]].append(row)
+    for month, lines in by_month.items():
+        if lines:
+            hashes[month].update(_joined(lines))
+    return {f"{year:04d}-{month:02d}": item.hexdigest() for month, item in hashes.items()}
 
 
 def _months_apart(engine: sa.Engine, agency_id: int, year: int,

@@ -115,7 +115,8 @@ def sign(year: int):
         form.password.errors = [problem, _("Nothing has been signed.")]
         return _page(item, 400, form)
     try:
-        signing.sign(item, _me(), clock.now())
+        # This request has written no record (at most the signer's sign-in state).
+        signing.sign(item, _me(), clock.now(), parallel=True)
     except figures.StatementError as refused:
         # Nothing is signed. A changed record keeps only the month hashes the signature read.
         if isinstance(refused, signing.RecordChanged):

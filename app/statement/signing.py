@@ -123,8 +123,12 @@ def document_number(agency: Agency, at: datetime) -> str:
     return pattern.replace("{year}", str(year)).replace("{n}", str(signed + 1))
 
 
-def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
-    """Lock the draft, if the record still gives exactly what was prepared and previewed."""
+def sign(statement: AnnualStatement, leader: User, now: datetime, *,
+         parallel: bool = False) -> None:
+    """Lock the draft, if the record still gives exactly what was prepared and previewed.
+    `parallel`: the caller's transaction has written no record (the sign view), so the
+    records may be read on two connections at once (digest._read_months); a caller that
+    wrote records it has not committed (the demo's loader) reads them on its own."""
     # No change of the year's records, and no second signature, while this one is checked.
     yearlock.hold_for_signing(statement.agency_id)
     db.session.refresh(statement)
@@ -142,9 +146,8 @@ def sign(statement: AnnualStatement, leader: User, now: datetime) -> None:
                               "discipline office must prepare the statement again."))
     # Every record read, none taken from the draft's kept month hashes: what is signed is the
     # record as it is. The months read are kept, so that the next draft is made from them.
-    # Nothing is written before, and no filing of the agency is under way (the lock): the
-    # months may be read on two connections at once.
-    digest = records_digest(statement.agency, statement.year, keep=True, parallel=True)
+    # No filing of the agency is under way meanwhile (the lock).
+    digest = records_digest(statement.agency, statement.year, keep=True, parallel=parallel)
     if digest != statement.records_digest:
         raise changed
     # The figures follow from those records and from which deadlines had passed. A draft

@@ -231,7 +231,7 @@ def _report_queries(agency_id: int, year: int, dialect: str,
                     months: list[str] | None = None) -> list[tuple[str, sa.Select]]:
     """The year's reports with their versions (a report is filed with its first version), and
     their lines to incidents, in version id order; with `months` (format 4) only those months,
-    each line followed by its month and in month order first."""
+    each line followed by its month's number, the reports in month order first."""
     counted = reports_of_year(agency_id, year)
     month: tuple[sa.ColumnElement, ...] = ()
     if months is not None:

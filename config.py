@@ -174,6 +174,9 @@ class Config:
                               "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc")
     PDF_FONT_BOLD = os.environ.get("PDF_FONT_BOLD",
                                    "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc")
+    # Those faces cut to a document's glyphs, kept on disk for every worker and restart
+    # (app/statement/document.py): a glyph set is cut once per installation, not per process.
+    PDF_FONT_CACHE = Path(os.environ.get("PDF_FONT_CACHE", INSTANCE_DIR / "fonts"))
     TESTING = False
 
 

@@ -57,6 +57,7 @@ def app(tmp_path_factory):
         SQLALCHEMY_DATABASE_URI=database_url(tmp_path_factory),
         EVIDENCE_DIR=tmp_path_factory.mktemp("evidence"),
         IMPORT_DIR=tmp_path_factory.mktemp("imports"),
+        PDF_FONT_CACHE=tmp_path_factory.mktemp("fonts"),
         SERVER_NAME=None,
     )
     app.test_client_class = IsolatedClient

@@ -65,3 +65,50 @@ def test_a_cut_face_is_embedded_byte_for_byte_as_fpdf2_would_embed_it(app, monke
                                                                             cff=None))
     monkeypatch.setattr(document.fpdf_output, "ftsubset", ftsubset)
     assert _embedded(_pdf(app, 5)) == kept
+
+
+def _fonts_in(app, monkeypatch, folder) -> list[bytes]:
+    """The faces a PDF embeds, made by a process that has cut nothing yet."""
+    monkeypatch.setitem(app.config, "PDF_FONT_CACHE", folder)
+    document._kept_cut.cache_clear()
+    return _embedded(_pdf(app, 5))
+
+
+def test_a_cut_is_kept_for_every_worker_and_the_next_start(app, monkeypatch, tmp_path):
+    first = _fonts_in(app, monkeypatch, tmp_path)
+    assert len(list(tmp_path.glob("*.cut"))) == 2  # the regular face and the bold one
+
+    def cut_again(*args):
+        raise AssertionError("cut again")
+
+    monkeypatch.setattr(document, "_cut_face", cut_again)
+    assert _fonts_in(app, monkeypatch, tmp_path) == first
+
+
+def test_a_kept_cut_cut_short_or_changed_is_cut_again(app, monkeypatch, tmp_path):
+    first = _fonts_in(app, monkeypatch, tmp_path)
+    short, changed = sorted(tmp_path.glob("*.cut"))
+    short.write_bytes(short.read_bytes()[:-100])
+    data = bytearray(changed.read_bytes())
+    data[-50] ^= 1
+    changed.write_bytes(bytes(data))
+    assert _fonts_in(app, monkeypatch, tmp_path) == first
+    for file in (short, changed):  # and kept whole again
+        assert document._unpack(file.read_bytes()).data
+
+
+def test_a_folder_that_cannot_be_written_only_costs_the_cut(app, monkeypatch, tmp_path, caplog):
+    first = _fonts_in(app, monkeypatch, tmp_path)
+    (tmp_path / "file").write_text("")
+    assert _fonts_in(app, monkeypatch, tmp_path / "file" / "fonts") == first
+    assert "could not be kept" in caplog.text
+    assert list(tmp_path.glob(".*")) == []  # nothing half written left behind
+
+
+def test_only_the_newest_cuts_are_kept(app, monkeypatch, tmp_path):
+    monkeypatch.setattr(document, "KEPT_CUTS", 3)
+    monkeypatch.setitem(app.config, "PDF_FONT_CACHE", tmp_path)
+    for rows in (1, 3, 5):  # their totals (12, 36, 60) give each its own glyphs
+        document._kept_cut.cache_clear()
+        _pdf(app, rows)
+    assert len(list(tmp_path.glob("*.cut"))) == 3

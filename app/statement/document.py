@@ -312,14 +312,24 @@ def _keep(folder: Path, name: str, cut: _Cut) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         temporary.write_bytes(_pack(cut))
         os.replace(temporary, folder / name)
-        kept = sorted(folder.glob("*.cut"), key=lambda file: file.stat().st_mtime_ns)
-        for file in kept[:-KEPT_CUTS]:
-            file.unlink(missing_ok=True)
     except OSError as error:
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
         logger.warning("statement PDF: a cut font could not be kept in %s (%s)", folder,
                        error.strerror or type(error).__name__)
+        return
+    _prune(folder)
+
+
+def _prune(folder: Path) -> None:
+    """The newest KEPT_CUTS stay; another worker pruning at the same time is no error."""
+    kept = []
+    for file in folder.glob("*.cut"):
+        with contextlib.suppress(OSError):
+            kept.append((file.stat().st_mtime_ns, file))
+    for _mtime, file in sorted(kept)[:-KEPT_CUTS]:
+        with contextlib.suppress(OSError):
+            file.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=64)

@@ -4,8 +4,9 @@ and the XLSX appendix.
 The PDF is A4 in the layout of an official Chinese document (red masthead with the agency,
 title, body, tables, signature block with the signer and the time, the records' digest in the
 footer). Its font is embedded, cut to the document's glyphs through fontTools (once per set of
-glyphs and process), so Chinese renders on a machine without Chinese fonts; PDF_FONT /
-PDF_FONT_BOLD name the files (TTF, OTF or a TTC, of which the Simplified Chinese face is taken).
+glyphs and installation: PDF_FONT_CACHE), so Chinese renders on a machine without Chinese
+fonts; PDF_FONT / PDF_FONT_BOLD name the files (TTF, OTF or a TTC, of which the Simplified
+Chinese face is taken).
 
 Everything here renders in the current locale: callers force the one they want.
 """

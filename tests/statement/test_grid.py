@@ -4,7 +4,9 @@ wrapped cell's too, the headings again on each page a table runs onto."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import io
+import os
 
 from fontTools import subset as ftsubset
 from pypdf import PdfReader
@@ -98,11 +100,21 @@ def test_a_kept_cut_cut_short_or_changed_is_cut_again(app, monkeypatch, tmp_path
 
 
 def test_a_folder_that_cannot_be_written_only_costs_the_cut(app, monkeypatch, tmp_path, caplog):
-    first = _fonts_in(app, monkeypatch, tmp_path)
+    first = _fonts_in(app, monkeypatch, tmp_path / "fonts")
     (tmp_path / "file").write_text("")
     assert _fonts_in(app, monkeypatch, tmp_path / "file" / "fonts") == first
     assert "could not be kept" in caplog.text
-    assert list(tmp_path.glob(".*")) == []  # nothing half written left behind
+
+
+def test_a_disk_that_fills_while_a_cut_is_kept_leaves_nothing_half_written(app, monkeypatch,
+                                                                              tmp_path, caplog):
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(document.os, "replace", full)
+    assert _fonts_in(app, monkeypatch, tmp_path)
+    assert "No space left on device" in caplog.text
+    assert list(tmp_path.iterdir()) == []  # the file written beside its place is gone
 
 
 def test_only_the_newest_cuts_are_kept(app, monkeypatch, tmp_path):
